@@ -1,0 +1,1 @@
+"""Domain types, metrics and errors: pure numpy/pandas/numba, no I/O."""

@@ -1,0 +1,130 @@
+"""OHLCV bars: validation and normalisation of price frames from any source.
+
+Every frame that reaches a strategy or the kernel has passed :func:`normalize_ohlcv`: a
+tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open times, strictly increasing) and
+float64 columns ``open, high, low, close, volume`` with consistent, positive prices.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from marketbot.core.errors import DataError
+
+OHLCV_COLUMNS: Final = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS: Final = ("open", "high", "low", "close")
+# Epoch numbers above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+_EPOCH_MS_THRESHOLD: Final = 100_000_000_000
+
+
+def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.DatetimeIndex:
+    """Parse ISO 8601 strings or epoch seconds/milliseconds into a UTC DatetimeIndex.
+
+    Naive times are taken as UTC. Raises DataError naming ``where`` on unparseable values.
+    """
+    if isinstance(values, pd.DatetimeIndex):
+        index = values
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        index = pd.DatetimeIndex(values)
+    elif pd.api.types.is_numeric_dtype(values):
+        numbers = pd.Series(np.asarray(values, dtype="float64"))
+        if numbers.isna().any():
+            raise DataError(f"{where}: timestamp column has empty values")
+        unit = "ms" if float(numbers.abs().max()) >= _EPOCH_MS_THRESHOLD else "s"
+        index = pd.DatetimeIndex(pd.to_datetime(numbers.to_numpy(), unit=unit, utc=True))
+    else:
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601"))
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{where}: timestamps are not ISO 8601 dates: {exc}") from exc
+    if index.isna().any():
+        raise DataError(f"{where}: timestamp column has empty values")
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit("ns").rename("timestamp")
+
+
+def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame:
+    """Validate an OHLCV frame and return it in canonical form.
+
+    Accepts columns in any capitalisation, and either a DatetimeIndex (tz-aware, or naive
+    meaning UTC) or a ``timestamp`` column. Zero volume and gaps in time are valid.
+
+    Args:
+        frame: The bars.
+        where: What the frame is (a file name, a symbol), used in error messages.
+
+    Returns:
+        A new frame with a UTC DatetimeIndex named ``timestamp`` and float64 OHLCV columns.
+
+    Raises:
+        DataError: empty data, a missing column, NaN, non-positive prices, high below low,
+            open/close outside the high-low range, negative volume, or timestamps that are
+            unsorted or duplicated. The message names the first offending bar.
+    """
+    if frame.empty:
+        raise DataError(f"{where}: no bars (the data is empty)")
+    renamed = frame.rename(columns={c: str(c).strip().lower() for c in frame.columns})
+    if "timestamp" in renamed.columns:
+        index = parse_timestamps(renamed["timestamp"], where=where)
+    elif isinstance(renamed.index, pd.DatetimeIndex):
+        index = parse_timestamps(renamed.index, where=where)
+    else:
+        raise DataError(f"{where}: needs a DatetimeIndex or a 'timestamp' column")
+    missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
+    if missing:
+        raise DataError(f"{where}: missing column(s) {', '.join(repr(c) for c in missing)}")
+    columns: dict[str, np.ndarray] = {}
+    for name in OHLCV_COLUMNS:
+        try:
+            columns[name] = np.asarray(renamed[name], dtype="float64")
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{where}: column '{name}' is not numeric ({exc})") from exc
+    out = pd.DataFrame(columns, index=index)
+    _check_values(out, where)
+    _check_order(out.index, where)
+    return out
+
+
+def _first_bad(index: pd.DatetimeIndex, mask: np.ndarray) -> str:
+    position = int(np.flatnonzero(mask)[0])
+    return f"{index[position].isoformat()} (row {position + 1})"
+
+
+def _check_values(frame: pd.DataFrame, where: str) -> None:
+    for name in OHLCV_COLUMNS:
+        values = frame[name].to_numpy()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(f"{where}: NaN or infinite {name} at {_first_bad(frame.index, bad)}")
+    for name in PRICE_COLUMNS:
+        bad = frame[name].to_numpy() <= 0.0
+        if bad.any():
+            raise DataError(f"{where}: non-positive {name} at {_first_bad(frame.index, bad)}")
+    high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
+    open_, close = frame["open"].to_numpy(), frame["close"].to_numpy()
+    if (bad := high < low).any():
+        raise DataError(f"{where}: high < low at {_first_bad(frame.index, bad)}")
+    if (bad := (open_ > high) | (open_ < low) | (close > high) | (close < low)).any():
+        raise DataError(
+            f"{where}: open or close outside the high-low range at "
+            f"{_first_bad(frame.index, bad)}"
+        )
+    if (bad := frame["volume"].to_numpy() < 0.0).any():
+        raise DataError(f"{where}: negative volume at {_first_bad(frame.index, bad)}")
+
+
+def _check_order(index: pd.DatetimeIndex, where: str) -> None:
+    steps = np.diff(index.asi8)
+    if (bad := steps == 0).any():
+        raise DataError(
+            f"{where}: duplicate timestamp {index[int(np.flatnonzero(bad)[0]) + 1].isoformat()}"
+        )
+    if (bad := steps < 0).any():
+        position = int(np.flatnonzero(bad)[0]) + 1
+        raise DataError(
+            f"{where}: timestamps not sorted ascending: {index[position].isoformat()} "
+            f"(row {position + 1}) comes after {index[position - 1].isoformat()}"
+        )

@@ -1,0 +1,82 @@
+"""Bar spacing: timeframe labels, their lengths, and gaps in a series of bar times."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from marketbot.core.errors import ConfigError
+
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TIMEFRAME_PATTERN: Final = re.compile(r"^(\d+)([smhdw])$")
+NANOSECONDS_PER_SECOND: Final = 1_000_000_000
+
+
+def timeframe_seconds(timeframe: str) -> int:
+    """Length of a timeframe label such as ``1h``, ``4h``, ``1d`` or ``5m``, in seconds."""
+    match = _TIMEFRAME_PATTERN.match(timeframe.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise ConfigError(
+            f"unknown timeframe {timeframe!r}: use a number and a unit s, m, h, d or w (e.g. 1h)"
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def seconds_to_timeframe(seconds: int) -> str:
+    """The shortest label for a bar length, e.g. 3600 -> ``1h``, 86400 -> ``1d``."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def infer_bar_seconds(times_ns: np.ndarray) -> int:
+    """The median spacing of bar times (int64 ns), in whole seconds; 86400 for one bar."""
+    if len(times_ns) < 2:
+        return 86_400
+    return max(1, round(float(np.median(np.diff(times_ns))) / NANOSECONDS_PER_SECOND))
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A run of missing bars between two bars that are present.
+
+    Attributes:
+        after: Open time of the last bar before the gap.
+        before: Open time of the first bar after the gap.
+        missing_bars: How many bars of the series' timeframe are missing.
+        bar_seconds: The series' bar length, in seconds.
+    """
+
+    after: pd.Timestamp
+    before: pd.Timestamp
+    missing_bars: int
+    bar_seconds: int
+
+    @property
+    def first_missing(self) -> pd.Timestamp:
+        """Open time of the first missing bar."""
+        return self.after + pd.Timedelta(seconds=self.bar_seconds)
+
+
+def find_gaps(index: pd.DatetimeIndex, bar_seconds: int) -> list[Gap]:
+    """Every place where consecutive bars are more than one bar length apart."""
+    if len(index) < 2:
+        return []
+    step_ns = bar_seconds * NANOSECONDS_PER_SECOND
+    times = index.asi8
+    spacing = np.diff(times)
+    positions = np.flatnonzero(spacing > step_ns)
+    return [
+        Gap(
+            after=index[p],
+            before=index[p + 1],
+            missing_bars=int(-(-spacing[p] // step_ns)) - 1,
+            bar_seconds=bar_seconds,
+        )
+        for p in positions
+    ]
