@@ -109,8 +109,7 @@ def _check_values(frame: pd.DataFrame, where: str) -> None:
         raise DataError(f"{where}: high < low at {_first_bad(frame.index, bad)}")
     if (bad := (open_ > high) | (open_ < low) | (close > high) | (close < low)).any():
         raise DataError(
-            f"{where}: open or close outside the high-low range at "
-            f"{_first_bad(frame.index, bad)}"
+            f"{where}: open or close outside the high-low range at {_first_bad(frame.index, bad)}"
         )
     if (bad := frame["volume"].to_numpy() < 0.0).any():
         raise DataError(f"{where}: negative volume at {_first_bad(frame.index, bad)}")

@@ -1,0 +1,136 @@
+"""What a backtest returns: metrics, a recommendation, the trades and the equity curve."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from marketbot.backtest.kernel import KernelOutput
+from marketbot.core.codes import EXIT_REASON_NAMES
+from marketbot.core.recommendation import Recommendation
+
+TRADE_COLUMNS: Final = (
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "size",
+    "pnl",
+    "pnl_pct",
+    "exit_reason",
+)
+EXTRA_TRADE_COLUMNS: Final = ("direction", "fees", "entry_bar", "exit_bar", "tag")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """The outcome of one backtest.
+
+    Attributes:
+        strategy: The strategy's name.
+        symbol: The symbol backtested (``data`` for a frame without one).
+        params: The validated strategy parameters.
+        settings: Costs, sizing and exits used (fractions), as a plain dict.
+        metrics: Every metric of docs/metrics.md by key; never NaN, profit_factor may be inf.
+        recommendation: EXCELLENT, GOOD, MARGINAL or FAILED.
+        trades: One row per trade: entry_time, exit_time (UTC bar open times), entry_price,
+            exit_price, size (asset units), pnl (quote currency), pnl_pct, exit_reason, and
+            direction (long/short), fees, entry_bar, exit_bar, tag.
+        equity_curve: Account equity at each bar's close, indexed by bar open time (UTC).
+        bars: The price bars the run traded on.
+        notes: Things the user should know about the data (gaps, warm-up trimmed).
+    """
+
+    strategy: str
+    symbol: str
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    metrics: dict[str, float | int]
+    recommendation: Recommendation
+    trades: pd.DataFrame
+    equity_curve: pd.Series
+    bars: pd.DataFrame = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``marketbot backtest --json``: ISO 8601 UTC times, inf as null."""
+        trades = [
+            {
+                "entry_time": _iso(row.entry_time),
+                "exit_time": _iso(row.exit_time),
+                "entry_price": float(row.entry_price),
+                "exit_price": float(row.exit_price),
+                "size": float(row.size),
+                "pnl": float(row.pnl),
+                "pnl_pct": float(row.pnl_pct),
+                "exit_reason": str(row.exit_reason),
+                "direction": str(row.direction),
+                "fees": float(row.fees),
+                "tag": None if row.tag is None else str(row.tag),
+            }
+            for row in self.trades.itertuples(index=False)
+        ]
+        times = self.equity_curve.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+        equity = [
+            {"time": time, "equity": float(value)}
+            for time, value in zip(times, self.equity_curve.to_numpy(), strict=True)
+        ]
+        return {
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "params": self.params,
+            "settings": self.settings,
+            "start": _iso(self.equity_curve.index[0]) if len(self.equity_curve) else None,
+            "end": _iso(self.equity_curve.index[-1]) if len(self.equity_curve) else None,
+            "metrics": {key: json_number(value) for key, value in self.metrics.items()},
+            "recommendation": str(self.recommendation),
+            "notes": list(self.notes),
+            "trades": trades,
+            "equity_curve": equity,
+        }
+
+
+def json_number(value: float | int) -> float | int | None:
+    """A metric as JSON allows it: infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _iso(value: pd.Timestamp) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def trades_frame(
+    output: KernelOutput, index: pd.DatetimeIndex, tag_names: tuple[str, ...]
+) -> pd.DataFrame:
+    """The kernel's trade records as a DataFrame with times, labels and the public columns."""
+    count = output.num_trades
+    entry_bar = output.entry_bar[:count].copy()
+    exit_bar = output.exit_bar[:count].copy()
+    reasons = np.asarray(EXIT_REASON_NAMES, dtype=object)[output.exit_reason[:count]]
+    directions = np.where(output.direction[:count] > 0, "long", "short").astype(object)
+    tags = output.tag[:count]
+    tag_labels = np.asarray((*tag_names, None), dtype=object)
+    tag_column = tag_labels[np.where((tags >= 0) & (tags < len(tag_names)), tags, -1)]
+    return pd.DataFrame(
+        {
+            "entry_time": index[entry_bar],
+            "exit_time": index[exit_bar],
+            "entry_price": output.entry_price[:count].copy(),
+            "exit_price": output.exit_price[:count].copy(),
+            "size": output.size[:count].copy(),
+            "pnl": output.pnl[:count].copy(),
+            "pnl_pct": output.pnl_pct[:count].copy(),
+            "exit_reason": reasons,
+            "direction": directions,
+            "fees": output.fees[:count].copy(),
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "tag": tag_column,
+        }
+    )

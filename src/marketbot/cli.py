@@ -1,0 +1,251 @@
+"""The ``marketbot`` command line: wiring only; the work happens in the layers below.
+
+Heavy imports (pandas, numba, SQLAlchemy) happen inside the commands, so ``marketbot --help``
+stays fast. Every ``MarketbotError`` becomes one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from marketbot.backtest.result import BacktestResult
+    from marketbot.store.database import Database
+
+app = typer.Typer(
+    name="marketbot",
+    help="Test trading strategies on real price history before money is at risk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Import, list and check stored price history.", no_args_is_help=True)
+runs_app = typer.Typer(help="Past backtest runs stored in the database.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs")
+
+
+def _open_database() -> Database:
+    from marketbot.config import load_settings
+    from marketbot.store.database import Database
+
+    database = Database.from_settings(load_settings())
+    database.migrate()
+    return database
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, str]:
+    from marketbot.core.errors import ConfigError
+
+    params: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {pair!r}: use KEY=VALUE, e.g. --param fast=10")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@app.command()
+def backtest(
+    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    symbol: Annotated[str | None, typer.Option(help="Stored symbol, e.g. bitcoin.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD, UTC).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
+    fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
+    slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
+    cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
+    data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
+    stop_loss: Annotated[float | None, typer.Option(help="Stop-loss fraction.")] = None,
+    take_profit: Annotated[float | None, typer.Option(help="Take-profit fraction.")] = None,
+    trailing_stop: Annotated[float | None, typer.Option(help="Trailing stop fraction.")] = None,
+    max_hold: Annotated[str | None, typer.Option(help="Longest hold, e.g. 24h.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Backtest a strategy on stored data or a CSV file, print metrics, save the run."""
+    from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.sources.csv_file import read_ohlcv_csv
+
+    params = _parse_params(param)
+    frame = read_ohlcv_csv(data) if data is not None else None
+    engine = BacktestingEngine(None if frame is not None else _open_database())
+    result = engine.run_backtest(
+        strategy,
+        start,
+        end,
+        symbol=None if frame is not None else _require_symbol(symbol),
+        data=frame,
+        params=params,
+        fee=fee,
+        slippage=slippage,
+        cash=cash,
+        timeframe=timeframe,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        trailing_stop=trailing_stop,
+        max_hold=max_hold,
+        save=frame is None,
+    )
+    if report is not None:
+        from marketbot.backtest.report import write_report
+
+        write_report(result, report)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
+        return
+    _print_result(result, report)
+
+
+def _require_symbol(symbol: str | None) -> str:
+    from marketbot.core.errors import ConfigError
+
+    if not symbol:
+        raise ConfigError("give --symbol (stored data) or --data FILE.csv")
+    return symbol
+
+
+def _print_result(result: BacktestResult, report: Path | None) -> None:
+    from rich.console import Console
+
+    from marketbot.cli_tables import metrics_table
+
+    console = Console()
+    console.print(metrics_table(result))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if report is not None:
+        console.print(f"report: {report.resolve()}")
+
+
+@app.command()
+def strategies() -> None:
+    """List the built-in strategies with their parameters, defaults and ranges."""
+    from rich.console import Console
+
+    from marketbot.cli_tables import strategies_table
+
+    Console().print(strategies_table())
+
+
+@app.command()
+def lookahead(
+    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    symbol: Annotated[str | None, typer.Option(help="Stored symbol.")] = None,
+    data: Annotated[Path | None, typer.Option(help="OHLCV CSV file.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe.")] = None,
+    cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
+) -> None:
+    """Check a strategy for lookahead bias: change the future, see if past signals move."""
+    from rich.console import Console
+
+    from marketbot.backtest.lookahead import check_lookahead
+    from marketbot.sources.csv_file import read_ohlcv_csv
+    from marketbot.store.prices import PriceRepository
+    from marketbot.strategies.loader import load_strategy
+
+    instance = load_strategy(strategy)
+    params = instance.resolve_params(_parse_params(param))
+    if data is not None:
+        frame = read_ohlcv_csv(data)
+    else:
+        frame = PriceRepository(_open_database()).load_bars(
+            _require_symbol(symbol), timeframe=timeframe
+        )
+    report = check_lookahead(instance, frame, params, cuts=cuts)
+    console = Console()
+    console.print(report.summary())
+    for finding in report.findings[:50]:
+        console.print(f"  {finding.describe()}")
+    if not report.passed:
+        raise typer.Exit(code=2)
+
+
+@data_app.command("import")
+def data_import(
+    file: Annotated[Path, typer.Argument(help="CSV with timestamp,open,high,low,close,volume.")],
+    symbol: Annotated[str, typer.Option(help="Symbol to store it under, e.g. bitcoin.")],
+    timeframe: Annotated[str | None, typer.Option(help="Timeframe (default: inferred).")] = None,
+    source: Annotated[str, typer.Option(help="Where the data came from.")] = "csv",
+) -> None:
+    """Import an OHLCV CSV into the database (all or nothing; re-import overwrites)."""
+    from marketbot.sources.csv_file import import_csv
+    from marketbot.store.prices import PriceRepository
+
+    summary = import_csv(
+        PriceRepository(_open_database()), file, symbol=symbol, timeframe=timeframe, source=source
+    )
+    typer.echo(summary)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List stored series: symbols, timeframes, ranges, row counts and gaps."""
+    from rich.console import Console
+
+    from marketbot.cli_tables import series_table
+    from marketbot.store.prices import PriceRepository
+
+    Console().print(series_table(PriceRepository(_open_database()).list_series()))
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+) -> None:
+    """List recent backtest runs with their key metrics, newest first."""
+    from rich.console import Console
+
+    from marketbot.cli_tables import runs_table
+    from marketbot.store.runs import BacktestRunRepository
+
+    runs = BacktestRunRepository(_open_database()).list_runs(
+        limit=limit, strategy=strategy, symbol=symbol
+    )
+    Console().print(runs_table(runs))
+
+
+@app.command()
+def demo(
+    sample_dir: Annotated[Path, typer.Option(help="Folder of the bundled sample CSVs.")] = Path(
+        "data/sample"
+    ),
+) -> None:
+    """Set up the database with the bundled data and backtest every built-in strategy."""
+    from marketbot.config import load_settings
+    from marketbot.demo import run_demo
+
+    run_demo(_open_database(), sample_dir, load_settings().data_dir / "reports")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: run the app, turning marketbot errors into one line."""
+    from marketbot.core.errors import MarketbotError
+
+    try:
+        return app(args=argv, standalone_mode=False)
+    except MarketbotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:  # click usage errors carry their own exit codes
+        from click.exceptions import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

@@ -1,0 +1,7 @@
+"""The built-in strategies."""
+
+from marketbot.strategies.builtin.mean_reversion import MeanReversion
+from marketbot.strategies.builtin.momentum import Momentum
+from marketbot.strategies.builtin.sma_crossover import SmaCrossover
+
+__all__ = ["MeanReversion", "Momentum", "SmaCrossover"]

@@ -1,0 +1,51 @@
+"""Moving-average crossover: long while the fast SMA of the close is above the slow one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from marketbot.core.errors import ConfigError
+from marketbot.strategies.base import Parameter, Signals, Strategy
+from marketbot.strategies.indicators import crossed_above_nb, crossed_below, rolling_mean_nb
+
+
+class SmaCrossover(Strategy):
+    """Enter long when the fast SMA crosses above the slow SMA; exit when it crosses below.
+
+    With ``short=true`` the downward cross also opens a short, closed by the upward cross.
+    """
+
+    name: ClassVar[str] = "sma_crossover"
+    description: ClassVar[str] = "fast SMA of the close crossing the slow SMA"
+    allows_short: ClassVar[bool] = True
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("fast", 10, low=2, high=500, description="bars in the fast moving average"),
+        Parameter("slow", 30, low=3, high=2000, description="bars in the slow moving average"),
+        Parameter("short", False, description="also trade the downward cross short"),
+    )
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """The fast average must be shorter than the slow one."""
+        if params["fast"] >= params["slow"]:
+            raise ConfigError(
+                f"sma_crossover: fast ({params['fast']}) must be less than slow ({params['slow']})"
+            )
+
+    def warmup_bars(self, params: Mapping[str, Any]) -> int:
+        """The slow average is defined from bar slow - 1 and a cross needs the bar before."""
+        return int(params["slow"])
+
+    def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
+        """Crosses of the fast SMA over and under the slow SMA."""
+        close = frame["close"].to_numpy(dtype=np.float64)
+        fast = rolling_mean_nb(close, int(params["fast"]))
+        slow = rolling_mean_nb(close, int(params["slow"]))
+        up = crossed_above_nb(fast, slow)
+        down = crossed_below(fast, slow)
+        if params["short"]:
+            return Signals(up, down, entries_short=down, exits_short=up)
+        return Signals(up, down)
