@@ -1,0 +1,92 @@
+"""marketbot: test trading strategies on real price history before money is at risk.
+
+The public API is importable from here and loaded lazily, so ``import marketbot`` stays fast:
+
+    from marketbot import BacktestingEngine
+    result = BacktestingEngine().run_backtest("sma_crossover", data=frame)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marketbot.backtest.config import BacktestConfig, ExitRules
+    from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.backtest.lookahead import LookaheadReport, check_lookahead
+    from marketbot.backtest.result import BacktestResult
+    from marketbot.config import Settings, load_settings
+    from marketbot.core.errors import (
+        ConfigError,
+        DataError,
+        ExchangeError,
+        MarketbotError,
+        StrategyError,
+        TemporaryError,
+    )
+    from marketbot.core.recommendation import Recommendation, RecommendationThresholds
+    from marketbot.strategies.base import Parameter, Signals, Strategy
+    from marketbot.strategies.loader import builtin_strategies, load_strategy
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "BacktestingEngine",
+    "ConfigError",
+    "DataError",
+    "ExchangeError",
+    "ExitRules",
+    "LookaheadReport",
+    "MarketbotError",
+    "Parameter",
+    "Recommendation",
+    "RecommendationThresholds",
+    "Settings",
+    "Signals",
+    "Strategy",
+    "StrategyError",
+    "TemporaryError",
+    "builtin_strategies",
+    "check_lookahead",
+    "load_settings",
+    "load_strategy",
+]
+
+_HOMES = {
+    "BacktestConfig": "marketbot.backtest.config",
+    "ExitRules": "marketbot.backtest.config",
+    "BacktestingEngine": "marketbot.backtest.engine",
+    "LookaheadReport": "marketbot.backtest.lookahead",
+    "check_lookahead": "marketbot.backtest.lookahead",
+    "BacktestResult": "marketbot.backtest.result",
+    "Settings": "marketbot.config",
+    "load_settings": "marketbot.config",
+    "ConfigError": "marketbot.core.errors",
+    "DataError": "marketbot.core.errors",
+    "ExchangeError": "marketbot.core.errors",
+    "MarketbotError": "marketbot.core.errors",
+    "StrategyError": "marketbot.core.errors",
+    "TemporaryError": "marketbot.core.errors",
+    "Recommendation": "marketbot.core.recommendation",
+    "RecommendationThresholds": "marketbot.core.recommendation",
+    "Parameter": "marketbot.strategies.base",
+    "Signals": "marketbot.strategies.base",
+    "Strategy": "marketbot.strategies.base",
+    "builtin_strategies": "marketbot.strategies.loader",
+    "load_strategy": "marketbot.strategies.loader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'marketbot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
