@@ -1,0 +1,382 @@
+"""Performance metrics of one backtest, from its equity curve and its closed trades.
+
+:func:`compute_metrics` is the one place where metrics are defined; the backtest report,
+the optimiser, the rebalancer and the dashboard all call it. It is pure (numpy and numba,
+no I/O) and fast: one compiled pass over the equity curve and one over the bar times, so a
+1,000,000-bar curve costs a few milliseconds.
+
+Definitions (the contract; docs/metrics.md says the same):
+
+- ``return_pct`` = (equity[-1] / initial_cash - 1) * 100.
+- ``buy_hold_return_pct`` = (close[-1] / close[0] - 1) * 100.
+- Per-bar returns r_t = equity[t] / equity[t-1] - 1 for t = 1..n-1. The bar on which equity
+  goes to or below 0 has the return -1; every later bar (equity[t-1] <= 0) has the return 0.
+- Bars per year = 365 days / median(diff(times_ns)); 365 (daily) when n < 2.
+- ``sharpe`` = mean(r) / std(r, ddof=1) * sqrt(bars per year), risk-free rate 0; 0.0 when
+  there are fewer than 2 returns or std(r) == 0 (all returns equal).
+- ``sortino`` = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(bars per year); 0.0 when there are
+  no returns or the downside deviation is 0 (no negative return).
+- ``max_drawdown_pct`` = max over t of (1 - equity[t] / running_max(equity)[t]) * 100, a
+  positive magnitude; 0 for a curve that never falls. Bars whose running peak is <= 0 count
+  as 0 % (no drawdown is defined from a peak of nothing).
+- ``max_drawdown_bars`` = the longest drawdown, in bars: from the last bar at a running peak
+  to the first later bar whose equity regains (>=) that peak, or to the last bar if it is
+  never regained; 0 for a curve that never falls.
+- ``cagr_pct`` = ((equity[-1] / initial_cash) ** (365 / span_days) - 1) * 100 with
+  span_days = (times_ns[-1] - times_ns[0]) / 86400e9; 0.0 when span_days == 0; -100.0 when
+  equity[-1] <= 0.
+- ``calmar`` = cagr_pct / max_drawdown_pct; 0.0 when max_drawdown_pct == 0.
+- ``profit_factor`` = gross profit / gross loss over trade_pnl (gross loss = -sum of the
+  negative P&Ls); +inf when nothing was lost and something was won; 0.0 when both are 0.
+- ``win_rate`` = 100 * count(pnl > 0) / k; 0.0 for no trades.
+- ``expectancy`` = mean(trade_pnl), in quote currency; 0.0 for no trades.
+- ``sqn`` = sqrt(k) * mean(pnl) / std(pnl, ddof=1); 0.0 when k < 2 or std == 0.
+- ``exposure_pct`` = 100 * exposed_bars / n.
+- ``num_trades`` = k; ``total_fees`` = the fees paid, in quote currency.
+- ``avg_trade_pct``, ``best_trade_pct``, ``worst_trade_pct`` = mean, max and min of
+  trade_pnl_pct; 0.0 for no trades.
+- ``avg_hold_bars`` = mean(trade_hold_bars); 0.0 for no trades.
+
+No value is ever NaN. Every value is finite except ``profit_factor``, which may be +inf; a
+value that overflows float64 (only possible with absurd inputs, such as a 10 % gain
+annualised over one minute) is clipped to the largest finite float.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from marketbot.core.errors import ConfigError, DataError
+
+__all__ = ["METRIC_KEYS", "compute_metrics"]
+
+METRIC_KEYS: Final = (
+    "return_pct",
+    "buy_hold_return_pct",
+    "win_rate",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown_pct",
+    "max_drawdown_bars",
+    "profit_factor",
+    "expectancy",
+    "sqn",
+    "cagr_pct",
+    "exposure_pct",
+    "num_trades",
+    "total_fees",
+    "avg_trade_pct",
+    "best_trade_pct",
+    "worst_trade_pct",
+    "avg_hold_bars",
+)
+
+_DAYS_PER_YEAR: Final = 365.0
+_NANOSECONDS_PER_DAY: Final = 86_400 * 1_000_000_000
+_LARGEST_FLOAT: Final = sys.float_info.max
+# How many bar spacings the median guess is taken from before one pass verifies it.
+_SPACING_SAMPLE_SIZE: Final = 1001
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(func: _F) -> _F:
+    """``numba.njit(cache=True)`` that keeps the function's signature visible to mypy."""
+    return cast(_F, njit(cache=True)(func))
+
+
+@_jit
+def _bar_return_nb(previous: float, value: float) -> float:
+    """Return of one bar; -1 on the bar equity reaches 0 or below, 0 on every bar after."""
+    if previous <= 0.0:
+        return 0.0
+    ret = value / previous - 1.0
+    return max(ret, -1.0)
+
+
+@_jit
+def _equity_stats_nb(
+    equity: npt.NDArray[np.float64],
+) -> tuple[bool, float, float, float, float, int]:
+    """Return statistics and drawdown of an equity curve, in one pass without allocating.
+
+    The loop body has no data-dependent branch (selects, min and max instead): a return's
+    sign is a coin flip, and mispredicting it cost more than the rest of the pass.
+
+    Returns:
+        (all finite, mean return, std of returns (ddof 1, 0 when undefined), downside
+        deviation, max drawdown as a fraction, longest drawdown in bars). When an equity
+        value is not finite, the first item is False and the others are meaningless.
+    """
+    n = equity.shape[0]
+    finite = np.isfinite(equity[0])
+    previous = equity[0]
+    peak = equity[0]
+    peak_index = 0
+    lowest_ratio = 1.0  # lowest equity / running peak
+    longest = 0  # max over t of t - (last peak index before t)
+    # Sums of returns shifted by the first return: stable even when returns barely differ.
+    shift = _bar_return_nb(equity[0], equity[1]) if n > 1 else 0.0
+    shifted_sum = 0.0
+    shifted_squares = 0.0
+    downside_squares = 0.0
+    lowest = np.inf
+    highest = -np.inf
+    for t in range(1, n):
+        value = equity[t]
+        finite &= np.isfinite(value)
+        ret = _bar_return_nb(previous, value)
+        previous = value
+        shifted_sum += ret - shift
+        shifted_squares += (ret - shift) * (ret - shift)
+        negative = min(ret, 0.0)
+        downside_squares += negative * negative
+        lowest = min(lowest, ret)
+        highest = max(highest, ret)
+        longest = max(longest, t - peak_index)
+        peak_index = t if value >= peak else peak_index
+        peak = max(peak, value)
+        lowest_ratio = min(lowest_ratio, value / peak if peak > 0.0 else 1.0)
+    # t - peak_index >= 2 means bar t-1 was below the peak: a drawdown at least that long
+    # (regained at t, or still open). A gap of 1 is a drawdown only if it is the open one at
+    # the last bar; otherwise the curve never fell.
+    if longest < 2:
+        longest = 1 if peak_index < n - 1 else 0
+    count = n - 1
+    if count == 0:
+        return finite, 0.0, 0.0, 0.0, 0.0, 0
+    mean = shift + shifted_sum / count
+    std = 0.0
+    # Equal returns have std 0 exactly; the formula would leave their rounding residue.
+    if count >= 2 and highest > lowest:
+        variance = (shifted_squares - shifted_sum * shifted_sum / count) / (count - 1)
+        std = math.sqrt(max(variance, 0.0))
+    downside = math.sqrt(downside_squares / count)
+    return finite, mean, std, downside, 1.0 - lowest_ratio, longest
+
+
+@_jit
+def _spacing_check_nb(times_ns: npt.NDArray[np.int64], guess: int) -> tuple[int, int, int]:
+    """Count bar spacings below and equal to ``guess``; also the smallest spacing."""
+    below = 0
+    equal = 0
+    smallest = times_ns[1] - times_ns[0]
+    for i in range(1, times_ns.shape[0]):
+        spacing = times_ns[i] - times_ns[i - 1]
+        smallest = min(smallest, spacing)
+        if spacing < guess:
+            below += 1
+        elif spacing == guess:
+            equal += 1
+    return below, equal, smallest
+
+
+def _median_spacing_ns(times_ns: npt.NDArray[np.int64]) -> float:
+    """Median bar spacing in nanoseconds (n >= 2); raises DataError if times do not increase.
+
+    A full median costs a sort-like pass (~12 ms for 1M bars), so the median of a sample is
+    taken as a guess and one counting pass checks that it is the exact median, which it is
+    whenever most spacings are the bar length (regular bars, with gaps). Otherwise the full
+    median is computed.
+    """
+    count = times_ns.shape[0] - 1
+    sampled = np.arange(1, count + 1, max(1, count // _SPACING_SAMPLE_SIZE))
+    guess = int(np.median(times_ns[sampled] - times_ns[sampled - 1]))
+    below, equal, smallest = _spacing_check_nb(times_ns, guess)
+    if smallest <= 0:
+        raise DataError("times_ns must be strictly increasing (bar open times, UTC ns)")
+    middle_low, middle_high = (count - 1) // 2, count // 2
+    if below <= middle_low and below + equal > middle_high:
+        return float(guess)
+    return float(np.median(np.diff(times_ns)))
+
+
+def _finite(value: float) -> float:
+    """Clip an overflowed value to the largest finite float; an undefined (NaN) value is 0."""
+    if math.isnan(value):
+        return 0.0
+    return min(max(value, -_LARGEST_FLOAT), _LARGEST_FLOAT)
+
+
+def _cagr_pct(final_ratio: float, span_days: float) -> float:
+    """Compound annual growth in percent (see the module docstring for the edge cases)."""
+    if final_ratio <= 0.0:
+        return -100.0
+    if span_days <= 0.0:
+        return 0.0
+    try:
+        return (math.pow(final_ratio, _DAYS_PER_YEAR / span_days) - 1.0) * 100.0
+    except OverflowError:
+        return _LARGEST_FLOAT
+
+
+def _trade_stats(
+    pnl: npt.NDArray[np.float64],
+    pnl_pct: npt.NDArray[np.float64],
+    hold_bars: npt.NDArray[np.int64],
+) -> dict[str, float]:
+    """The trade statistics (see the module docstring for the edge cases)."""
+    count = pnl.shape[0]
+    gross_profit = float(pnl[pnl > 0.0].sum())
+    gross_loss = -float(pnl[pnl < 0.0].sum())
+    if gross_loss > 0.0:
+        profit_factor = _finite(gross_profit / gross_loss)
+    else:
+        profit_factor = math.inf if gross_profit > 0.0 else 0.0
+    if count == 0:
+        return {
+            "win_rate": 0.0,
+            "profit_factor": profit_factor,
+            "expectancy": 0.0,
+            "sqn": 0.0,
+            "avg_trade_pct": 0.0,
+            "best_trade_pct": 0.0,
+            "worst_trade_pct": 0.0,
+            "avg_hold_bars": 0.0,
+        }
+    mean = float(pnl.mean())
+    sqn = 0.0
+    # Equal P&Ls have std 0 exactly; np.std would return their rounding residue instead.
+    if count >= 2 and float(pnl.max()) > float(pnl.min()):
+        std = float(pnl.std(ddof=1))
+        if std > 0.0:
+            sqn = math.sqrt(count) * mean / std
+    return {
+        "win_rate": 100.0 * int(np.count_nonzero(pnl > 0.0)) / count,
+        "profit_factor": profit_factor,
+        "expectancy": mean,
+        "sqn": sqn,
+        "avg_trade_pct": float(pnl_pct.mean()),
+        "best_trade_pct": float(pnl_pct.max()),
+        "worst_trade_pct": float(pnl_pct.min()),
+        "avg_hold_bars": float(hold_bars.mean()),
+    }
+
+
+def _as_times_ns(times: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Bar times as contiguous int64 nanoseconds; datetime64 arrays are converted."""
+    array = np.asarray(times)
+    if array.dtype.kind == "M":
+        array = array.astype("datetime64[ns]").view(np.int64)
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _validate_trades(
+    pnl: npt.NDArray[np.float64],
+    pnl_pct: npt.NDArray[np.float64],
+    hold_bars: npt.NDArray[np.int64],
+) -> None:
+    """Raise DataError unless the three trade arrays have one finite value per trade."""
+    if not pnl.shape[0] == pnl_pct.shape[0] == hold_bars.shape[0]:
+        raise DataError(
+            "trade_pnl, trade_pnl_pct and trade_hold_bars need one value per trade; got "
+            f"{pnl.shape[0]}, {pnl_pct.shape[0]} and {hold_bars.shape[0]}"
+        )
+    if not (np.isfinite(pnl).all() and np.isfinite(pnl_pct).all()):
+        raise DataError("trade_pnl and trade_pnl_pct must be finite (no NaN or inf)")
+
+
+def compute_metrics(
+    equity: npt.NDArray[np.float64],
+    times_ns: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    trade_pnl: npt.NDArray[np.float64],
+    trade_pnl_pct: npt.NDArray[np.float64],
+    trade_hold_bars: npt.NDArray[np.int64],
+    *,
+    exposed_bars: int,
+    total_fees: float,
+    initial_cash: float,
+) -> dict[str, float | int]:
+    """Compute every metric of one backtest, as defined in the module docstring.
+
+    Args:
+        equity: Account equity at the close of each bar (n >= 1), quote currency.
+        times_ns: Bar open times, UTC nanoseconds (int64 or datetime64), strictly increasing.
+        close: Close prices of the bars, for the buy-and-hold benchmark.
+        trade_pnl: Each closed trade's P&L in quote currency, after all fees (k values).
+        trade_pnl_pct: Each trade's P&L as a percent of its entry value (k values).
+        trade_hold_bars: Each trade's exit bar index minus its entry bar index (k values).
+        exposed_bars: How many of the n bars had a position open (0..n).
+        total_fees: Fees paid over the backtest, quote currency.
+        initial_cash: Starting equity, quote currency (> 0).
+
+    Returns:
+        A dict with exactly the keys of :data:`METRIC_KEYS`, in that order, holding plain
+        Python floats (``num_trades`` and ``max_drawdown_bars`` are ints). No value is NaN;
+        only ``profit_factor`` may be infinite (+inf when no trade lost).
+
+    Raises:
+        ConfigError: ``initial_cash`` is not a positive finite number.
+        DataError: The arrays are empty or of mismatched lengths, hold a NaN or inf, the
+            times do not increase, the first close is not positive, or ``exposed_bars`` is
+            outside 0..n.
+    """
+    if not (math.isfinite(initial_cash) and initial_cash > 0.0):
+        raise ConfigError(f"initial_cash must be a positive number, got {initial_cash!r}")
+    equity = np.ascontiguousarray(equity, dtype=np.float64)
+    times_ns = _as_times_ns(times_ns)
+    close = np.asarray(close, dtype=np.float64)
+    trade_pnl = np.asarray(trade_pnl, dtype=np.float64)
+    trade_pnl_pct = np.asarray(trade_pnl_pct, dtype=np.float64)
+    trade_hold_bars = np.asarray(trade_hold_bars, dtype=np.int64)
+    n = equity.shape[0]
+    if n == 0:
+        raise DataError("equity is empty: metrics need at least one bar")
+    if not times_ns.shape[0] == close.shape[0] == n:
+        raise DataError(
+            f"equity, times_ns and close need one value per bar; got {n}, "
+            f"{times_ns.shape[0]} and {close.shape[0]}"
+        )
+    if not (0 <= exposed_bars <= n):
+        raise DataError(f"exposed_bars must be between 0 and the {n} bars, got {exposed_bars}")
+    if not (math.isfinite(close[0]) and close[0] > 0.0 and math.isfinite(close[-1])):
+        raise DataError("close[0] must be a positive price and close[-1] a finite one")
+    if not math.isfinite(total_fees):
+        raise DataError(f"total_fees must be finite, got {total_fees!r}")
+    _validate_trades(trade_pnl, trade_pnl_pct, trade_hold_bars)
+
+    finite, mean, std, downside, max_depth, max_duration = _equity_stats_nb(equity)
+    if not finite:
+        raise DataError("equity must be finite (no NaN or inf)")
+    bars_per_year = _DAYS_PER_YEAR
+    span_days = 0.0
+    if n >= 2:
+        bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / _median_spacing_ns(times_ns)
+        span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
+    annualiser = math.sqrt(bars_per_year)
+    max_drawdown_pct = max_depth * 100.0
+    cagr_pct = _cagr_pct(float(equity[-1]) / initial_cash, span_days)
+    trades = _trade_stats(trade_pnl, trade_pnl_pct, trade_hold_bars)
+
+    floats: dict[str, float] = {
+        "return_pct": (float(equity[-1]) / initial_cash - 1.0) * 100.0,
+        "buy_hold_return_pct": (float(close[-1]) / float(close[0]) - 1.0) * 100.0,
+        "win_rate": trades["win_rate"],
+        "sharpe": mean / std * annualiser if std > 0.0 else 0.0,
+        "sortino": mean / downside * annualiser if downside > 0.0 else 0.0,
+        "calmar": cagr_pct / max_drawdown_pct if max_drawdown_pct > 0.0 else 0.0,
+        "max_drawdown_pct": max_drawdown_pct,
+        "expectancy": trades["expectancy"],
+        "sqn": trades["sqn"],
+        "cagr_pct": cagr_pct,
+        "exposure_pct": 100.0 * exposed_bars / n,
+        "total_fees": float(total_fees),
+        "avg_trade_pct": trades["avg_trade_pct"],
+        "best_trade_pct": trades["best_trade_pct"],
+        "worst_trade_pct": trades["worst_trade_pct"],
+        "avg_hold_bars": trades["avg_hold_bars"],
+    }
+    values: dict[str, float | int] = {key: _finite(value) for key, value in floats.items()}
+    values["profit_factor"] = trades["profit_factor"]
+    values["max_drawdown_bars"] = int(max_duration)
+    values["num_trades"] = int(trade_pnl.shape[0])
+    return {key: values[key] for key in METRIC_KEYS}
