@@ -76,8 +76,15 @@ def comparison_table(rows: Sequence[tuple[str, BacktestResult]], title: str) -> 
     """Several results side by side, one row each, labelled by the first tuple item."""
     table = Table(title=title)
     table.add_column("run")
-    columns = ("return_pct", "buy_hold_return_pct", "sharpe", "max_drawdown_pct", "num_trades")
-    columns += ("win_rate", "profit_factor")
+    columns = (
+        "return_pct",
+        "buy_hold_return_pct",
+        "sharpe",
+        "max_drawdown_pct",
+        "num_trades",
+        "win_rate",
+        "profit_factor",
+    )
     labels = {key: (label, fmt) for key, label, fmt in SUMMARY_METRICS}
     for key in columns:
         table.add_column(labels[key][0], justify="right")

@@ -8,8 +8,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
 
-import numpy as np
-
 from marketbot.backtest.kernel import KernelSettings
 from marketbot.core.codes import SIZING_ALL_IN, SIZING_FIXED_CASH, SIZING_FRACTION
 from marketbot.core.errors import ConfigError
@@ -139,7 +137,7 @@ class BacktestConfig:
             take_profit=off_as_nan(exits.take_profit),
             trailing_stop=off_as_nan(exits.trailing_stop),
             trailing_activation=off_as_nan(exits.trailing_activation),
-            max_hold_ns=np.int64(exits.max_hold_seconds) * NANOSECONDS_PER_SECOND,
+            max_hold_ns=exits.max_hold_seconds * NANOSECONDS_PER_SECOND,
             sizing_mode=_SIZING_CODES[self.sizing],
             sizing_value=1.0 if self.size is None else float(self.size),
             allow_short=allow_short,

@@ -17,7 +17,7 @@ import pandas as pd
 from marketbot.backtest.config import BacktestConfig, ExitRules, SizingMode, parse_duration_seconds
 from marketbot.backtest.kernel import KernelSignals, simulate
 from marketbot.backtest.result import BacktestResult, trades_frame
-from marketbot.core.bars import normalize_ohlcv
+from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
@@ -180,7 +180,7 @@ class BacktestingEngine:
         prepared = prepare_signals(strategy, frame, params, config)
         window = frame.iloc[first:] if first else frame
         signals = _slice_signals(prepared.kernel, first) if first else prepared.kernel
-        index = window.index
+        index = bar_times(window)
         times_ns = index.asi8
         close = window["close"].to_numpy()
         output = simulate(
@@ -308,8 +308,9 @@ def _is_date_only(value: DateLike) -> bool:
 
 
 def _data_notes(frame: pd.DataFrame) -> tuple[str, ...]:
-    bar_seconds = infer_bar_seconds(frame.index.asi8)
-    gaps = find_gaps(frame.index, bar_seconds)
+    index = bar_times(frame)
+    bar_seconds = infer_bar_seconds(index.asi8)
+    gaps = find_gaps(index, bar_seconds)
     if not gaps:
         return ()
     missing = sum(gap.missing_bars for gap in gaps)

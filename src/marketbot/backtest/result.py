@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -58,23 +59,9 @@ class BacktestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``marketbot backtest --json``: ISO 8601 UTC times, inf as null."""
-        trades = [
-            {
-                "entry_time": _iso(row.entry_time),
-                "exit_time": _iso(row.exit_time),
-                "entry_price": float(row.entry_price),
-                "exit_price": float(row.exit_price),
-                "size": float(row.size),
-                "pnl": float(row.pnl),
-                "pnl_pct": float(row.pnl_pct),
-                "exit_reason": str(row.exit_reason),
-                "direction": str(row.direction),
-                "fees": float(row.fees),
-                "tag": None if row.tag is None else str(row.tag),
-            }
-            for row in self.trades.itertuples(index=False)
-        ]
-        times = self.equity_curve.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+        trades = [_trade_json(record) for record in self.trades.to_dict("records")]
+        curve_index = pd.DatetimeIndex(self.equity_curve.index)
+        times = curve_index.strftime("%Y-%m-%dT%H:%M:%SZ")
         equity = [
             {"time": time, "equity": float(value)}
             for time, value in zip(times, self.equity_curve.to_numpy(), strict=True)
@@ -84,8 +71,8 @@ class BacktestResult:
             "symbol": self.symbol,
             "params": self.params,
             "settings": self.settings,
-            "start": _iso(self.equity_curve.index[0]) if len(self.equity_curve) else None,
-            "end": _iso(self.equity_curve.index[-1]) if len(self.equity_curve) else None,
+            "start": times[0] if len(times) else None,
+            "end": times[-1] if len(times) else None,
             "metrics": {key: json_number(value) for key, value in self.metrics.items()},
             "recommendation": str(self.recommendation),
             "notes": list(self.notes),
@@ -101,8 +88,25 @@ def json_number(value: float | int) -> float | int | None:
     return value
 
 
-def _iso(value: pd.Timestamp) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(value: object) -> str:
+    return pd.Timestamp(str(value)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _trade_json(record: Mapping[Hashable, Any]) -> dict[str, Any]:
+    tag = record["tag"]
+    return {
+        "entry_time": _iso(record["entry_time"]),
+        "exit_time": _iso(record["exit_time"]),
+        "entry_price": float(record["entry_price"]),
+        "exit_price": float(record["exit_price"]),
+        "size": float(record["size"]),
+        "pnl": float(record["pnl"]),
+        "pnl_pct": float(record["pnl_pct"]),
+        "exit_reason": str(record["exit_reason"]),
+        "direction": str(record["direction"]),
+        "fees": float(record["fees"]),
+        "tag": None if tag is None else str(tag),
+    }
 
 
 def trades_frame(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from marketbot.core.errors import DataError
+from marketbot.core.timeframes import NANOSECONDS_PER_SECOND
 
 OHLCV_COLUMNS: Final = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: Final = ("open", "high", "low", "close")
@@ -33,11 +34,19 @@ def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.Datetime
         numbers = pd.Series(np.asarray(values, dtype="float64"))
         if numbers.isna().any():
             raise DataError(f"{where}: timestamp column has empty values")
-        unit = "ms" if float(numbers.abs().max()) >= _EPOCH_MS_THRESHOLD else "s"
-        index = pd.DatetimeIndex(pd.to_datetime(numbers.to_numpy(), unit=unit, utc=True))
+        seconds = numbers.to_numpy()
+        if float(np.abs(seconds).max()) >= _EPOCH_MS_THRESHOLD:
+            seconds = seconds / 1000.0
+        # Whole seconds (the usual case) convert exactly through integers.
+        nanoseconds = (
+            seconds.astype(np.int64) * NANOSECONDS_PER_SECOND
+            if np.all(seconds == np.floor(seconds))
+            else np.round(seconds * NANOSECONDS_PER_SECOND).astype(np.int64)
+        )
+        index = pd.DatetimeIndex(nanoseconds.astype("datetime64[ns]"))
     else:
         try:
-            index = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601"))
+            index = pd.DatetimeIndex(pd.to_datetime(pd.Series(values), utc=True, format="ISO8601"))
         except (ValueError, TypeError) as exc:
             raise DataError(f"{where}: timestamps are not ISO 8601 dates: {exc}") from exc
     if index.isna().any():
@@ -83,9 +92,17 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
         except (ValueError, TypeError) as exc:
             raise DataError(f"{where}: column '{name}' is not numeric ({exc})") from exc
     out = pd.DataFrame(columns, index=index)
-    _check_values(out, where)
-    _check_order(out.index, where)
+    _check_values(out, index, where)
+    _check_order(index, where)
     return out
+
+
+def bar_times(frame: pd.DataFrame) -> pd.DatetimeIndex:
+    """The DatetimeIndex of a normalised frame (typed, for the checker's sake)."""
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError("bars need a DatetimeIndex; pass them through normalize_ohlcv first")
+    return index
 
 
 def _first_bad(index: pd.DatetimeIndex, mask: np.ndarray) -> str:
@@ -93,26 +110,26 @@ def _first_bad(index: pd.DatetimeIndex, mask: np.ndarray) -> str:
     return f"{index[position].isoformat()} (row {position + 1})"
 
 
-def _check_values(frame: pd.DataFrame, where: str) -> None:
+def _check_values(frame: pd.DataFrame, index: pd.DatetimeIndex, where: str) -> None:
     for name in OHLCV_COLUMNS:
         values = frame[name].to_numpy()
         bad = ~np.isfinite(values)
         if bad.any():
-            raise DataError(f"{where}: NaN or infinite {name} at {_first_bad(frame.index, bad)}")
+            raise DataError(f"{where}: NaN or infinite {name} at {_first_bad(index, bad)}")
     for name in PRICE_COLUMNS:
         bad = frame[name].to_numpy() <= 0.0
         if bad.any():
-            raise DataError(f"{where}: non-positive {name} at {_first_bad(frame.index, bad)}")
+            raise DataError(f"{where}: non-positive {name} at {_first_bad(index, bad)}")
     high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
     open_, close = frame["open"].to_numpy(), frame["close"].to_numpy()
     if (bad := high < low).any():
-        raise DataError(f"{where}: high < low at {_first_bad(frame.index, bad)}")
+        raise DataError(f"{where}: high < low at {_first_bad(index, bad)}")
     if (bad := (open_ > high) | (open_ < low) | (close > high) | (close < low)).any():
         raise DataError(
-            f"{where}: open or close outside the high-low range at {_first_bad(frame.index, bad)}"
+            f"{where}: open or close outside the high-low range at {_first_bad(index, bad)}"
         )
     if (bad := frame["volume"].to_numpy() < 0.0).any():
-        raise DataError(f"{where}: negative volume at {_first_bad(frame.index, bad)}")
+        raise DataError(f"{where}: negative volume at {_first_bad(index, bad)}")
 
 
 def _check_order(index: pd.DatetimeIndex, where: str) -> None:

@@ -70,7 +70,7 @@ def find_gaps(index: pd.DatetimeIndex, bar_seconds: int) -> list[Gap]:
     step_ns = bar_seconds * NANOSECONDS_PER_SECOND
     times = index.asi8
     spacing = np.diff(times)
-    positions = np.flatnonzero(spacing > step_ns)
+    positions = np.flatnonzero(spacing > step_ns).tolist()
     return [
         Gap(
             after=index[p],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketbot.core.bars import normalize_ohlcv
+from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import DataError
 from marketbot.core.timeframes import infer_bar_seconds, seconds_to_timeframe, timeframe_seconds
 from marketbot.store.prices import PriceRepository
@@ -60,7 +60,7 @@ def import_csv(
     Nothing is written unless every bar is valid. Re-importing the same file is idempotent.
     """
     frame = read_ohlcv_csv(path)
-    inferred = seconds_to_timeframe(infer_bar_seconds(frame.index.asi8))
+    inferred = seconds_to_timeframe(infer_bar_seconds(bar_times(frame).asi8))
     chosen = timeframe or inferred
     timeframe_seconds(chosen)  # validates the label
     written = prices.upsert_bars(source, symbol, chosen, frame)
