@@ -9,8 +9,9 @@ closed: any exception, missing value, NaN or negative amount is a denial saying 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 from marketbot.core.clock import Clock, SystemClock, as_utc, last_reset_at_or_before
 from marketbot.core.risk_limits import RiskLimits
@@ -29,8 +30,9 @@ from marketbot.risk.limits_nb import (
 )
 
 
-class RiskDecision(NamedTuple):
-    """The answer to "may this entry go ahead?"; unpacks as ``allowed, reason``.
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """The answer to "may this entry go ahead?"; unpacks as ``allowed, reason`` (the seed's).
 
     Attributes:
         allowed: True when every limit holds.
@@ -41,6 +43,12 @@ class RiskDecision(NamedTuple):
     allowed: bool
     reason: str
     limit: str = "allowed"
+
+    def __iter__(self) -> Iterator[bool | str]:
+        return iter((self.allowed, self.reason))
+
+    def __bool__(self) -> bool:
+        return self.allowed
 
 
 class RiskEnforcer:

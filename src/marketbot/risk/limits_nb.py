@@ -39,7 +39,7 @@ def drawdown_pct_nb(equity: float, peak_equity: float) -> float:
     """Percent below the high-water mark (0 when there is no positive peak yet)."""
     if not peak_equity > 0.0:
         return 0.0
-    return max(0.0, 100.0 * (1.0 - equity / peak_equity))
+    return max(0.0, 100.0 * (peak_equity - equity) / peak_equity)
 
 
 @njit(cache=True)
