@@ -1,0 +1,157 @@
+"""The database handle: engine, sessions and migrations for one database URL.
+
+There is no global engine: the app layer builds one :class:`Database` from the settings and
+passes it to the repositories that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketbot.core.errors import ConfigError
+from marketbot.store._codec import dumps
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from marketbot.config import Settings
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+# Long enough to ride out another process's write transaction (a bulk import of a few
+# seconds), short enough that a stuck lock surfaces as an error instead of a hang.
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the migrations shipped in this package.
+
+    Args:
+        connection: Run migrations on this connection (inside its transaction). Without it,
+            ``env.py`` connects to ``sqlalchemy.url`` if set, else to the settings' database.
+
+    Returns:
+        A Config usable with ``alembic.command`` (upgrade, revision --autogenerate, ...).
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the dashboard read while a collector writes; SQLite leaves foreign keys off
+    # unless asked, and without a busy timeout a concurrent writer fails at once.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+class Database:
+    """One database: owns the SQLAlchemy engine and a session factory.
+
+    Use it as a context manager, or call :meth:`dispose` when done, to close connections.
+
+    Args:
+        url: Any SQLAlchemy URL, e.g. ``sqlite:///var/marketbot.db`` or
+            ``postgresql+psycopg://user@host/marketbot``.
+        echo: Log every SQL statement (for debugging).
+
+    Raises:
+        ConfigError: the URL is malformed or its database driver is not installed.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = sa.make_url(url)
+        except ArgumentError as exc:
+            raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
+        try:
+            # A strict serializer: a NaN reaching a JSON column is a bug, and PostgreSQL
+            # would reject it anyway; the repositories encode non-finite floats first.
+            self._engine = sa.create_engine(parsed, echo=echo, json_serializer=dumps)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
+        except ModuleNotFoundError as exc:
+            raise ConfigError(
+                f"the database driver for {parsed.drivername!r} is not installed ({exc.name}); "
+                "for PostgreSQL install marketbot[postgres]"
+            ) from exc
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _configure_sqlite)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The database the settings name, creating the data directory first."""
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"MARKETBOT_DATA_DIR: cannot create {settings.data_dir}: {exc}"
+            ) from exc
+        return cls(settings.resolved_database_url)
+
+    def __repr__(self) -> str:
+        return f"Database({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for Core queries in repositories)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: ``sqlite``, ``postgresql``, ..."""
+        return self._engine.dialect.name
+
+    def session(self) -> Session:
+        """A new ORM session; use it as a context manager (``with db.session() as s:``)."""
+        return self._sessions()
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (``alembic upgrade``); a no-op when it is there.
+
+        On PostgreSQL the whole upgrade is one transaction. SQLite commits each DDL
+        statement, so an upgrade interrupted there can leave part of a revision applied.
+        """
+        from alembic import command
+
+        with self._engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+
+    def schema_revision(self) -> str | None:
+        """The migration revision the database is at, or None before the first migration."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
