@@ -1,0 +1,117 @@
+"""Migrations, schema and connection settings, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from marketbot.config import Settings
+from marketbot.store import Base, Database, alembic_config
+
+TABLES = {
+    "alerts",
+    "api_keys",
+    "backtest_runs",
+    "crypto_price_history",
+    "polymarket_history",
+    "position_configs",
+    "trade_journal",
+}
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_migrate_when_database_empty_creates_every_table(empty_database: Database) -> None:
+    assert empty_database.schema_revision() is None
+
+    empty_database.migrate()
+
+    tables = set(sa.inspect(empty_database.engine).get_table_names())
+    assert tables == TABLES | {"alembic_version"}
+    assert empty_database.schema_revision() == head_revision()
+
+
+def test_migrate_when_already_at_head_changes_nothing(database: Database) -> None:
+    database.migrate()
+
+    assert database.schema_revision() == head_revision()
+
+
+def test_migrated_schema_when_compared_with_models_has_no_difference(database: Database) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+
+    assert differences == []
+
+
+def test_schema_comparison_when_models_gain_a_column_reports_it(database: Database) -> None:
+    # Guards the test above against passing vacuously.
+    changed = sa.MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["alerts"].append_column(sa.Column("note", sa.Text))
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, changed)
+
+    assert [(d[0], d[3].name) for d in differences] == [("add_column", "note")]
+
+
+def test_migrate_when_downgraded_to_base_removes_every_table(database: Database) -> None:
+    from alembic import command
+
+    with database.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+
+    assert set(sa.inspect(database.engine).get_table_names()) == {"alembic_version"}
+
+
+def test_check_constraints_when_violated_are_enforced(database: Database) -> None:
+    table = Base.metadata.tables["trade_journal"]
+
+    with pytest.raises(sa.exc.IntegrityError), database.engine.begin() as connection:
+        connection.execute(
+            sa.insert(table).values(
+                symbol="bitcoin",
+                rating=6,
+                created_at=sa.func.now(),
+                updated_at=sa.func.now(),
+            )
+        )
+
+
+def test_sqlite_connection_when_opened_uses_wal_foreign_keys_and_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    with Database(f"sqlite:///{tmp_path / 'm.db'}") as database:
+        database.migrate()
+        with database.engine.connect() as connection:
+            journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+            busy_timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+
+    assert journal_mode == "wal"
+    assert foreign_keys == 1
+    assert busy_timeout is not None and int(busy_timeout) >= 1000
+
+
+def test_database_from_settings_when_data_dir_missing_creates_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "nested" / "var"
+
+    with Database.from_settings(Settings(data_dir=data_dir)) as database:
+        database.migrate()
+        with database.engine.connect() as connection:
+            journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+
+    assert (data_dir / "marketbot.db").is_file()
+    assert journal_mode == "wal"
