@@ -1,0 +1,1 @@
+"""Research: the compiled kernel, the engine front end, results, reports, lookahead checks."""
