@@ -119,11 +119,10 @@ def _require_symbol(symbol: str | None) -> str:
 
 
 def _print_result(result: BacktestResult, report: Path | None) -> None:
-    from rich.console import Console
 
-    from marketbot.cli_tables import metrics_table
+    from marketbot.cli_tables import make_console, metrics_table
 
-    console = Console()
+    console = make_console()
     console.print(metrics_table(result))
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
@@ -134,11 +133,9 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
 @app.command()
 def strategies() -> None:
     """List the built-in strategies with their parameters, defaults and ranges."""
-    from rich.console import Console
+    from marketbot.cli_tables import make_console, strategies_table
 
-    from marketbot.cli_tables import strategies_table
-
-    Console().print(strategies_table())
+    make_console().print(strategies_table())
 
 
 @app.command()
@@ -151,9 +148,8 @@ def lookahead(
     cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
 ) -> None:
     """Check a strategy for lookahead bias: change the future, see if past signals move."""
-    from rich.console import Console
-
     from marketbot.backtest.lookahead import check_lookahead
+    from marketbot.cli_tables import make_console
     from marketbot.sources.csv_file import read_ohlcv_csv
     from marketbot.store.prices import PriceRepository
     from marketbot.strategies.loader import load_strategy
@@ -167,7 +163,7 @@ def lookahead(
             _require_symbol(symbol), timeframe=timeframe
         )
     report = check_lookahead(instance, frame, params, cuts=cuts)
-    console = Console()
+    console = make_console()
     console.print(report.summary())
     for finding in report.findings[:50]:
         console.print(f"  {finding.describe()}")
@@ -195,12 +191,10 @@ def data_import(
 @data_app.command("list")
 def data_list() -> None:
     """List stored series: symbols, timeframes, ranges, row counts and gaps."""
-    from rich.console import Console
-
-    from marketbot.cli_tables import series_table
+    from marketbot.cli_tables import make_console, series_table
     from marketbot.store.prices import PriceRepository
 
-    Console().print(series_table(PriceRepository(_open_database()).list_series()))
+    make_console().print(series_table(PriceRepository(_open_database()).list_series()))
 
 
 @runs_app.command("list")
@@ -210,15 +204,13 @@ def runs_list(
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
 ) -> None:
     """List recent backtest runs with their key metrics, newest first."""
-    from rich.console import Console
-
-    from marketbot.cli_tables import runs_table
+    from marketbot.cli_tables import make_console, runs_table
     from marketbot.store.runs import BacktestRunRepository
 
     runs = BacktestRunRepository(_open_database()).list_runs(
         limit=limit, strategy=strategy, symbol=symbol
     )
-    Console().print(runs_table(runs))
+    make_console().print(runs_table(runs))
 
 
 @app.command()
@@ -239,7 +231,7 @@ def main(argv: list[str] | None = None) -> Any:
     from marketbot.core.errors import MarketbotError
 
     try:
-        return app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except MarketbotError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
@@ -255,3 +247,7 @@ def main(argv: list[str] | None = None) -> Any:
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+    # Without standalone mode click returns a command's exit code instead of exiting.
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)
+    return code

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ SUMMARY_METRICS: Final = (
     ("exposure_pct", "Exposure", "{:.1f} %"),
     ("total_fees", "Fees paid", "{:.2f}"),
 )
+
+
+def make_console() -> Console:
+    """A console for stdout; when piped (no terminal) wide enough that tables are not cut."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
 def format_metric(fmt: str, value: float | int) -> str:

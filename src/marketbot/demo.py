@@ -10,7 +10,7 @@ from rich.console import Console
 from marketbot.backtest.engine import BacktestingEngine
 from marketbot.backtest.report import write_report
 from marketbot.backtest.result import BacktestResult
-from marketbot.cli_tables import comparison_table
+from marketbot.cli_tables import comparison_table, make_console
 from marketbot.core.errors import DataError
 from marketbot.sources.csv_file import import_csv
 from marketbot.store.database import Database
@@ -45,7 +45,7 @@ def run_demo(
     Returns:
         The path of the HTML report of the best run.
     """
-    out = console or Console()
+    out = console or make_console()
     prices = PriceRepository(database)
     import_sample_data(prices, sample_dir, out)
     engine = BacktestingEngine(database)

@@ -144,7 +144,9 @@ class BacktestingEngine:
         if (symbol is None) == (data is None):
             raise ConfigError("give exactly one of symbol= (stored data) or data= (a frame)")
         if symbol is not None:
-            frame = self._load_stored(symbol, timeframe=timeframe, source=source, end=end)
+            source, timeframe, frame = self._load_stored(
+                symbol, timeframe=timeframe, source=source, end=end
+            )
             label = symbol
         else:
             frame = normalize_ohlcv(data, where="data")  # type: ignore[arg-type]
@@ -219,12 +221,16 @@ class BacktestingEngine:
 
     def _load_stored(
         self, symbol: str, *, timeframe: str | None, source: str | None, end: pd.Timestamp | None
-    ) -> pd.DataFrame:
+    ) -> tuple[str, str, pd.DataFrame]:
+        """The stored series' source and timeframe, and its bars up to ``end``."""
         from marketbot.store.prices import PriceRepository
 
-        return PriceRepository(self.database).load_bars(
-            symbol, timeframe=timeframe, source=source, end=end
-        )
+        prices = PriceRepository(self.database)
+        source, timeframe = prices.resolve_series(symbol, timeframe=timeframe, source=source)
+        frame = prices.load_bars(symbol, timeframe=timeframe, source=source, end=end)
+        if frame.empty:
+            raise DataError(f"{symbol}: no stored {timeframe} bars up to {end}")
+        return source, timeframe, frame
 
     def _save(self, result: BacktestResult, *, timeframe: str | None, source: str | None) -> None:
         from marketbot.store.runs import BacktestRunRepository, record_from_result

@@ -45,14 +45,23 @@ def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.Datetime
         )
         index = pd.DatetimeIndex(nanoseconds.astype("datetime64[ns]"))
     else:
-        try:
-            index = pd.DatetimeIndex(pd.to_datetime(pd.Series(values), utc=True, format="ISO8601"))
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"{where}: timestamps are not ISO 8601 dates: {exc}") from exc
+        index = _parse_iso(pd.Series(values), where)
     if index.isna().any():
         raise DataError(f"{where}: timestamp column has empty values")
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     return index.as_unit("ns").rename("timestamp")
+
+
+def _parse_iso(values: pd.Series, where: str) -> pd.DatetimeIndex:
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{where}: timestamp {values.iloc[position]!r} (row {position + 1}) is not an "
+            "ISO 8601 date or epoch number"
+        )
+    return pd.DatetimeIndex(parsed)
 
 
 def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame:
