@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
+
 from tests.support.postgres import REQUIRE_ENV, PostgresCluster, PostgresUnavailableError
 
 if TYPE_CHECKING:

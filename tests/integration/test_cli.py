@@ -133,7 +133,7 @@ def test_data_import_when_csv_is_bad_fails_with_one_line_and_stores_nothing(
     assert run_cli(["data", "import", str(good), "--symbol", "kept"], capsys)[0] == 0
     before = stored_rows(capsys)
     bad = write(tmp_path, "bad.csv", text)
-    code, out, err = run_cli(["data", "import", str(bad), "--symbol", "kept"], capsys)
+    code, _, err = run_cli(["data", "import", str(bad), "--symbol", "kept"], capsys)
     assert code == 1
     assert err.startswith("error: bad.csv") and err.count("\n") == 1
     assert message in err

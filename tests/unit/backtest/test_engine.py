@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support.frames import random_walk_frame, sample_daily_btc
 
 from marketbot import BacktestingEngine
 from marketbot.core.errors import ConfigError, DataError, StrategyError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.strategies.builtin import SmaCrossover
+from tests.support.frames import random_walk_frame, sample_daily_btc
 
 TRADE_KEYS = (
     "entry_time",

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support.frames import random_walk_frame
 
 from marketbot.backtest.lookahead import check_lookahead
 from marketbot.strategies.base import Signals, Strategy
 from marketbot.strategies.loader import builtin_strategies
+from tests.support.frames import random_walk_frame
 
 
 class PeeksOneBar(Strategy):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.support.frames import random_walk_frame
 
 from marketbot import BacktestingEngine
+from tests.support.frames import random_walk_frame
 
 STRATEGY_PARAMS = st.sampled_from(
     [

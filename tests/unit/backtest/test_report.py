@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from tests.support.frames import random_walk_frame, sample_daily_btc
 
 from marketbot import BacktestingEngine
 from marketbot.backtest.report import (
@@ -35,6 +34,7 @@ from marketbot.backtest.report_charts import (
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.core.recommendation import Recommendation
+from tests.support.frames import random_walk_frame, sample_daily_btc
 
 PAYLOAD = "<script>alert('x')</script>"
 VOID_ELEMENTS = {"meta", "link", "br", "hr", "img", "input", "col", "wbr", "source"}

@@ -131,7 +131,7 @@ def test_mean_reversion_when_close_breaks_lower_band_enters_and_exits_at_mean() 
 
 
 def test_load_strategy_when_unknown_name_lists_builtins() -> None:
-    with pytest.raises(StrategyError, match="unknown strategy 'nope'.*sma_crossover"):
+    with pytest.raises(StrategyError, match=r"unknown strategy 'nope'.*sma_crossover"):
         load_strategy("nope")
 
 
@@ -177,7 +177,7 @@ def test_compute_signals_when_strategy_crashes_wraps_in_strategy_error() -> None
         def signals(self, frame: pd.DataFrame, params: object) -> object:  # type: ignore[override]
             raise ZeroDivisionError("oops")
 
-    with pytest.raises(StrategyError, match="broken.*ZeroDivisionError: oops"):
+    with pytest.raises(StrategyError, match=r"broken.*ZeroDivisionError: oops"):
         Broken().compute_signals(closes_frame([1, 2, 3]), {})
 
 
