@@ -15,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
+    from marketbot.core.risk_limits import RiskLimits
     from marketbot.store.database import Database
 
 app = typer.Typer(
@@ -73,6 +74,10 @@ def backtest(
     take_profit: Annotated[float | None, typer.Option(help="Take-profit fraction.")] = None,
     trailing_stop: Annotated[float | None, typer.Option(help="Trailing stop fraction.")] = None,
     max_hold: Annotated[str | None, typer.Option(help="Longest hold, e.g. 24h.")] = None,
+    risk: Annotated[
+        bool, typer.Option(help="Apply the configured risk limits and circuit breaker.")
+    ] = False,
+    risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk limits.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
 ) -> None:
@@ -81,6 +86,7 @@ def backtest(
     from marketbot.sources.csv_file import read_ohlcv_csv
 
     params = _parse_params(param)
+    limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
     frame = read_ohlcv_csv(data) if data is not None else None
     engine = BacktestingEngine(None if frame is not None else _open_database())
     result = engine.run_backtest(
@@ -98,6 +104,7 @@ def backtest(
         take_profit=take_profit,
         trailing_stop=trailing_stop,
         max_hold=max_hold,
+        risk=limits,
         save=frame is None,
     )
     if report is not None:
@@ -108,6 +115,14 @@ def backtest(
         sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
         return
     _print_result(result, report)
+
+
+def _risk_limits(strategy: str, risk_file: Path | None) -> RiskLimits:
+    from marketbot.config import load_risk_config, load_settings
+    from marketbot.strategies.loader import load_strategy
+
+    config = load_risk_config(load_settings(), path=risk_file)
+    return config.limits_for(load_strategy(strategy).name)
 
 
 def _require_symbol(symbol: str | None) -> str:

@@ -5,12 +5,17 @@ Every key is validated at load time; a bad value raises :class:`ConfigError` nam
 
 from __future__ import annotations
 
+import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from marketbot.core.errors import ConfigError
+from marketbot.core.risk_limits import RiskConfig, risk_config_from_mapping
 
 
 class Settings(BaseSettings):
@@ -19,12 +24,14 @@ class Settings(BaseSettings):
     Attributes:
         data_dir: Folder for the SQLite database, reports and key files.
         database_url: Any SQLAlchemy URL; empty means SQLite ``marketbot.db`` in ``data_dir``.
+        risk_file: TOML file of risk limits (default: ``risk.toml`` in ``data_dir`` if present).
     """
 
     model_config = SettingsConfigDict(env_prefix="MARKETBOT_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(default=Path("var"))
     database_url: str = ""
+    risk_file: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -48,3 +55,42 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid setting: {problems}") from exc
+
+
+_RISK_ENV_PREFIX = "MARKETBOT_RISK_"
+
+
+def load_risk_config(
+    settings: Settings, *, path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> RiskConfig:
+    """Risk limits from a TOML file and the environment (environment wins), validated.
+
+    The file has a ``[limits]`` table with any ``RiskLimits`` field and optional
+    ``[strategies.NAME]`` tables overriding fields for one strategy. Environment variables
+    ``MARKETBOT_RISK_<FIELD>`` (e.g. ``MARKETBOT_RISK_MAX_DAILY_LOSS_USD=250``) override the
+    global limits. With neither, the seed's defaults apply.
+
+    Raises:
+        ConfigError: unreadable TOML, an unknown key, or an invalid limit (named).
+    """
+    file = path or settings.risk_file
+    if file is None and (settings.data_dir / "risk.toml").is_file():
+        file = settings.data_dir / "risk.toml"
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"risk file not found: {file}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    env = os.environ if environ is None else environ
+    overrides = {
+        key[len(_RISK_ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(_RISK_ENV_PREFIX) and key != "MARKETBOT_RISK_FILE"
+    }
+    if overrides:
+        data["limits"] = {**data.get("limits", {}), **overrides}
+    where = str(file) if file is not None else "environment"
+    return risk_config_from_mapping(data, where=where)

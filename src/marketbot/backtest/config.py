@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 from marketbot.backtest.kernel import KernelSettings
 from marketbot.core.codes import SIZING_ALL_IN, SIZING_FIXED_CASH, SIZING_FRACTION
 from marketbot.core.errors import ConfigError
+from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import NANOSECONDS_PER_SECOND, timeframe_seconds
 
 SizingMode = Literal["all_in", "fraction", "fixed_cash"]
@@ -94,6 +95,7 @@ class BacktestConfig:
         size: The fraction (0 < size <= 1) or cash amount for the non-default sizing modes.
         allow_short: Whether short entries are taken (None: when the strategy emits them).
         exits: Stop-loss, take-profit, trailing stop and max hold.
+        risk: Hard risk limits applied as the live bot applies them (None: no limits).
     """
 
     fee_rate: float = DEFAULT_FEE
@@ -103,6 +105,7 @@ class BacktestConfig:
     size: float | None = None
     allow_short: bool | None = None
     exits: ExitRules = field(default_factory=ExitRules)
+    risk: RiskLimits | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fee_rate) and 0.0 <= self.fee_rate < 1.0):
@@ -141,8 +144,32 @@ class BacktestConfig:
             sizing_mode=_SIZING_CODES[self.sizing],
             sizing_value=1.0 if self.size is None else float(self.size),
             allow_short=allow_short,
+            **_risk_settings(self.risk),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready settings, as reported and stored with a run."""
-        return asdict(self)
+        data = asdict(self)
+        data["risk"] = None if self.risk is None else self.risk.model_dump()
+        return data
+
+
+def _risk_settings(limits: RiskLimits | None) -> dict[str, Any]:
+    """The kernel's risk fields: every limit NaN (off) without limits."""
+    if limits is None:
+        return {
+            "max_position_size": math.nan,
+            "max_total_exposure": math.nan,
+            "max_positions": math.nan,
+            "max_daily_loss": math.nan,
+            "max_drawdown_pct": math.nan,
+            "daily_reset_offset_ns": 0,
+        }
+    return {
+        "max_position_size": float(limits.max_position_size_usd),
+        "max_total_exposure": float(limits.max_total_exposure_usd),
+        "max_positions": float(limits.max_positions),
+        "max_daily_loss": float(limits.max_daily_loss_usd),
+        "max_drawdown_pct": float(limits.max_drawdown_pct),
+        "daily_reset_offset_ns": limits.daily_reset_hour_utc * 3600 * NANOSECONDS_PER_SECOND,
+    }

@@ -21,7 +21,9 @@ from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
+from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import find_gaps, infer_bar_seconds, seconds_to_timeframe
+from marketbot.risk.limits_nb import DENIAL_NAMES
 from marketbot.strategies.base import Signals, Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
@@ -92,6 +94,7 @@ class BacktestingEngine:
         trailing_stop: float | None = None,
         trailing_activation: float | None = None,
         max_hold: float | str | timedelta | None = None,
+        risk: RiskLimits | None = None,
         save: bool | None = None,
     ) -> BacktestResult:
         """Backtest ``strategy`` on stored bars of ``symbol`` or on the frame ``data``.
@@ -116,6 +119,8 @@ class BacktestingEngine:
             trailing_stop: Trailing-stop fraction (off by default).
             trailing_activation: Favourable move that arms the trailing stop.
             max_hold: Longest hold: seconds, a timedelta, or text such as ``24h``.
+            risk: Hard risk limits and circuit breaker, applied as the live bot applies them
+                (off by default in a backtest).
             save: Store the run; default: stored-data runs are saved, ``data=`` runs are not.
 
         Raises:
@@ -137,6 +142,7 @@ class BacktestingEngine:
                 trailing_activation=trailing_activation,
                 max_hold_seconds=parse_duration_seconds(max_hold, name="max_hold"),
             ),
+            risk=risk,
         )
         instance = load_strategy(strategy)
         resolved = instance.resolve_params(params)
@@ -216,7 +222,8 @@ class BacktestingEngine:
             trades=trades_frame(output, index, prepared.tag_names),
             equity_curve=pd.Series(output.equity, index=index, name="equity", copy=False),
             bars=window,
-            notes=_data_notes(window),
+            notes=_data_notes(window)
+            + _risk_notes(output.entry_denials, output.breaker_trips, index),
         )
 
     def _load_stored(
@@ -305,6 +312,24 @@ def _parse_date(value: DateLike, name: str) -> pd.Timestamp | None:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{name}={value!r}: not a date (use YYYY-MM-DD)") from exc
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _risk_notes(
+    entry_denials: np.ndarray, breaker_trips: np.ndarray, index: pd.DatetimeIndex
+) -> tuple[str, ...]:
+    notes = [
+        f"circuit breaker tripped ({DENIAL_NAMES[int(breaker_trips[bar])]}) at the close of "
+        f"the bar opening {index[bar].isoformat()}"
+        for bar in np.flatnonzero(breaker_trips).tolist()[:5]
+    ]
+    codes, counts = np.unique(entry_denials[entry_denials > 0], return_counts=True)
+    if len(codes):
+        parts = ", ".join(
+            f"{DENIAL_NAMES[int(code)]}: {int(count)}"
+            for code, count in zip(codes, counts, strict=True)
+        )
+        notes.append(f"risk limits refused {int(counts.sum())} entries ({parts})")
+    return tuple(notes)
 
 
 def _is_date_only(value: DateLike) -> bool:

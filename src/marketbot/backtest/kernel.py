@@ -15,7 +15,7 @@ of ``core.costs_nb``, ``risk.exits_nb`` and ``risk.sizing_nb``.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -38,13 +38,25 @@ from marketbot.risk.exits_nb import (
     take_profit_level_nb,
     trailing_level_nb,
 )
+from marketbot.risk.limits_nb import (
+    DENIED_DAILY_LOSS,
+    DENIED_DRAWDOWN,
+    ENTRY_ALLOWED,
+    cap_entry_notional_nb,
+    check_entry_nb,
+    drawdown_pct_nb,
+)
 from marketbot.risk.sizing_nb import position_units_nb
+
+_DAY_NS: Final = 86_400 * 1_000_000_000
 
 
 class KernelSettings(NamedTuple):
     """Scalar settings of one simulation, as the kernel takes them (rates are fractions).
 
-    Off rules are ``NaN`` (``max_hold_ns`` 0). Build it with ``engine.kernel_settings``.
+    Off rules and limits are ``NaN`` (``max_hold_ns`` 0). Build it with
+    ``BacktestConfig.kernel_settings``. The risk limits are those of ``RiskLimits`` in quote
+    currency; ``daily_reset_offset_ns`` is the daily reset's offset from UTC midnight.
     """
 
     initial_cash: float
@@ -58,6 +70,12 @@ class KernelSettings(NamedTuple):
     sizing_mode: int
     sizing_value: float
     allow_short: bool
+    max_position_size: float
+    max_total_exposure: float
+    max_positions: float
+    max_daily_loss: float
+    max_drawdown_pct: float
+    daily_reset_offset_ns: int
 
 
 class KernelSignals(NamedTuple):
@@ -89,6 +107,8 @@ class KernelOutput(NamedTuple):
     tag: np.ndarray
     exposed_bars: int
     total_fees: float
+    entry_denials: np.ndarray
+    breaker_trips: np.ndarray
 
 
 def simulate(
@@ -129,6 +149,8 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     np.ndarray,
     int,
     float,
+    np.ndarray,
+    np.ndarray,
 ]:
     """Simulate one account trading one symbol; see the module docstring for the rules."""
     n = open_.shape[0]
@@ -162,9 +184,25 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     num_trades = 0
     exposed_bars = 0
     total_fees = 0.0
+    # Risk state: the equity marked at the last close, its high-water mark, the equity at
+    # the start of the risk day, and the circuit breaker (daily trips clear at the reset).
+    entry_denials = np.zeros(n, dtype=np.int8)
+    breaker_trips = np.zeros(n, dtype=np.int8)
+    last_equity = settings.initial_cash
+    peak_equity = settings.initial_cash
+    day_start_equity = settings.initial_cash
+    next_reset_ns = _next_reset_ns(times_ns[0], settings.daily_reset_offset_ns) if n else 0
+    daily_halt = False
+    drawdown_halt = False
+    track_daily_loss = not math.isnan(settings.max_daily_loss)
+    track_drawdown = not math.isnan(settings.max_drawdown_pct)
 
     for bar in range(n):
         bar_open = open_[bar]
+        if times_ns[bar] >= next_reset_ns:
+            next_reset_ns = _next_reset_ns(times_ns[bar], settings.daily_reset_offset_ns)
+            day_start_equity = last_equity
+            daily_halt = False
         if bar > 0:
             signal_bar = bar - 1
             entry_long = signals.entries_long[signal_bar]
@@ -229,7 +267,30 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
                     settings.sizing_value,
                     signals.size_fraction[signal_bar],
                 )
-                if new_units > 0.0:
+                notional = cap_entry_notional_nb(
+                    new_units * entry_fill,
+                    0.0,
+                    settings.max_position_size,
+                    settings.max_total_exposure,
+                )
+                new_units = notional / entry_fill
+                verdict = check_entry_nb(
+                    notional,
+                    0.0,
+                    last_equity - day_start_equity,
+                    0,
+                    last_equity,
+                    peak_equity,
+                    daily_halt or drawdown_halt,
+                    settings.max_position_size,
+                    settings.max_daily_loss,
+                    settings.max_total_exposure,
+                    settings.max_drawdown_pct,
+                    settings.max_positions,
+                )
+                if verdict != ENTRY_ALLOWED:
+                    entry_denials[bar] = verdict
+                elif new_units > 0.0:
                     position = direction
                     units = new_units
                     entry_price = entry_fill
@@ -274,7 +335,24 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
             extreme = max(extreme, high[bar])
         elif position == SHORT:
             extreme = min(extreme, low[bar])
-        equity[bar] = cash + position * units * close[bar]
+        last_equity = cash + position * units * close[bar]
+        equity[bar] = last_equity
+        peak_equity = max(peak_equity, last_equity)
+        # A breach at any close trips the breaker, as the live bot's account update does.
+        if (
+            track_daily_loss
+            and not daily_halt
+            and last_equity - day_start_equity <= -settings.max_daily_loss
+        ):
+            daily_halt = True
+            breaker_trips[bar] = DENIED_DAILY_LOSS
+        if (
+            track_drawdown
+            and not drawdown_halt
+            and drawdown_pct_nb(last_equity, peak_equity) >= settings.max_drawdown_pct
+        ):
+            drawdown_halt = True
+            breaker_trips[bar] = DENIED_DRAWDOWN
 
     if position != FLAT and n > 0:
         # Still open after the last bar: valued at the last close, without exit costs.
@@ -302,7 +380,15 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
         t_tag,
         exposed_bars,
         total_fees,
+        entry_denials,
+        breaker_trips,
     )
+
+
+@njit(cache=True, inline="always")
+def _next_reset_ns(time_ns: int, offset_ns: int) -> int:
+    """The first daily reset strictly after ``time_ns`` (resets at offset past UTC midnight)."""
+    return ((time_ns - offset_ns) // _DAY_NS + 1) * _DAY_NS + offset_ns
 
 
 @njit(cache=True, inline="always")
