@@ -102,6 +102,8 @@ class CircuitBreaker:
     def trip(self, kind: TripKind, reason: str, now: datetime) -> None:
         """Open the breaker (no-op when already open for the same kind) and emit an emergency."""
         now = as_utc(now)
+        # A daily trip from an earlier risk day is over before this one is judged.
+        self.apply_daily_reset(now)
         if self.state.trip is kind:
             return
         # A drawdown trip outranks a daily one: it must not clear at midnight.

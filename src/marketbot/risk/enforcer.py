@@ -108,9 +108,44 @@ class RiskEnforcer:
         """Exits are always allowed, whatever the limits and the breaker say."""
         return RiskDecision(True, "")
 
+    def update_account(
+        self, equity: float, daily_pnl: float = 0.0, now: datetime | None = None
+    ) -> RiskDecision:
+        """Mark the account (each bar close): raise the high-water mark, trip on a breach.
+
+        The backtest kernel does the same at every close, so a loss limit trips the breaker
+        when it is breached, not only when the next entry is proposed.
+
+        Returns:
+            Allowed when no loss limit is breached; else the breach (and the breaker trips).
+            Invalid numbers change nothing and are reported as a refusal.
+        """
+        if not (math.isfinite(equity) and math.isfinite(daily_pnl)):
+            return RiskDecision(
+                False,
+                f"account update ignored: equity {equity!r}, "
+                f"daily P&L {daily_pnl!r} must be numbers",
+                "invalid input",
+            )
+        moment = as_utc(now) if now is not None else self.clock.now()
+        self.peak_equity = equity if math.isnan(self.peak_equity) else max(self.peak_equity, equity)
+        limits = self.limits
+        values: dict[str, float | int] = {"daily_pnl": daily_pnl}
+        breaches: list[RiskDecision] = []
+        # Both are checked: a drawdown trip outlives the daily reset that clears a daily one.
+        if drawdown_pct_nb(equity, self.peak_equity) >= limits.max_drawdown_pct:
+            reason = self._reason(DENIED_DRAWDOWN, values, equity)
+            self.breaker.trip(TripKind.DRAWDOWN, reason, moment)
+            breaches.append(RiskDecision(False, reason, "drawdown"))
+        if daily_pnl <= -limits.max_daily_loss_usd:
+            reason = self._reason(DENIED_DAILY_LOSS, values, equity)
+            self.breaker.trip(TripKind.DAILY_LOSS, reason, moment)
+            breaches.append(RiskDecision(False, reason, "daily loss"))
+        return breaches[0] if breaches else RiskDecision(True, "")
+
     def record_equity(self, equity: float, now: datetime | None = None) -> RiskDecision:
         """Raise the high-water mark and trip the breaker if the drawdown limit is breached."""
-        return self.check_trade_allowed(0.0, 0.0, 0.0, 0, equity=equity, now=now)
+        return self.update_account(equity, 0.0, now)
 
     def drain_events(self) -> list[RiskEvent]:
         """Trips, resets and overrides since the last call, for the bot to log and notify."""

@@ -164,6 +164,11 @@ class ExitManager:
     ) -> ExitDecision | None:
         """The exit the latest closed bar calls for, or None; then raise the trailing anchor.
 
+        Checks, as the kernel does within a bar: exits the open gapped through, max hold
+        (both skipped on the bar whose open filled the entry), then intrabar stop-loss,
+        take-profit, trailing stop. When no exit is due, the position's ``extreme_price``
+        is raised with the bar's high (low for a short), after the check.
+
         Args:
             position: The open position (its ``extreme_price`` is updated in place).
             current_price: The latest closed bar, or a plain price.
@@ -171,28 +176,67 @@ class ExitManager:
         """
         bar = current_price if isinstance(current_price, Bar) else Bar.flat(current_price)
         moment = now or bar.opened_at
+        levels = self._levels(position)
+        entry_bar = bar.opened_at is not None and as_utc(bar.opened_at) == as_utc(
+            position.entry_time
+        )
+        decision = None if entry_bar else self._open_exit(position, bar.open, moment, levels)
+        if decision is None:
+            reason, level = intrabar_exit_nb(
+                position.direction, bar.open, bar.high, bar.low, *levels
+            )
+            if reason != EXIT_NONE:
+                decision = ExitDecision(EXIT_REASON_NAMES[reason], level)
+        if decision is None:
+            extreme = levels_anchor(position)
+            position.extreme_price = (
+                max(extreme, bar.high) if position.direction == LONG else min(extreme, bar.low)
+            )
+        return decision
+
+    def check_open(
+        self, position: Position, open_price: float, now: datetime | None = None
+    ) -> ExitDecision | None:
+        """The exit due at a bar's open (gapped stop/target/trailing, then max hold), or None.
+
+        A live loop calls this when a new bar opens, before acting on pending signals, so
+        that it labels and orders exits exactly as the kernel does. It changes nothing.
+        """
+        return self._open_exit(position, open_price, now, self._levels(position))
+
+    def _levels(self, position: Position) -> tuple[float, float, float]:
         rules = self.rules.overridden_by(position.overrides)
         direction = position.direction
         if direction not in (LONG, SHORT):
             raise ConfigError(f"position {position.position_id}: direction must be 1 or -1")
         entry = position.entry_price
-        extreme = entry if position.extreme_price is None else position.extreme_price
-        stop = stop_loss_level_nb(direction, entry, _nan_if_none(rules.stop_loss))
-        target = take_profit_level_nb(direction, entry, _nan_if_none(rules.take_profit))
-        trail = trailing_level_nb(
-            direction,
-            entry,
-            extreme,
-            _nan_if_none(rules.trailing_stop),
-            _nan_if_none(rules.trailing_activation),
+        return (
+            stop_loss_level_nb(direction, entry, _nan_if_none(rules.stop_loss)),
+            take_profit_level_nb(direction, entry, _nan_if_none(rules.take_profit)),
+            trailing_level_nb(
+                direction,
+                entry,
+                levels_anchor(position),
+                _nan_if_none(rules.trailing_stop),
+                _nan_if_none(rules.trailing_activation),
+            ),
         )
-        decision = _decide(direction, bar, stop, target, trail, position, rules, moment)
-        if decision is None:
-            high_or_low = bar.high if direction == LONG else bar.low
-            position.extreme_price = (
-                max(extreme, high_or_low) if direction == LONG else min(extreme, high_or_low)
-            )
-        return decision
+
+    def _open_exit(
+        self,
+        position: Position,
+        open_price: float,
+        now: datetime | None,
+        levels: tuple[float, float, float],
+    ) -> ExitDecision | None:
+        reason = gap_exit_reason_nb(position.direction, open_price, *levels)
+        if reason != EXIT_NONE:
+            return ExitDecision(EXIT_REASON_NAMES[reason], open_price)
+        max_hold = self.rules.overridden_by(position.overrides).max_hold
+        held = None if now is None else as_utc(now) - as_utc(position.entry_time)
+        if max_hold is not None and held is not None and held >= max_hold:
+            return ExitDecision(EXIT_REASON_NAMES[EXIT_MAX_HOLD], open_price)
+        return None
 
     def execute_exit(self, position: Position, reason: str, price: float) -> None:
         """Record the exit in the statistics and hand it to the executor."""
@@ -203,31 +247,10 @@ class ExitManager:
             self.executor.close_position(position, reason, price)
 
 
+def levels_anchor(position: Position) -> float:
+    """The trailing stop's anchor: the best price at earlier closes, or the entry price."""
+    return position.entry_price if position.extreme_price is None else position.extreme_price
+
+
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def _decide(
-    direction: int,
-    bar: Bar,
-    stop: float,
-    target: float,
-    trail: float,
-    position: Position,
-    rules: ExitRuleSet,
-    moment: datetime | None,
-) -> ExitDecision | None:
-    # On the bar whose open filled the entry there is no open check, as in the kernel.
-    entry_bar = bar.opened_at is not None and as_utc(bar.opened_at) == as_utc(position.entry_time)
-    reason = (
-        EXIT_NONE if entry_bar else gap_exit_reason_nb(direction, bar.open, stop, target, trail)
-    )
-    if reason != EXIT_NONE:
-        return ExitDecision(EXIT_REASON_NAMES[reason], bar.open)
-    held = None if moment is None else as_utc(moment) - as_utc(position.entry_time)
-    if rules.max_hold is not None and held is not None and not entry_bar and held >= rules.max_hold:
-        return ExitDecision(EXIT_REASON_NAMES[EXIT_MAX_HOLD], bar.open)
-    reason, level = intrabar_exit_nb(direction, bar.open, bar.high, bar.low, stop, target, trail)
-    if reason != EXIT_NONE:
-        return ExitDecision(EXIT_REASON_NAMES[reason], level)
-    return None
