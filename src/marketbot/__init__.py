@@ -26,6 +26,11 @@ if TYPE_CHECKING:
         TemporaryError,
     )
     from marketbot.core.recommendation import Recommendation, RecommendationThresholds
+    from marketbot.core.risk_limits import RiskConfig, RiskLimits
+    from marketbot.risk.enforcer import RiskDecision, RiskEnforcer
+    from marketbot.risk.exit_manager import ExitManager, ExitRuleSet, Position
+    from marketbot.risk.portfolio_manager import PortfolioManager
+    from marketbot.risk.rebalancer import Rebalancer
     from marketbot.strategies.base import Parameter, Signals, Strategy
     from marketbot.strategies.loader import builtin_strategies, load_strategy
 
@@ -36,12 +41,21 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExchangeError",
+    "ExitManager",
+    "ExitRuleSet",
     "ExitRules",
     "LookaheadReport",
     "MarketbotError",
     "Parameter",
+    "PortfolioManager",
+    "Position",
+    "Rebalancer",
     "Recommendation",
     "RecommendationThresholds",
+    "RiskConfig",
+    "RiskDecision",
+    "RiskEnforcer",
+    "RiskLimits",
     "Settings",
     "Signals",
     "Strategy",
@@ -70,6 +84,15 @@ _HOMES = {
     "TemporaryError": "marketbot.core.errors",
     "Recommendation": "marketbot.core.recommendation",
     "RecommendationThresholds": "marketbot.core.recommendation",
+    "RiskConfig": "marketbot.core.risk_limits",
+    "RiskLimits": "marketbot.core.risk_limits",
+    "RiskDecision": "marketbot.risk.enforcer",
+    "RiskEnforcer": "marketbot.risk.enforcer",
+    "ExitManager": "marketbot.risk.exit_manager",
+    "ExitRuleSet": "marketbot.risk.exit_manager",
+    "Position": "marketbot.risk.exit_manager",
+    "PortfolioManager": "marketbot.risk.portfolio_manager",
+    "Rebalancer": "marketbot.risk.rebalancer",
     "Parameter": "marketbot.strategies.base",
     "Signals": "marketbot.strategies.base",
     "Strategy": "marketbot.strategies.base",
