@@ -20,6 +20,7 @@ EXIT_TAKE_PROFIT: Final = 2
 EXIT_TRAILING_STOP: Final = 3
 EXIT_MAX_HOLD: Final = 4
 EXIT_END_OF_DATA: Final = 5
+EXIT_PORTFOLIO_STOP: Final = 6
 EXIT_REASON_NAMES: Final = (
     "signal",
     "stop_loss",
@@ -27,6 +28,7 @@ EXIT_REASON_NAMES: Final = (
     "trailing_stop",
     "max_hold",
     "end_of_data",
+    "portfolio_stop",
 )
 
 SIZING_ALL_IN: Final = 0
