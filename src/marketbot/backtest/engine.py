@@ -6,8 +6,8 @@ stored bars of a symbol or an OHLCV frame passed as ``data`` (as backtesting.py 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,16 @@ import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig, ExitRules, SizingMode, parse_duration_seconds
 from marketbot.backtest.kernel import KernelSignals, simulate
+from marketbot.backtest.portfolio import (
+    PortfolioRules,
+    align_portfolio,
+    equal_weight_benchmark,
+    per_symbol_breakdown,
+    portfolio_trades_frame,
+    run_aligned,
+)
 from marketbot.backtest.result import BacktestResult, trades_frame
+from marketbot.backtest.signals import prepare_signals
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import compute_metrics
@@ -24,22 +33,13 @@ from marketbot.core.recommendation import RecommendationThresholds, recommend
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import find_gaps, infer_bar_seconds, seconds_to_timeframe
 from marketbot.risk.limits_nb import DENIAL_NAMES
-from marketbot.strategies.base import Signals, Strategy
+from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
 if TYPE_CHECKING:
     from marketbot.store.database import Database
 
 DateLike = str | date | datetime | pd.Timestamp | None
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedSignals:
-    """A strategy's signals for a frame, with the warm-up masked, ready for the kernel."""
-
-    kernel: KernelSignals
-    tag_names: tuple[str, ...]
-    allow_short: bool
 
 
 class BacktestingEngine:
@@ -79,7 +79,8 @@ class BacktestingEngine:
         end_date: DateLike = None,
         *,
         symbol: str | None = None,
-        data: pd.DataFrame | None = None,
+        symbols: Sequence[str] | None = None,
+        data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
         params: Mapping[str, object] | None = None,
         fee: float = 0.002,
         slippage: float = 0.001,
@@ -95,16 +96,24 @@ class BacktestingEngine:
         trailing_activation: float | None = None,
         max_hold: float | str | timedelta | None = None,
         risk: RiskLimits | None = None,
+        max_open_positions: int | None = None,
+        max_exposure: float | None = None,
+        portfolio_stop: float | None = None,
         save: bool | None = None,
     ) -> BacktestResult:
         """Backtest ``strategy`` on stored bars of ``symbol`` or on the frame ``data``.
+
+        Several symbols (``symbols=[...]`` or ``data={symbol: frame}``) make a portfolio run:
+        one account, shared cash, each symbol's own signals on a common time axis.
 
         Args:
             strategy: A built-in name, a Strategy class or instance, or ``file.py:Class``.
             start_date: First bar to trade (inclusive, UTC); earlier bars feed the warm-up.
             end_date: Last bar to trade (inclusive, UTC).
-            symbol: Stored series to use (e.g. ``bitcoin``); exactly one of symbol and data.
-            data: OHLCV frame (any column capitalisation; DatetimeIndex or timestamp column).
+            symbol: Stored series to use (e.g. ``bitcoin``); one of symbol, symbols and data.
+            symbols: Stored series of a portfolio run.
+            data: OHLCV frame (any column capitalisation; DatetimeIndex or timestamp column),
+                or a mapping of symbol to frame for a portfolio run.
             params: Strategy parameters; the rest take their defaults.
             fee: Fee per fill as a fraction of notional.
             slippage: Adverse price move per market fill, as a fraction.
@@ -120,7 +129,11 @@ class BacktestingEngine:
             trailing_activation: Favourable move that arms the trailing stop.
             max_hold: Longest hold: seconds, a timedelta, or text such as ``24h``.
             risk: Hard risk limits and circuit breaker, applied as the live bot applies them
-                (off by default in a backtest).
+                (off by default in a backtest); across the whole account in a portfolio run.
+            max_open_positions: Portfolio slots (default: one per symbol).
+            max_exposure: Portfolio cap on gross exposure as a fraction of equity.
+            portfolio_stop: Close every position when equity falls this fraction from its
+                peak since the last portfolio stop.
             save: Store the run; default: stored-data runs are saved, ``data=`` runs are not.
 
         Raises:
@@ -147,15 +160,34 @@ class BacktestingEngine:
         instance = load_strategy(strategy)
         resolved = instance.resolve_params(params)
         start, end = _parse_range(start_date, end_date)
-        if (symbol is None) == (data is None):
-            raise ConfigError("give exactly one of symbol= (stored data) or data= (a frame)")
+        if sum(x is not None for x in (symbol, symbols, data)) != 1:
+            raise ConfigError(
+                "give exactly one of symbol= (stored data), symbols= (a stored portfolio) "
+                "or data= (a frame, or a mapping of symbol to frame)"
+            )
+        if symbols is not None or isinstance(data, Mapping):
+            rules = PortfolioRules(max_open_positions, max_exposure, portfolio_stop)
+            frames = (
+                {name: normalize_ohlcv(frame, where=name) for name, frame in data.items()}
+                if isinstance(data, Mapping)
+                else {
+                    name: self._load_stored(name, timeframe=timeframe, source=source, end=end)[2]
+                    for name in _unique_symbols(symbols or ())
+                }
+            )
+            result = self.backtest_portfolio(
+                instance, frames, resolved, config, rules, start=start, end=end
+            )
+            if save if save is not None else symbols is not None:
+                self._save(result, timeframe=timeframe, source=source)
+            return result
         if symbol is not None:
             source, timeframe, frame = self._load_stored(
                 symbol, timeframe=timeframe, source=source, end=end
             )
             label = symbol
         else:
-            frame = normalize_ohlcv(data, where="data")  # type: ignore[arg-type]
+            frame = normalize_ohlcv(data, where="data")  # type: ignore[arg-type]  # a frame here
             label = "data"
         result = self.backtest_frame(
             instance, frame, resolved, config, start=start, end=end, symbol=label
@@ -226,6 +258,60 @@ class BacktestingEngine:
             + _risk_notes(output.entry_denials, output.breaker_trips, index),
         )
 
+    def backtest_portfolio(
+        self,
+        strategy: Strategy,
+        frames: Mapping[str, pd.DataFrame],
+        params: dict[str, Any],
+        config: BacktestConfig,
+        rules: PortfolioRules,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> BacktestResult:
+        """Backtest validated frames of several symbols as one account (no I/O)."""
+        if end is not None:
+            frames = {name: frame.loc[:end] for name, frame in frames.items()}
+        aligned = align_portfolio(strategy, frames, params, config)
+        first = 0 if start is None else int(aligned.index.searchsorted(start, side="left"))
+        if first >= len(aligned.index):
+            raise DataError("no bars of any symbol in the requested date range")
+        output = run_aligned(aligned, config, rules, first)
+        index = aligned.index[first:]
+        trades = portfolio_trades_frame(output, index, aligned.symbols, aligned.tag_names)
+        metrics = compute_metrics(
+            output.equity,
+            index.asi8,
+            equal_weight_benchmark(aligned.close[first:]),
+            trades["pnl"].to_numpy(),
+            trades["pnl_pct"].to_numpy(),
+            (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+            exposed_bars=output.exposed_bars,
+            total_fees=output.total_fees,
+            initial_cash=config.initial_cash,
+        )
+        first_symbol = aligned.symbols[0]
+        notes: tuple[str, ...] = ()
+        for name in aligned.symbols:
+            notes += tuple(f"{name}: {note}" for note in _data_notes(frames[name]))
+        notes += _risk_notes(output.entry_denials, output.breaker_trips, index)
+        settings = config.to_dict() | {"portfolio": asdict(rules)}
+        return BacktestResult(
+            strategy=strategy.name,
+            symbol=",".join(aligned.symbols),
+            params=dict(params),
+            settings=settings,
+            metrics=metrics,
+            recommendation=recommend(metrics, self.thresholds),
+            trades=trades,
+            equity_curve=pd.Series(output.equity, index=index, name="equity", copy=False),
+            bars=frames[first_symbol].loc[index[0] :],
+            notes=notes,
+            symbols=aligned.symbols,
+            per_symbol=per_symbol_breakdown(trades, aligned.symbols, config.initial_cash),
+            exposure=pd.Series(output.exposure, index=index, name="exposure", copy=False),
+        )
+
     def _load_stored(
         self, symbol: str, *, timeframe: str | None, source: str | None, end: pd.Timestamp | None
     ) -> tuple[str, str, pd.DataFrame]:
@@ -245,46 +331,6 @@ class BacktestingEngine:
         BacktestRunRepository(self.database).save(
             record_from_result(result, timeframe=timeframe, source=source)
         )
-
-
-def prepare_signals(
-    strategy: Strategy, frame: pd.DataFrame, params: Mapping[str, Any], config: BacktestConfig
-) -> PreparedSignals:
-    """Compute the strategy's signals and shape them for the kernel, warm-up masked."""
-    raw = strategy.compute_signals(frame, params)
-    length = len(frame)
-    warmup = max(0, min(int(strategy.warmup_bars(params)), length))
-    has_short = raw.entries_short is not None
-    allow_short = has_short if config.allow_short is None else config.allow_short and has_short
-    kernel = KernelSignals(
-        entries_long=_bool_array(raw.entries_long, warmup),
-        exits_long=_bool_array(raw.exits_long, warmup),
-        entries_short=_bool_array(raw.entries_short, warmup, length),
-        exits_short=_bool_array(raw.exits_short, warmup, length),
-        size_fraction=_float_array(raw.size_fraction, length),
-        tag=_tag_array(raw, length),
-    )
-    return PreparedSignals(kernel=kernel, tag_names=raw.tag_names, allow_short=allow_short)
-
-
-def _bool_array(values: np.ndarray | None, warmup: int, length: int = 0) -> np.ndarray:
-    if values is None:
-        return np.zeros(length, dtype=np.bool_)
-    array = np.array(values, dtype=np.bool_, copy=True)
-    array[:warmup] = False
-    return array
-
-
-def _float_array(values: np.ndarray | None, length: int) -> np.ndarray:
-    if values is None:
-        return np.full(length, np.nan)
-    return np.ascontiguousarray(values, dtype=np.float64)
-
-
-def _tag_array(signals: Signals, length: int) -> np.ndarray:
-    if signals.tag is None:
-        return np.full(length, -1, dtype=np.int64)
-    return np.ascontiguousarray(signals.tag, dtype=np.int64)
 
 
 def _slice_signals(signals: KernelSignals, first: int) -> KernelSignals:
@@ -330,6 +376,13 @@ def _risk_notes(
         )
         notes.append(f"risk limits refused {int(counts.sum())} entries ({parts})")
     return tuple(notes)
+
+
+def _unique_symbols(symbols: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(s.strip() for s in symbols if s.strip()))
+    if not unique:
+        raise ConfigError("symbols= is empty: name at least one stored symbol")
+    return unique
 
 
 def _is_date_only(value: DateLike) -> bool:

@@ -42,8 +42,12 @@ class BacktestResult:
             exit_price, size (asset units), pnl (quote currency), pnl_pct, exit_reason, and
             direction (long/short), fees, entry_bar, exit_bar, tag.
         equity_curve: Account equity at each bar's close, indexed by bar open time (UTC).
-        bars: The price bars the run traded on.
+        bars: The price bars the run traded on (for a portfolio: the first symbol's).
         notes: Things the user should know about the data (gaps, warm-up trimmed).
+        symbols: The symbols of a portfolio run (empty for a single-symbol run).
+        per_symbol: Portfolio runs: one row per symbol (trades, win rate, P&L, fees,
+            contribution to the return in percent of the starting cash).
+        exposure: Portfolio runs: gross exposure (notional of open positions) per bar.
     """
 
     strategy: str
@@ -56,6 +60,9 @@ class BacktestResult:
     equity_curve: pd.Series
     bars: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    per_symbol: pd.DataFrame | None = None
+    exposure: pd.Series | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``marketbot backtest --json``: ISO 8601 UTC times, inf as null."""
@@ -66,7 +73,7 @@ class BacktestResult:
             {"time": time, "equity": float(value)}
             for time, value in zip(times, self.equity_curve.to_numpy(), strict=True)
         ]
-        return {
+        payload = {
             "strategy": self.strategy,
             "symbol": self.symbol,
             "params": self.params,
@@ -79,6 +86,15 @@ class BacktestResult:
             "trades": trades,
             "equity_curve": equity,
         }
+        if self.symbols:
+            payload["symbols"] = list(self.symbols)
+            payload["per_symbol"] = _records_json(self.per_symbol)
+            if self.exposure is not None:
+                payload["exposure"] = [
+                    {"time": time, "exposure": float(value)}
+                    for time, value in zip(times, self.exposure.to_numpy(), strict=True)
+                ]
+        return payload
 
 
 def json_number(value: float | int) -> float | int | None:
@@ -92,9 +108,20 @@ def _iso(value: object) -> str:
     return pd.Timestamp(str(value)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _records_json(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if frame is None:
+        return []
+    return [
+        {str(key): json_number(value) if isinstance(value, float) else value
+         for key, value in record.items()}
+        for record in frame.to_dict("records")
+    ]  # fmt: skip
+
+
 def _trade_json(record: Mapping[Hashable, Any]) -> dict[str, Any]:
     tag = record["tag"]
-    return {
+    extra = {"symbol": str(record["symbol"])} if "symbol" in record else {}
+    return extra | {
         "entry_time": _iso(record["entry_time"]),
         "exit_time": _iso(record["exit_time"]),
         "entry_price": float(record["entry_price"]),

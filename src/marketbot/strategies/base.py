@@ -139,6 +139,8 @@ class Signals:
         size_fraction: Fraction of equity to commit per entry (NaN: the run's sizing), or None.
         tag: Integer index into ``tag_names`` per bar (-1: no tag), or None.
         tag_names: Labels of the tags, reported with each trade's entry.
+        rank: Per-bar preference for a portfolio run, higher first, when more symbols
+            signal than there are free slots (NaN or None: symbol order).
     """
 
     entries_long: np.ndarray
@@ -148,6 +150,7 @@ class Signals:
     size_fraction: np.ndarray | None = None
     tag: np.ndarray | None = None
     tag_names: tuple[str, ...] = field(default_factory=tuple)
+    rank: np.ndarray | None = None
 
 
 class Strategy(ABC):
@@ -224,6 +227,7 @@ def _check_signals(name: str, signals: Signals, length: int) -> None:
         "exits_short": signals.exits_short,
         "size_fraction": signals.size_fraction,
         "tag": signals.tag,
+        "rank": signals.rank,
     }
     for label, array in arrays.items():
         if array is None:

@@ -1,0 +1,247 @@
+"""Portfolio backtests: one account trading several symbols with shared cash.
+
+Each symbol's signals are computed on its own bars (the strategy never sees another symbol's
+calendar or a filled-in bar). The bars are then laid on the union of all bar times, with NaN
+where a symbol has no bar, and the portfolio kernel trades them: a symbol without a bar at a
+time is simply not tradable then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketbot.backtest.config import BacktestConfig
+from marketbot.backtest.kernel import KernelSignals
+from marketbot.backtest.portfolio_kernel import (
+    T_DIRECTION,
+    T_ENTRY_BAR,
+    T_ENTRY_PRICE,
+    T_EXIT_BAR,
+    T_EXIT_PRICE,
+    T_FEES,
+    T_PNL,
+    T_PNL_PCT,
+    T_REASON,
+    T_SIZE,
+    T_SYMBOL,
+    T_TAG,
+    PortfolioOutput,
+    PortfolioSettings,
+    simulate_portfolio,
+)
+from marketbot.backtest.signals import prepare_signals
+from marketbot.core.bars import bar_times
+from marketbot.core.codes import EXIT_REASON_NAMES
+from marketbot.core.errors import ConfigError, DataError
+from marketbot.strategies.base import Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRules:
+    """How the account spreads over symbols.
+
+    Attributes:
+        max_open_positions: Slots; None means one per symbol. Entries are sized at equal
+            weight of equity per slot unless the strategy gives a size fraction or the run
+            uses fraction / fixed-cash sizing.
+        max_exposure: Cap on gross exposure as a fraction of equity (None: no cap).
+        portfolio_stop: Close every position when equity falls this fraction below its
+            peak since the last portfolio stop (None: off).
+    """
+
+    max_open_positions: int | None = None
+    max_exposure: float | None = None
+    portfolio_stop: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_open_positions is not None and self.max_open_positions < 1:
+            raise ConfigError(f"max_open_positions={self.max_open_positions}: must be >= 1")
+        if self.max_exposure is not None and not (0.0 < self.max_exposure <= 100.0):
+            raise ConfigError(f"max_exposure={self.max_exposure}: must be a positive fraction")
+        if self.portfolio_stop is not None and not (0.0 < self.portfolio_stop < 1.0):
+            raise ConfigError(f"portfolio_stop={self.portfolio_stop}: must be in (0, 1)")
+
+    def kernel_settings(self, symbols: int) -> PortfolioSettings:
+        """The kernel's portfolio settings for ``symbols`` symbols."""
+        return PortfolioSettings(
+            max_open_positions=self.max_open_positions or symbols,
+            max_exposure_fraction=np.nan if self.max_exposure is None else self.max_exposure,
+            portfolio_stop=np.nan if self.portfolio_stop is None else self.portfolio_stop,
+        )
+
+
+@dataclass(frozen=True)
+class AlignedPortfolio:
+    """Bars and signals of several symbols on one time axis (bars x symbols)."""
+
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    signals: KernelSignals
+    priority: np.ndarray
+    allow_short: bool
+    tag_names: tuple[str, ...]
+
+
+def align_portfolio(
+    strategy: Strategy,
+    frames: Mapping[str, pd.DataFrame],
+    params: Mapping[str, Any],
+    config: BacktestConfig,
+) -> AlignedPortfolio:
+    """Compute each symbol's signals on its own bars and lay everything on one time axis."""
+    if not frames:
+        raise ConfigError("a portfolio backtest needs at least one symbol")
+    symbols = tuple(frames)
+    index = pd.DatetimeIndex(
+        np.unique(np.concatenate([bar_times(f).asi8 for f in frames.values()])), tz="UTC"
+    ).as_unit("ns")
+    n, k = len(index), len(symbols)
+    prices = {name: np.full((n, k), np.nan) for name in ("open", "high", "low", "close")}
+    arrays = {
+        "entries_long": np.zeros((n, k), dtype=np.bool_),
+        "exits_long": np.zeros((n, k), dtype=np.bool_),
+        "entries_short": np.zeros((n, k), dtype=np.bool_),
+        "exits_short": np.zeros((n, k), dtype=np.bool_),
+        "size_fraction": np.full((n, k), np.nan),
+        "tag": np.full((n, k), -1, dtype=np.int64),
+    }
+    priority = np.full((n, k), np.nan)
+    allow_short = False
+    tag_names: tuple[str, ...] = ()
+    for column, (symbol, frame) in enumerate(frames.items()):
+        rows = index.get_indexer(frame.index)
+        for name, grid in prices.items():
+            grid[rows, column] = frame[name].to_numpy()
+        prepared = prepare_signals(strategy, frame, params, config)
+        for name, grid in arrays.items():
+            grid[rows, column] = getattr(prepared.kernel, name)
+        rank = prepared.rank
+        if rank is not None:
+            priority[rows, column] = rank
+        allow_short = allow_short or prepared.allow_short
+        if prepared.tag_names and tag_names and prepared.tag_names != tag_names:
+            raise DataError(f"{symbol}: the strategy's tag names differ between symbols")
+        tag_names = tag_names or prepared.tag_names
+    return AlignedPortfolio(
+        index=index,
+        symbols=symbols,
+        open=prices["open"],
+        high=prices["high"],
+        low=prices["low"],
+        close=prices["close"],
+        signals=KernelSignals(**arrays),
+        priority=priority,
+        allow_short=allow_short,
+        tag_names=tag_names,
+    )
+
+
+def run_aligned(
+    aligned: AlignedPortfolio,
+    config: BacktestConfig,
+    rules: PortfolioRules,
+    first: int,
+) -> PortfolioOutput:
+    """Simulate the aligned portfolio from row ``first`` on (earlier rows were warm-up)."""
+    window = slice(first, None)
+    signals = KernelSignals(*(array[window] for array in aligned.signals))
+    return simulate_portfolio(
+        np.ascontiguousarray(aligned.open[window]),
+        np.ascontiguousarray(aligned.high[window]),
+        np.ascontiguousarray(aligned.low[window]),
+        np.ascontiguousarray(aligned.close[window]),
+        aligned.index.asi8[window],
+        signals,
+        aligned.priority[window],
+        config.kernel_settings(allow_short=aligned.allow_short),
+        rules.kernel_settings(len(aligned.symbols)),
+    )
+
+
+def portfolio_trades_frame(
+    output: PortfolioOutput,
+    index: pd.DatetimeIndex,
+    symbols: tuple[str, ...],
+    tag_names: tuple[str, ...],
+) -> pd.DataFrame:
+    """The kernel's trade matrix as the public trade table, with a ``symbol`` column."""
+    records = output.trades[: output.num_trades]
+    entry_bar = records[:, T_ENTRY_BAR].astype(np.int64)
+    exit_bar = records[:, T_EXIT_BAR].astype(np.int64)
+    tags = records[:, T_TAG].astype(np.int64)
+    tag_labels = np.asarray((*tag_names, None), dtype=object)
+    frame = pd.DataFrame(
+        {
+            "entry_time": index[entry_bar],
+            "exit_time": index[exit_bar],
+            "entry_price": records[:, T_ENTRY_PRICE],
+            "exit_price": records[:, T_EXIT_PRICE],
+            "size": records[:, T_SIZE],
+            "pnl": records[:, T_PNL],
+            "pnl_pct": records[:, T_PNL_PCT],
+            "exit_reason": np.asarray(EXIT_REASON_NAMES, dtype=object)[
+                records[:, T_REASON].astype(np.int64)
+            ],
+            "direction": np.where(records[:, T_DIRECTION] > 0, "long", "short").astype(object),
+            "fees": records[:, T_FEES],
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "tag": tag_labels[np.where((tags >= 0) & (tags < len(tag_names)), tags, -1)],
+            "symbol": np.asarray(symbols, dtype=object)[records[:, T_SYMBOL].astype(np.int64)],
+        }
+    )
+    # Exits are recorded bar by bar; order trades by exit, then entry, then symbol.
+    return frame.sort_values(["exit_bar", "entry_bar", "symbol"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def per_symbol_breakdown(
+    trades: pd.DataFrame, symbols: tuple[str, ...], initial_cash: float
+) -> pd.DataFrame:
+    """Trades, win rate, P&L, fees and contribution to the return, per symbol."""
+    rows = []
+    for symbol in symbols:
+        mine = trades[trades["symbol"] == symbol]
+        count = len(mine)
+        pnl = float(mine["pnl"].sum())
+        rows.append(
+            {
+                "symbol": symbol,
+                "num_trades": count,
+                "win_rate": 100.0 * float((mine["pnl"] > 0).sum()) / count if count else 0.0,
+                "pnl": pnl,
+                "fees": float(mine["fees"].sum()),
+                "contribution_pct": 100.0 * pnl / initial_cash,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def equal_weight_benchmark(close: np.ndarray) -> np.ndarray:
+    """Equal-weight buy and hold of every symbol from its first bar, as one price series.
+
+    Each symbol's close is divided by its first close and carried forward over its gaps;
+    before a symbol's first bar it counts as 1 (cash). The mean over symbols is the curve,
+    so for one symbol it is that symbol's close over its first close.
+    """
+    normalised = pd.DataFrame(close / _first_valid(close)).ffill().fillna(1.0).to_numpy()
+    return np.asarray(normalised.mean(axis=1), dtype=np.float64)
+
+
+def _first_valid(close: np.ndarray) -> np.ndarray:
+    firsts = np.full(close.shape[1], np.nan)
+    for column in range(close.shape[1]):
+        valid = np.flatnonzero(~np.isnan(close[:, column]))
+        if len(valid):
+            firsts[column] = close[valid[0], column]
+    return firsts

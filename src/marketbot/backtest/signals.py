@@ -1,0 +1,67 @@
+"""A strategy's signals shaped for the kernels: arrays of the right dtype, warm-up masked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketbot.backtest.config import BacktestConfig
+from marketbot.backtest.kernel import KernelSignals
+from marketbot.strategies.base import Signals, Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSignals:
+    """A strategy's signals for a frame, with the warm-up masked, ready for the kernel."""
+
+    kernel: KernelSignals
+    tag_names: tuple[str, ...]
+    allow_short: bool
+    rank: np.ndarray | None = None
+
+
+def prepare_signals(
+    strategy: Strategy, frame: pd.DataFrame, params: Mapping[str, Any], config: BacktestConfig
+) -> PreparedSignals:
+    """Compute the strategy's signals and shape them for the kernel, warm-up masked."""
+    raw = strategy.compute_signals(frame, params)
+    length = len(frame)
+    warmup = max(0, min(int(strategy.warmup_bars(params)), length))
+    has_short = raw.entries_short is not None
+    allow_short = has_short if config.allow_short is None else config.allow_short and has_short
+    kernel = KernelSignals(
+        entries_long=_bool_array(raw.entries_long, warmup),
+        exits_long=_bool_array(raw.exits_long, warmup),
+        entries_short=_bool_array(raw.entries_short, warmup, length),
+        exits_short=_bool_array(raw.exits_short, warmup, length),
+        size_fraction=_float_array(raw.size_fraction, length),
+        tag=_tag_array(raw, length),
+    )
+    rank = None if raw.rank is None else np.asarray(raw.rank, dtype=np.float64)
+    return PreparedSignals(
+        kernel=kernel, tag_names=raw.tag_names, allow_short=allow_short, rank=rank
+    )
+
+
+def _bool_array(values: np.ndarray | None, warmup: int, length: int = 0) -> np.ndarray:
+    if values is None:
+        return np.zeros(length, dtype=np.bool_)
+    array = np.array(values, dtype=np.bool_, copy=True)
+    array[:warmup] = False
+    return array
+
+
+def _float_array(values: np.ndarray | None, length: int) -> np.ndarray:
+    if values is None:
+        return np.full(length, np.nan)
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def _tag_array(signals: Signals, length: int) -> np.ndarray:
+    if signals.tag is None:
+        return np.full(length, -1, dtype=np.int64)
+    return np.ascontiguousarray(signals.tag, dtype=np.int64)
