@@ -61,7 +61,13 @@ def _parse_params(pairs: list[str] | None) -> dict[str, str]:
 @app.command()
 def backtest(
     strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
-    symbol: Annotated[str | None, typer.Option(help="Stored symbol, e.g. bitcoin.")] = None,
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(help="Stored symbol, e.g. bitcoin; repeat it for a portfolio run."),
+    ] = None,
+    universe: Annotated[
+        Path | None, typer.Option(help="File of stored symbols, one per line (portfolio).")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
@@ -78,6 +84,15 @@ def backtest(
         bool, typer.Option(help="Apply the configured risk limits and circuit breaker.")
     ] = False,
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk limits.")] = None,
+    max_positions: Annotated[
+        int | None, typer.Option(help="Portfolio: open positions at once (default: all).")
+    ] = None,
+    max_exposure: Annotated[
+        float | None, typer.Option(help="Portfolio: gross exposure cap, fraction of equity.")
+    ] = None,
+    portfolio_stop: Annotated[
+        float | None, typer.Option(help="Portfolio: close all at this drawdown fraction.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
 ) -> None:
@@ -88,12 +103,14 @@ def backtest(
     params = _parse_params(param)
     limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
     frame = read_ohlcv_csv(data) if data is not None else None
+    names = _symbols(symbol, universe) if frame is None else []
     engine = BacktestingEngine(None if frame is not None else _open_database())
     result = engine.run_backtest(
         strategy,
         start,
         end,
-        symbol=None if frame is not None else _require_symbol(symbol),
+        symbol=names[0] if len(names) == 1 else None,
+        symbols=names if len(names) > 1 else None,
         data=frame,
         params=params,
         fee=fee,
@@ -105,6 +122,9 @@ def backtest(
         trailing_stop=trailing_stop,
         max_hold=max_hold,
         risk=limits,
+        max_open_positions=max_positions,
+        max_exposure=max_exposure,
+        portfolio_stop=portfolio_stop,
         save=frame is None,
     )
     if report is not None:
@@ -125,6 +145,21 @@ def _risk_limits(strategy: str, risk_file: Path | None) -> RiskLimits:
     return config.limits_for(load_strategy(strategy).name)
 
 
+def _symbols(symbols: list[str] | None, universe: Path | None) -> list[str]:
+    from marketbot.core.errors import ConfigError
+
+    names = list(symbols or [])
+    if universe is not None:
+        try:
+            lines = universe.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--universe {universe}: cannot read it ({exc})") from exc
+        names += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    if not names:
+        raise ConfigError("give --symbol (stored data), --universe FILE or --data FILE.csv")
+    return list(dict.fromkeys(names))
+
+
 def _require_symbol(symbol: str | None) -> str:
     from marketbot.core.errors import ConfigError
 
@@ -141,6 +176,10 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
     console.print(metrics_table(result))
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if result.per_symbol is not None:
+        from marketbot.cli_tables import per_symbol_table
+
+        console.print(per_symbol_table(result.per_symbol))
     if report is not None:
         console.print(f"report: {report.resolve()}")
 

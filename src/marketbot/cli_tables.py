@@ -102,6 +102,23 @@ def comparison_table(rows: Sequence[tuple[str, BacktestResult]], title: str) -> 
     return table
 
 
+def per_symbol_table(breakdown: Any) -> Table:
+    """A portfolio run's per-symbol breakdown: trades, win rate, P&L, fees, contribution."""
+    table = Table(title="Per symbol")
+    for column in ("symbol", "trades", "win rate", "P&L", "fees", "contribution"):
+        table.add_column(column, justify="left" if column == "symbol" else "right")
+    for row in breakdown.itertuples(index=False):
+        table.add_row(
+            str(row.symbol),
+            str(row.num_trades),
+            f"{row.win_rate:.1f} %",
+            f"{row.pnl:+,.2f}",
+            f"{row.fees:,.2f}",
+            f"{row.contribution_pct:+.2f} %",
+        )
+    return table
+
+
 def strategies_table() -> Table:
     """The built-in strategies with each parameter's default and range."""
     from marketbot.strategies.loader import builtin_strategies
