@@ -54,6 +54,7 @@ import numpy.typing as npt
 from numba import njit
 
 from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.timeframes import median_spacing_ns
 
 __all__ = ["METRIC_KEYS", "compute_metrics"]
 
@@ -82,9 +83,6 @@ METRIC_KEYS: Final = (
 _DAYS_PER_YEAR: Final = 365.0
 _NANOSECONDS_PER_DAY: Final = 86_400 * 1_000_000_000
 _LARGEST_FLOAT: Final = sys.float_info.max
-# How many bar spacings the median guess is taken from before one pass verifies it.
-_SPACING_SAMPLE_SIZE: Final = 1001
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -161,42 +159,6 @@ def _equity_stats_nb(
         std = math.sqrt(max(variance, 0.0))
     downside = math.sqrt(downside_squares / count)
     return finite, mean, std, downside, 1.0 - lowest_ratio, longest
-
-
-@_jit
-def _spacing_check_nb(times_ns: npt.NDArray[np.int64], guess: int) -> tuple[int, int, int]:
-    """Count bar spacings below and equal to ``guess``; also the smallest spacing."""
-    below = 0
-    equal = 0
-    smallest = times_ns[1] - times_ns[0]
-    for i in range(1, times_ns.shape[0]):
-        spacing = times_ns[i] - times_ns[i - 1]
-        smallest = min(smallest, spacing)
-        if spacing < guess:
-            below += 1
-        elif spacing == guess:
-            equal += 1
-    return below, equal, smallest
-
-
-def _median_spacing_ns(times_ns: npt.NDArray[np.int64]) -> float:
-    """Median bar spacing in nanoseconds (n >= 2); raises DataError if times do not increase.
-
-    A full median costs a sort-like pass (~12 ms for 1M bars), so the median of a sample is
-    taken as a guess and one counting pass checks that it is the exact median, which it is
-    whenever most spacings are the bar length (regular bars, with gaps). Otherwise the full
-    median is computed.
-    """
-    count = times_ns.shape[0] - 1
-    sampled = np.arange(1, count + 1, max(1, count // _SPACING_SAMPLE_SIZE))
-    guess = int(np.median(times_ns[sampled] - times_ns[sampled - 1]))
-    below, equal, smallest = _spacing_check_nb(times_ns, guess)
-    if smallest <= 0:
-        raise DataError("times_ns must be strictly increasing (bar open times, UTC ns)")
-    middle_low, middle_high = (count - 1) // 2, count // 2
-    if below <= middle_low and below + equal > middle_high:
-        return float(guess)
-    return float(np.median(np.diff(times_ns)))
 
 
 def _finite(value: float) -> float:
@@ -350,7 +312,7 @@ def compute_metrics(
     bars_per_year = _DAYS_PER_YEAR
     span_days = 0.0
     if n >= 2:
-        bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / _median_spacing_ns(times_ns)
+        bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / median_spacing_ns(times_ns)
         span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
     annualiser = math.sqrt(bars_per_year)
     max_drawdown_pct = max_depth * 100.0

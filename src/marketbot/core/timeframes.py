@@ -8,8 +8,9 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
-from marketbot.core.errors import ConfigError
+from marketbot.core.errors import ConfigError, DataError
 
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TIMEFRAME_PATTERN: Final = re.compile(r"^(\d+)([smhdw])$")
@@ -38,7 +39,7 @@ def infer_bar_seconds(times_ns: np.ndarray) -> int:
     """The median spacing of bar times (int64 ns), in whole seconds; 86400 for one bar."""
     if len(times_ns) < 2:
         return 86_400
-    return max(1, round(float(np.median(np.diff(times_ns))) / NANOSECONDS_PER_SECOND))
+    return max(1, round(median_spacing_ns(times_ns) / NANOSECONDS_PER_SECOND))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,43 @@ def find_gaps(index: pd.DatetimeIndex, bar_seconds: int) -> list[Gap]:
         )
         for p in positions
     ]
+
+
+# How many bar spacings the median guess is taken from before one pass verifies it.
+_SPACING_SAMPLE_SIZE: Final = 1001
+
+
+@njit(cache=True)
+def _spacing_check_nb(times_ns: np.ndarray, guess: int) -> tuple[int, int, int]:
+    """Count bar spacings below and equal to ``guess``; also the smallest spacing."""
+    below = 0
+    equal = 0
+    smallest = times_ns[1] - times_ns[0]
+    for i in range(1, times_ns.shape[0]):
+        spacing = times_ns[i] - times_ns[i - 1]
+        smallest = min(smallest, spacing)
+        if spacing < guess:
+            below += 1
+        elif spacing == guess:
+            equal += 1
+    return below, equal, smallest
+
+
+def median_spacing_ns(times_ns: np.ndarray) -> float:
+    """Median bar spacing in nanoseconds (n >= 2); raises DataError if times do not increase.
+
+    A full median costs a sort-like pass (~12 ms for 1M bars), so the median of a sample is
+    taken as a guess and one counting pass checks that it is the exact median, which it is
+    whenever most spacings are the bar length (regular bars, with gaps). Otherwise the full
+    median is computed.
+    """
+    count = times_ns.shape[0] - 1
+    sampled = np.arange(1, count + 1, max(1, count // _SPACING_SAMPLE_SIZE))
+    guess = int(np.median(times_ns[sampled] - times_ns[sampled - 1]))
+    below, equal, smallest = _spacing_check_nb(times_ns, guess)
+    if smallest <= 0:
+        raise DataError("times_ns must be strictly increasing (bar open times, UTC ns)")
+    middle_low, middle_high = (count - 1) // 2, count // 2
+    if below <= middle_low and below + equal > middle_high:
+        return float(guess)
+    return float(np.median(np.diff(times_ns)))
