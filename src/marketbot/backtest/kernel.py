@@ -196,10 +196,18 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     drawdown_halt = False
     track_daily_loss = not math.isnan(settings.max_daily_loss)
     track_drawdown = not math.isnan(settings.max_drawdown_pct)
+    # Without limits a run pays for none of the risk bookkeeping below.
+    limits_on = (
+        track_daily_loss
+        or track_drawdown
+        or not math.isnan(settings.max_position_size)
+        or not math.isnan(settings.max_total_exposure)
+        or not math.isnan(settings.max_positions)
+    )
 
     for bar in range(n):
         bar_open = open_[bar]
-        if times_ns[bar] >= next_reset_ns:
+        if limits_on and times_ns[bar] >= next_reset_ns:
             next_reset_ns = _next_reset_ns(times_ns[bar], settings.daily_reset_offset_ns)
             day_start_equity = last_equity
             daily_halt = False
@@ -267,27 +275,30 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
                     settings.sizing_value,
                     signals.size_fraction[signal_bar],
                 )
-                notional = cap_entry_notional_nb(
-                    new_units * entry_fill,
-                    0.0,
-                    settings.max_position_size,
-                    settings.max_total_exposure,
-                )
-                new_units = notional / entry_fill
-                verdict = check_entry_nb(
-                    notional,
-                    0.0,
-                    last_equity - day_start_equity,
-                    0,
-                    last_equity,
-                    peak_equity,
-                    daily_halt or drawdown_halt,
-                    settings.max_position_size,
-                    settings.max_daily_loss,
-                    settings.max_total_exposure,
-                    settings.max_drawdown_pct,
-                    settings.max_positions,
-                )
+                verdict = ENTRY_ALLOWED
+                if limits_on:
+                    notional = cap_entry_notional_nb(
+                        new_units * entry_fill,
+                        0.0,
+                        settings.max_position_size,
+                        settings.max_total_exposure,
+                    )
+                    if notional < new_units * entry_fill:
+                        new_units = notional / entry_fill
+                    verdict = check_entry_nb(
+                        notional,
+                        0.0,
+                        last_equity - day_start_equity,
+                        0,
+                        last_equity,
+                        peak_equity,
+                        daily_halt or drawdown_halt,
+                        settings.max_position_size,
+                        settings.max_daily_loss,
+                        settings.max_total_exposure,
+                        settings.max_drawdown_pct,
+                        settings.max_positions,
+                    )
                 if verdict != ENTRY_ALLOWED:
                     entry_denials[bar] = verdict
                 elif new_units > 0.0:
@@ -337,6 +348,8 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
             extreme = min(extreme, low[bar])
         last_equity = cash + position * units * close[bar]
         equity[bar] = last_equity
+        if not limits_on:
+            continue
         peak_equity = max(peak_equity, last_equity)
         # A breach at any close trips the breaker, as the live bot's account update does.
         if (

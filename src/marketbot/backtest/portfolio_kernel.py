@@ -360,7 +360,8 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
                 if verdict != ENTRY_ALLOWED:
                     entry_denials[bar, s] = verdict
                     continue
-                units = notional / entry_fill
+                if notional < units * entry_fill:
+                    units = notional / entry_fill
                 if units <= 0.0:
                     continue
                 entry_fee = fee_nb(units, entry_fill, fee_rate)

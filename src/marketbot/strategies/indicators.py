@@ -40,6 +40,48 @@ def rolling_mean_nb(values: np.ndarray, window: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def sma_crossover_signals_nb(
+    values: np.ndarray, fast_window: int, slow_window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crosses of the fast SMA above and below the slow SMA, in one pass.
+
+    Bit-identical to ``crossed_above_nb(rolling_mean_nb(v, fast), rolling_mean_nb(v, slow))``
+    and its mirror: the two compensated running sums are the same updates, kept side by
+    side so the CPU overlaps them, and the averages are never stored.
+    """
+    n = values.shape[0]
+    up = np.zeros(n, dtype=np.bool_)
+    down = np.zeros(n, dtype=np.bool_)
+    fast_total = 0.0
+    fast_comp = 0.0
+    slow_total = 0.0
+    slow_comp = 0.0
+    previous_fast = np.nan
+    previous_slow = np.nan
+    for i in range(n):
+        fast_total, fast_comp = _kahan_add_nb(fast_total, fast_comp, values[i])
+        slow_total, slow_comp = _kahan_add_nb(slow_total, slow_comp, values[i])
+        if i >= fast_window:
+            fast_total, fast_comp = _kahan_add_nb(fast_total, fast_comp, -values[i - fast_window])
+        if i >= slow_window:
+            slow_total, slow_comp = _kahan_add_nb(slow_total, slow_comp, -values[i - slow_window])
+        fast = fast_total / fast_window if i >= fast_window - 1 else np.nan
+        slow = slow_total / slow_window if i >= slow_window - 1 else np.nan
+        up[i] = previous_fast <= previous_slow and fast > slow
+        down[i] = previous_slow <= previous_fast and slow > fast
+        previous_fast = fast
+        previous_slow = slow
+    return up, down
+
+
+@njit(cache=True, inline="always")
+def _kahan_add_nb(total: float, compensation: float, value: float) -> tuple[float, float]:
+    y = value - compensation
+    t = total + y
+    return t, (t - total) - y
+
+
+@njit(cache=True, nogil=True)
 def rolling_std_nb(values: np.ndarray, window: int) -> np.ndarray:
     """Sample standard deviation (ddof 1) over ``window`` bars, two passes per window."""
     n = values.shape[0]

@@ -115,3 +115,15 @@ def test_database_from_settings_when_data_dir_missing_creates_it(tmp_path: Path)
 
     assert (data_dir / "marketbot.db").is_file()
     assert journal_mode == "wal"
+
+
+def test_head_revision_when_compared_with_the_scripts_is_the_newest(database: Database) -> None:
+    from alembic.script import ScriptDirectory
+
+    from marketbot.store.database import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+    assert database.schema_revision() == HEAD_REVISION
+    # Migrating a current database again is a fast no-op that changes nothing.
+    database.migrate()
+    assert database.schema_revision() == HEAD_REVISION

@@ -192,3 +192,18 @@ def test_compute_signals_when_wrong_length_says_which_array() -> None:
 
     with pytest.raises(StrategyError, match=r"entries_long has shape \(2,\), expected \(3,\)"):
         Short().compute_signals(closes_frame([1, 2, 3]), {})
+
+
+def test_sma_crossover_signals_when_fused_equal_the_two_pass_computation() -> None:
+    from marketbot.strategies.indicators import (
+        crossed_above_nb,
+        crossed_below,
+        sma_crossover_signals_nb,
+    )
+
+    values = np.random.default_rng(3).lognormal(8.0, 0.5, 50_000).cumsum() / 1e3
+    for fast, slow in ((2, 3), (10, 30), (50, 200)):
+        up, down = sma_crossover_signals_nb(values, fast, slow)
+        fast_mean, slow_mean = rolling_mean_nb(values, fast), rolling_mean_nb(values, slow)
+        np.testing.assert_array_equal(up, crossed_above_nb(fast_mean, slow_mean))
+        np.testing.assert_array_equal(down, crossed_below(fast_mean, slow_mean))

@@ -10,7 +10,7 @@ import pandas as pd
 
 from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Parameter, Signals, Strategy
-from marketbot.strategies.indicators import crossed_above_nb, crossed_below, rolling_mean_nb
+from marketbot.strategies.indicators import sma_crossover_signals_nb
 
 
 class SmaCrossover(Strategy):
@@ -42,10 +42,7 @@ class SmaCrossover(Strategy):
     def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
         """Crosses of the fast SMA over and under the slow SMA."""
         close = frame["close"].to_numpy(dtype=np.float64)
-        fast = rolling_mean_nb(close, int(params["fast"]))
-        slow = rolling_mean_nb(close, int(params["slow"]))
-        up = crossed_above_nb(fast, slow)
-        down = crossed_below(fast, slow)
+        up, down = sma_crossover_signals_nb(close, int(params["fast"]), int(params["slow"]))
         if params["short"]:
             return Signals(up, down, entries_short=down, exits_short=up)
         return Signals(up, down)
