@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -228,7 +228,7 @@ def record_from_result(
         timeframe = seconds_to_timeframe(infer_bar_seconds(times.as_unit("ns").asi8))
     return BacktestRecord(
         strategy=result.strategy,
-        symbol=result.symbol,
+        symbol=_fit_symbol_label(result.symbol),
         timeframe=timeframe,
         source=source or UNSPECIFIED_SOURCE,
         start=times[0],
@@ -243,6 +243,23 @@ def record_from_result(
             for trade in result.trades.to_dict("records")
         ),
     )
+
+
+_SYMBOL_COLUMN_WIDTH: Final = 100
+
+
+def _fit_symbol_label(label: str) -> str:
+    """A portfolio's comma-joined symbols, shortened to fit the column (``a,b,… (+98)``)."""
+    if len(label) <= _SYMBOL_COLUMN_WIDTH:
+        return label
+    names = label.split(",")
+    kept: list[str] = []
+    for name in names:
+        suffix = f",… (+{len(names) - len(kept) - 1})"
+        if len(",".join([*kept, name])) + len(suffix) > _SYMBOL_COLUMN_WIDTH:
+            break
+        kept.append(name)
+    return ",".join(kept) + f",… (+{len(names) - len(kept)})"
 
 
 class BacktestRunRepository:
