@@ -7,7 +7,7 @@ stored bars of a symbol or an OHLCV frame passed as ``data`` (as backtesting.py 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig, ExitRules, SizingMode, parse_duration_seconds
-from marketbot.backtest.kernel import KernelSignals, simulate
+from marketbot.backtest.kernel import KernelOutput, KernelSignals, simulate
 from marketbot.backtest.portfolio import (
     PortfolioRules,
     align_portfolio,
@@ -40,6 +40,80 @@ if TYPE_CHECKING:
     from marketbot.store.database import Database
 
 DateLike = str | date | datetime | pd.Timestamp | None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRun:
+    """One simulation of a trading window: the kernel's output and its metrics."""
+
+    output: KernelOutput
+    metrics: dict[str, float | int]
+    tag_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TradingWindow:
+    """Validated bars up to ``end`` and the row where trading starts; reusable across runs.
+
+    Signals are computed on all the bars (the earlier ones are warm-up), trades and metrics
+    cover ``bars`` (from row ``first``). The optimiser builds one and runs it per combination.
+    """
+
+    frame: pd.DataFrame
+    first: int
+    bars: pd.DataFrame
+    index: pd.DatetimeIndex
+
+    @classmethod
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        label: str = "data",
+    ) -> TradingWindow:
+        """Cut ``frame`` at ``end`` and find ``start``; DataError when nothing is left."""
+        if end is not None:
+            frame = frame.loc[:end]
+        first = 0 if start is None else int(frame.index.searchsorted(start, side="left"))
+        if first >= len(frame):
+            raise DataError(f"{label}: no bars in the requested date range")
+        bars = frame.iloc[first:] if first else frame
+        return cls(frame=frame, first=first, bars=bars, index=bar_times(bars))
+
+    def run(
+        self, strategy: Strategy, params: Mapping[str, Any], config: BacktestConfig
+    ) -> WindowRun:
+        """Signals, kernel and metrics for one parameter set (no I/O, no result objects)."""
+        prepared = prepare_signals(strategy, self.frame, params, config)
+        first = self.first
+        signals = _slice_signals(prepared.kernel, first) if first else prepared.kernel
+        bars = self.bars
+        times_ns = self.index.asi8
+        close = bars["close"].to_numpy()
+        output = simulate(
+            bars["open"].to_numpy(),
+            bars["high"].to_numpy(),
+            bars["low"].to_numpy(),
+            close,
+            times_ns,
+            signals,
+            config.kernel_settings(allow_short=prepared.allow_short),
+        )
+        count = output.num_trades
+        metrics = compute_metrics(
+            output.equity,
+            times_ns,
+            close,
+            output.pnl[:count],
+            output.pnl_pct[:count],
+            output.exit_bar[:count] - output.entry_bar[:count],
+            exposed_bars=output.exposed_bars,
+            total_fees=output.total_fees,
+            initial_cash=config.initial_cash,
+        )
+        return WindowRun(output, metrics, prepared.tag_names)
 
 
 class BacktestingEngine:
@@ -171,7 +245,7 @@ class BacktestingEngine:
                 {name: normalize_ohlcv(frame, where=name) for name, frame in data.items()}
                 if isinstance(data, Mapping)
                 else {
-                    name: self._load_stored(name, timeframe=timeframe, source=source, end=end)[2]
+                    name: self.load_stored(name, timeframe=timeframe, source=source, end=end)[2]
                     for name in _unique_symbols(symbols or ())
                 }
             )
@@ -182,7 +256,7 @@ class BacktestingEngine:
                 self._save(result, timeframe=timeframe, source=source)
             return result
         if symbol is not None:
-            source, timeframe, frame = self._load_stored(
+            source, timeframe, frame = self.load_stored(
                 symbol, timeframe=timeframe, source=source, end=end
             )
             label = symbol
@@ -212,38 +286,9 @@ class BacktestingEngine:
         Signals are computed on the whole frame up to ``end``, so bars before ``start`` serve
         as warm-up; trading and metrics cover ``start``..``end`` only.
         """
-        if end is not None:
-            frame = frame.loc[:end]
-        first = 0 if start is None else int(frame.index.searchsorted(start, side="left"))
-        if first >= len(frame):
-            raise DataError(f"{symbol}: no bars in the requested date range")
-        prepared = prepare_signals(strategy, frame, params, config)
-        window = frame.iloc[first:] if first else frame
-        signals = _slice_signals(prepared.kernel, first) if first else prepared.kernel
-        index = bar_times(window)
-        times_ns = index.asi8
-        close = window["close"].to_numpy()
-        output = simulate(
-            window["open"].to_numpy(),
-            window["high"].to_numpy(),
-            window["low"].to_numpy(),
-            close,
-            times_ns,
-            signals,
-            config.kernel_settings(allow_short=prepared.allow_short),
-        )
-        count = output.num_trades
-        metrics = compute_metrics(
-            output.equity,
-            times_ns,
-            close,
-            output.pnl[:count],
-            output.pnl_pct[:count],
-            output.exit_bar[:count] - output.entry_bar[:count],
-            exposed_bars=output.exposed_bars,
-            total_fees=output.total_fees,
-            initial_cash=config.initial_cash,
-        )
+        window = TradingWindow.of(frame, start=start, end=end, label=symbol)
+        run = window.run(strategy, params, config)
+        output, metrics, index = run.output, run.metrics, window.index
         return BacktestResult(
             strategy=strategy.name,
             symbol=symbol,
@@ -251,10 +296,10 @@ class BacktestingEngine:
             settings=config.to_dict(),
             metrics=metrics,
             recommendation=recommend(metrics, self.thresholds),
-            trades=trades_frame(output, index, prepared.tag_names),
+            trades=trades_frame(output, index, run.tag_names),
             equity_curve=pd.Series(output.equity, index=index, name="equity", copy=False),
-            bars=window,
-            notes=_data_notes(window)
+            bars=window.bars,
+            notes=_data_notes(window.bars)
             + _risk_notes(output.entry_denials, output.breaker_trips, index),
         )
 
@@ -312,7 +357,7 @@ class BacktestingEngine:
             exposure=pd.Series(output.exposure, index=index, name="exposure", copy=False),
         )
 
-    def _load_stored(
+    def load_stored(
         self, symbol: str, *, timeframe: str | None, source: str | None, end: pd.Timestamp | None
     ) -> tuple[str, str, pd.DataFrame]:
         """The stored series' source and timeframe, and its bars up to ``end``."""

@@ -254,3 +254,29 @@ class BacktestRun(Base):
     trade_count: Mapped[int] = mapped_column(sa.Integer)
     equity_curve: Mapped[bytes] = mapped_column(sa.LargeBinary)
     trades: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class OptimizationRun(Base):
+    """One finished optimisation: what was searched, the winner, and every combination.
+
+    ``summary`` is the optimiser's JSON summary (best parameters, metric, diagnostics);
+    ``results`` is the full table as a compressed JSON blob, decoded only when one run is
+    read, so listing runs stays cheap.
+    """
+
+    __tablename__ = "optimization_runs"
+    __table_args__ = (
+        sa.Index("ix_optimization_runs_strategy_created_at", "strategy", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    strategy: Mapped[str] = mapped_column(sa.String(100))
+    symbol: Mapped[str] = mapped_column(sa.String(100))
+    method: Mapped[str] = mapped_column(sa.String(16))
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    best_params: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    best_metric: Mapped[float | None] = mapped_column(sa.Double)
+    combinations: Mapped[int] = mapped_column(sa.Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    results: Mapped[bytes] = mapped_column(sa.LargeBinary)
