@@ -18,6 +18,7 @@ TABLES = {
     "api_keys",
     "backtest_runs",
     "crypto_price_history",
+    "optimization_runs",
     "polymarket_history",
     "position_configs",
     "trade_journal",
