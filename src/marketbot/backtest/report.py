@@ -5,6 +5,12 @@ header (strategy, symbol, parameters, period, costs, recommendation), every metr
 unit, the equity curve against buy and hold, the drawdown curve, the price with the trades
 marked, the trade list (sortable), trade breakdowns and the data notes.
 
+A portfolio run (``result.symbols`` not empty) gets the same page plus what only a portfolio
+has: the symbols and the portfolio rules in the header, a gross-exposure chart, a sortable
+per-symbol table, a symbol column in the trade list, and a price chart with a symbol selector.
+That chart needs each symbol's bars, which the result does not hold (``result.bars`` is the
+first symbol's): pass them as ``prices``, else only the first symbol is charted.
+
 The charts are drawn in the browser by TradingView Lightweight Charts 4, vendored under
 ``marketbot/assets/vendor/lightweight-charts`` and inlined into the page together with the
 chart data (see :mod:`marketbot.backtest.report_charts` for the decimation that keeps a
@@ -20,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -33,9 +39,19 @@ import pandas as pd
 from marketbot.backtest.report_charts import (
     EXIT_REASON_COLORS,
     LONG_ENTRY_COLOR,
+    MAX_CHARTED_SYMBOLS,
     MAX_MARKER_TRADES,
     SHORT_ENTRY_COLOR,
     build_chart_data,
+)
+from marketbot.backtest.report_tables import (
+    MAX_TABLE_TRADES,
+    breakdowns,
+    format_value,
+    per_symbol_table,
+    portfolio_rows,
+    settings_rows,
+    trade_table,
 )
 from marketbot.core.timeframes import infer_bar_seconds, seconds_to_timeframe
 
@@ -43,6 +59,7 @@ if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
 
 __all__ = [
+    "MAX_HEADER_SYMBOLS",
     "MAX_TABLE_TRADES",
     "METRIC_FORMATS",
     "MetricFormat",
@@ -103,6 +120,19 @@ METRIC_FORMATS: Final[Mapping[str, MetricFormat]] = {
 }
 """Label, unit and section of every metric of docs/metrics.md, in report order."""
 
+_PORTFOLIO_FORMATS: Final[Mapping[str, MetricFormat]] = {
+    "buy_hold_return_pct": MetricFormat(
+        "Equal-weight buy & hold",
+        "pct",
+        "Returns",
+        "Every symbol bought with an equal share of the cash at its first close and held",
+    ),
+    "exposure_pct": MetricFormat("Exposure", "pct", "Returns", "Share of bars with a position"),
+}
+"""What a portfolio run's metrics mean where it differs from a single-symbol run."""
+MAX_HEADER_SYMBOLS: Final = 12
+"""Symbols the header of a portfolio report lists; the rest fold into a "more" list."""
+
 _HEADLINE_METRICS: Final = (
     "return_pct",
     "buy_hold_return_pct",
@@ -112,25 +142,6 @@ _HEADLINE_METRICS: Final = (
     "profit_factor",
     "win_rate",
     "num_trades",
-)
-MAX_TABLE_TRADES: Final = 1000
-"""Most trades listed; a longer run lists its first and last ``MAX_TABLE_TRADES // 2``."""
-_TRADE_COLUMNS: Final = (
-    ("#", "num"),
-    ("Direction", "text"),
-    ("Entry time", "text"),
-    ("Exit time", "text"),
-    ("Entry price", "num"),
-    ("Exit price", "num"),
-    ("Size", "num"),
-    ("P&L", "num"),
-    ("P&L %", "num"),
-    ("Fees", "num"),
-    ("Exit reason", "text"),
-    ("Entry bar", "num"),
-    ("Exit bar", "num"),
-    ("Bars held", "num"),
-    ("Tag", "text"),
 )
 _TEMPLATE_NAME: Final = "report_template.html.j2"
 _CHART_LIBRARY: Final = ("assets", "vendor", "lightweight-charts")
@@ -166,31 +177,51 @@ _UNIT_FORMATS: Final[Mapping[Unit, Callable[[float], str]]] = {
 }
 
 
-def render_report(result: BacktestResult) -> str:
+def render_report(
+    result: BacktestResult, *, prices: Mapping[str, pd.DataFrame] | None = None
+) -> str:
     """The report of ``result`` as one self-contained HTML document.
 
     Args:
         result: A finished backtest.
+        prices: Portfolio runs only: each symbol's bars (the frames the run traded on: a
+            ``close`` column and a DatetimeIndex or ``timestamp`` column), for the price
+            chart's symbol selector and the equal-weight buy and hold curve. Without it the
+            price chart shows the first symbol (``result.bars``) alone. Ignored for a
+            single-symbol run.
 
     Returns:
         The HTML text (UTF-8 safe), with the chart library and the data inlined.
+
+    Raises:
+        DataError: a frame of ``prices`` has no ``close`` column or unusable times.
     """
-    return _template().render(**_context(result))
+    return _template().render(**_context(result, prices))
 
 
-def write_report(result: BacktestResult, path: str | Path) -> Path:
+def write_report(
+    result: BacktestResult,
+    path: str | Path,
+    *,
+    prices: Mapping[str, pd.DataFrame] | None = None,
+) -> Path:
     """Write the report of ``result`` to ``path`` (parent folders are created).
 
     Args:
         result: A finished backtest.
         path: Where to write the ``.html`` file; an existing file is replaced.
+        prices: Portfolio runs only: each symbol's bars, as for :func:`render_report`.
 
     Returns:
         The absolute path written.
+
+    Raises:
+        DataError: a frame of ``prices`` has no ``close`` column or unusable times.
     """
+    html = render_report(result, prices=prices)
     target = Path(path).expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report(result), encoding="utf-8")
+    target.write_text(html, encoding="utf-8")
     return target
 
 
@@ -212,39 +243,100 @@ def _chart_library() -> str:
     return folder.joinpath(_CHART_LIBRARY_FILE).read_text("utf-8")
 
 
-def _context(result: BacktestResult) -> dict[str, Any]:
+def _context(result: BacktestResult, prices: Mapping[str, pd.DataFrame] | None) -> dict[str, Any]:
     index = pd.DatetimeIndex(result.equity_curve.index)
     time_format = _time_format(index)
     trades = result.trades
     recommendation = str(result.recommendation)
-    return {
-        "title": f"{result.strategy} on {result.symbol}",
+    portfolio = bool(result.symbols)
+    formats = {**METRIC_FORMATS, **_PORTFOLIO_FORMATS} if portfolio else METRIC_FORMATS
+    chart_data = build_chart_data(result, prices)
+    context = {
+        "title": f"{result.strategy} on {_symbols_title(result.symbols, result.symbol)}",
         "strategy": result.strategy,
         "symbol": result.symbol,
+        "portfolio": portfolio,
         "recommendation": recommendation,
         "badge_class": _BADGE_CLASSES.get(recommendation.upper(), "failed"),
-        "params": [(str(key), _format_value(value)) for key, value in result.params.items()],
+        "params": [(str(key), format_value(value)) for key, value in result.params.items()],
         "period": _period(index, time_format),
-        "costs": _costs(result.settings),
-        "headline": [_metric_row(key, result.metrics) for key in _HEADLINE_METRICS],
-        "metric_groups": _metric_groups(result.metrics),
+        "costs": settings_rows(result.settings),
+        "headline": [_metric_row(key, result.metrics, formats) for key in _HEADLINE_METRICS],
+        "metric_groups": _metric_groups(result.metrics, formats),
         "notes": [str(note) for note in result.notes],
-        "table": _trade_table(trades, time_format),
-        "breakdowns": _breakdowns(trades),
+        "table": trade_table(trades, time_format, with_symbol=portfolio),
+        "breakdowns": breakdowns(trades),
         "num_trades": len(trades),
         "markers_shown": 0 < len(trades) <= MAX_MARKER_TRADES,
         "max_marker_trades": MAX_MARKER_TRADES,
         "exit_colors": sorted(EXIT_REASON_COLORS.items()),
         "long_color": LONG_ENTRY_COLOR,
         "short_color": SHORT_ENTRY_COLOR,
-        "chart_data": build_chart_data(result),
+        "chart_data": chart_data,
         "chart_library": _chart_library(),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    if portfolio:
+        context |= _portfolio_context(result, chart_data)
+    return context
 
 
-def _metric_row(key: str, metrics: Mapping[str, float | int]) -> dict[str, str]:
-    spec = METRIC_FORMATS.get(key, MetricFormat(key, "ratio", "Other", ""))
+def _portfolio_context(result: BacktestResult, chart_data: Mapping[str, Any]) -> dict[str, Any]:
+    """What only a portfolio report shows: symbols, rules, per-symbol table, chart selector."""
+    symbols = [str(symbol) for symbol in result.symbols]
+    charted: list[Mapping[str, Any]] = chart_data["symbols"]
+    names = [str(entry["name"]) for entry in charted]
+    per_symbol = result.per_symbol
+    return {
+        "symbol_count": f"{len(symbols):,}",
+        "symbols_head": symbols[:MAX_HEADER_SYMBOLS],
+        "symbols_rest": symbols[MAX_HEADER_SYMBOLS:],
+        "portfolio_rules": portfolio_rows(result.settings.get("portfolio")),
+        "per_symbol": None
+        if per_symbol is None
+        else per_symbol_table(per_symbol, result.trades, names),
+        "charted": [
+            {"name": name, "trades": f"{int(entry['trades']):,}"}
+            for name, entry in zip(names, charted, strict=True)
+        ],
+        "charted_note": _charted_note(symbols, names),
+        "markers_shown": any(entry["marked"] for entry in charted),
+        "benchmark_drawn": any(value is not None for value in chart_data["buy_hold"]),
+        "exposure_drawn": result.exposure is not None,
+    }
+
+
+def _charted_note(symbols: Sequence[str], charted: Sequence[str]) -> str:
+    """Why the price chart's selector offers fewer symbols than the run has, if it does."""
+    if len(charted) == len(symbols):
+        return ""
+    if len(charted) <= 1:
+        return (
+            f"Only {charted[0] if charted else symbols[0]} is charted: this report was made "
+            "without the other symbols' prices."
+        )
+    if len(charted) < min(len(symbols), MAX_CHARTED_SYMBOLS):
+        return f"{len(charted):,} of the {len(symbols):,} symbols have prices and are charted."
+    return (
+        f"The selector offers the {len(charted):,} symbols with the most trades "
+        f"(of {len(symbols):,}); the per-symbol table lists them all."
+    )
+
+
+def _symbols_title(symbols: Sequence[str], symbol: str) -> str:
+    if not symbols:
+        return symbol
+    if len(symbols) <= 3:
+        return ", ".join(symbols)
+    return f"{len(symbols):,} symbols"
+
+
+def _metric_row(
+    key: str,
+    metrics: Mapping[str, float | int],
+    formats: Mapping[str, MetricFormat],
+) -> dict[str, str]:
+    spec = formats.get(key, MetricFormat(key, "ratio", "Other", ""))
     value = metrics.get(key)
     return {
         "key": key,
@@ -255,12 +347,14 @@ def _metric_row(key: str, metrics: Mapping[str, float | int]) -> dict[str, str]:
     }
 
 
-def _metric_groups(metrics: Mapping[str, float | int]) -> list[tuple[str, list[dict[str, str]]]]:
+def _metric_groups(
+    metrics: Mapping[str, float | int], formats: Mapping[str, MetricFormat]
+) -> list[tuple[str, list[dict[str, str]]]]:
     groups: dict[str, list[dict[str, str]]] = {"Returns": [], "Risk": [], "Trades": []}
-    for key, spec in METRIC_FORMATS.items():
+    for key, spec in formats.items():
         if key in metrics:
-            groups[spec.group].append(_metric_row(key, metrics))
-    others = [_metric_row(key, metrics) for key in metrics if key not in METRIC_FORMATS]
+            groups[spec.group].append(_metric_row(key, metrics, formats))
+    others = [_metric_row(key, metrics, formats) for key in metrics if key not in formats]
     if others:
         groups["Other"] = others
     return [(name, rows) for name, rows in groups.items() if rows]
@@ -294,201 +388,3 @@ def _period(index: pd.DatetimeIndex, time_format: str) -> dict[str, str]:
         "bars": f"{len(index):,}",
         "timeframe": timeframe,
     }
-
-
-def _costs(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The run's settings as (label, text) pairs, exits only when set."""
-    rows: list[tuple[str, str]] = []
-    for key, label in (("fee_rate", "Fee"), ("slippage_rate", "Slippage")):
-        if key in settings:
-            rows.append((label, _fraction_as_pct(settings[key])))
-    if "initial_cash" in settings:
-        rows.append(("Initial cash", _format_value(settings["initial_cash"], money=True)))
-    sizing = settings.get("sizing")
-    if sizing is not None:
-        size = settings.get("size")
-        text = str(sizing) if size is None else f"{sizing} ({_format_value(size)})"
-        rows.append(("Sizing", text))
-    if "allow_short" in settings:
-        allow = settings["allow_short"]
-        rows.append(("Shorts", "if the strategy emits them" if allow is None else _yes_no(allow)))
-    exits = settings.get("exits")
-    if isinstance(exits, Mapping):
-        rows.extend(_exit_rows(exits))
-    known = {"fee_rate", "slippage_rate", "initial_cash", "sizing", "size", "allow_short", "exits"}
-    rows.extend(
-        (str(key), _format_value(value)) for key, value in settings.items() if key not in known
-    )
-    return rows
-
-
-def _exit_rows(exits: Mapping[str, Any]) -> list[tuple[str, str]]:
-    labels = {
-        "stop_loss": "Stop-loss",
-        "take_profit": "Take-profit",
-        "trailing_stop": "Trailing stop",
-        "trailing_activation": "Trailing activation",
-    }
-    rows = [
-        (label, _fraction_as_pct(exits[key]))
-        for key, label in labels.items()
-        if exits.get(key) is not None
-    ]
-    hold = exits.get("max_hold_seconds")
-    if isinstance(hold, int | float) and hold > 0:
-        rows.append(("Max hold", _duration(float(hold))))
-    rows.extend(
-        (str(key), _format_value(value))
-        for key, value in exits.items()
-        if key not in labels and key != "max_hold_seconds" and value is not None
-    )
-    return rows or [("Exits", "signals only")]
-
-
-def _fraction_as_pct(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value * 100:g} %"
-    return _format_value(value)
-
-
-def _duration(seconds: float) -> str:
-    for unit, length in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= length and seconds % length == 0:
-            return f"{seconds / length:g}{unit}"
-    return f"{seconds:g}s"
-
-
-def _yes_no(value: Any) -> str:
-    return "yes" if value else "no"
-
-
-def _format_value(value: Any, *, money: bool = False) -> str:
-    """A parameter or setting value as short text (the template escapes it)."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        if money:
-            return f"{value:,.2f}"
-        return "∞" if value == math.inf else f"{value:g}"
-    if isinstance(value, int):
-        return f"{value:,}" if money else str(value)
-    return str(value)
-
-
-def _trade_table(trades: pd.DataFrame, time_format: str) -> dict[str, Any]:
-    """The trade list's columns and rows: all trades, or the first and last when too many."""
-    total = len(trades)
-    half = MAX_TABLE_TRADES // 2
-    capped = total > MAX_TABLE_TRADES
-    numbers = [*range(half), *range(total - half, total)] if capped else list(range(total))
-    rows = [
-        {
-            "cells": _trade_cells(number, row, time_format),
-            "gap_before": capped and number == total - half,
-        }
-        for number, row in zip(numbers, trades.iloc[numbers].to_dict("records"), strict=True)
-    ]
-    return {
-        "columns": [{"label": label, "kind": kind} for label, kind in _TRADE_COLUMNS],
-        "rows": rows,
-        "total": f"{total:,}",
-        "omitted": f"{total - len(numbers):,}" if capped else "",
-        "half": f"{half:,}",
-    }
-
-
-def _trade_cells(number: int, row: Mapping[Any, Any], time_format: str) -> list[dict[str, str]]:
-    """One table row: (text, sort key, tone) per column of ``_TRADE_COLUMNS``."""
-    entry_bar, exit_bar = _number(row.get("entry_bar")), _number(row.get("exit_bar"))
-    held = None if entry_bar is None or exit_bar is None else exit_bar - entry_bar
-    pnl, pnl_pct = row.get("pnl"), row.get("pnl_pct")
-    return [
-        _cell(str(number + 1), number + 1),
-        _cell(_text(row.get("direction")), _text(row.get("direction"))),
-        _time_cell(row.get("entry_time"), time_format),
-        _time_cell(row.get("exit_time"), time_format),
-        _number_cell(row.get("entry_price"), _format_price),
-        _number_cell(row.get("exit_price"), _format_price),
-        _number_cell(row.get("size"), lambda value: f"{value:.6g}"),
-        _number_cell(pnl, lambda value: f"{value:,.2f}", signed=True),
-        _number_cell(pnl_pct, lambda value: f"{value:,.2f} %", signed=True),
-        _number_cell(row.get("fees"), lambda value: f"{value:,.2f}"),
-        _cell(_text(row.get("exit_reason")), _text(row.get("exit_reason"))),
-        _number_cell(entry_bar, lambda value: f"{value:.0f}"),
-        _number_cell(exit_bar, lambda value: f"{value:.0f}"),
-        _number_cell(held, lambda value: f"{value:.0f}"),
-        _cell(_text(row.get("tag")), _text(row.get("tag"))),
-    ]
-
-
-def _cell(text: str, sort: object, tone: str = "") -> dict[str, str]:
-    return {"text": text, "sort": str(sort), "tone": tone}
-
-
-def _number_cell(
-    value: Any, form: Callable[[float], str], *, signed: bool = False
-) -> dict[str, str]:
-    if not _is_number(value) or not math.isfinite(float(value)):
-        return _cell("—", "")
-    number = float(value)
-    tone = ("pos" if number > 0 else "neg" if number < 0 else "") if signed else ""
-    sort = str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.10g}"
-    return _cell(form(number), sort, tone)
-
-
-def _time_cell(value: Any, time_format: str) -> dict[str, str]:
-    if value is None or value is pd.NaT:
-        return _cell("—", "")
-    text = pd.Timestamp(value).strftime(time_format)
-    return _cell(text, text)  # fixed-width text sorts in time order
-
-
-def _text(value: Any) -> str:
-    """A text cell; None, NaN and pd.NA (a missing tag) are empty."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if _is_number(value) else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-def _format_price(value: float) -> str:
-    return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.6g}"
-
-
-def _breakdowns(trades: pd.DataFrame) -> list[tuple[str, list[dict[str, str]]]]:
-    """Trade count, win rate, total P&L and mean return per exit reason and per direction."""
-    tables: list[tuple[str, list[dict[str, str]]]] = []
-    if len(trades) == 0 or not {"pnl", "pnl_pct"} <= set(trades.columns):
-        return tables
-    for column, title in (("exit_reason", "By exit reason"), ("direction", "By direction")):
-        if column not in trades:
-            continue
-        grouped = trades.groupby(trades[column].astype(str), sort=True)
-        summary = pd.DataFrame(
-            {
-                "count": grouped.size(),
-                "wins": grouped["pnl"].apply(lambda pnl: int((pnl > 0).sum())),
-                "pnl": grouped["pnl"].sum(),
-                "pnl_pct": grouped["pnl_pct"].mean(),
-            }
-        )
-        rows = [
-            {
-                "name": str(name),
-                "count": f"{int(item['count']):,}",
-                "win_rate": f"{100.0 * item['wins'] / item['count']:.1f} %",
-                "pnl": f"{item['pnl']:,.2f}",
-                "pnl_pct": f"{item['pnl_pct']:,.2f} %",
-                "tone": "pos" if item["pnl"] > 0 else "neg" if item["pnl"] < 0 else "",
-            }
-            for name, item in summary.iterrows()
-        ]
-        tables.append((title, rows))
-    return tables

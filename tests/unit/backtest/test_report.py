@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from marketbot import BacktestingEngine
 from marketbot.backtest.report import (
+    MAX_HEADER_SYMBOLS,
     MAX_TABLE_TRADES,
     METRIC_FORMATS,
     format_metric,
@@ -27,18 +30,23 @@ from marketbot.backtest.report import (
 from marketbot.backtest.report_charts import (
     EXIT_REASON_COLORS,
     MAX_CHART_POINTS,
+    MAX_CHARTED_SYMBOLS,
+    MAX_PORTFOLIO_CHART_VALUES,
     build_chart_data,
     drawdown_pct,
     min_max_indices,
 )
 from marketbot.backtest.result import BacktestResult
+from marketbot.core.bars import normalize_ohlcv
+from marketbot.core.errors import DataError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.core.recommendation import Recommendation
-from tests.support.frames import random_walk_frame, sample_daily_btc
+from tests.support.frames import SAMPLE_DIR, random_walk_frame, sample_daily_btc
 
 PAYLOAD = "<script>alert('x')</script>"
 VOID_ELEMENTS = {"meta", "link", "br", "hr", "img", "input", "col", "wbr", "source"}
 SIZE_CAP_BYTES = 2_000_000
+PORTFOLIO_SIZE_CAP_BYTES = 1_250_000
 
 
 class _TagBalance(HTMLParser):
@@ -377,3 +385,305 @@ def test_min_max_indices_when_values_hold_nan_keeps_the_finite_extremes() -> Non
 def test_min_max_indices_when_buckets_below_one_raises() -> None:
     with pytest.raises(ValueError, match="buckets=0"):
         min_max_indices(np.arange(5.0), 0)
+
+
+# --- Portfolio reports -----------------------------------------------------------------------
+
+
+class _TableRows(HTMLParser):
+    """The text of every cell of the <table> whose class list holds ``table_class``."""
+
+    def __init__(self, table_class: str) -> None:
+        super().__init__()
+        self.table_class = table_class
+        self.depth = 0  # > 0 inside the wanted table
+        self.section = ""
+        self.head: list[str] = []
+        self.body: list[list[str]] = []
+        self.foot: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "table" and (self.depth or self.table_class in classes):
+            self.depth += 1
+        elif self.depth and tag in {"thead", "tbody", "tfoot"}:
+            self.section = tag
+        elif self.depth and tag == "tr" and self.section != "thead":
+            (self.body if self.section == "tbody" else self.foot).append([])
+        elif self.depth and tag in {"td", "th"}:
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self.depth:
+            self.depth -= 1
+        elif self.depth and tag in {"td", "th"} and self.cell is not None:
+            text = "".join(self.cell).strip()
+            if self.section == "thead":
+                self.head.append(text)
+            else:
+                (self.body if self.section == "tbody" else self.foot)[-1].append(text)
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _table(text: str, table_class: str) -> _TableRows:
+    parser = _TableRows(table_class)
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def _report_data(text: str) -> dict[str, Any]:
+    match = re.search(r"const REPORT = (.*?);</script>", text, re.S)
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def _sample_daily(name: str) -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_DIR / f"{name}_usd_1d_bitstamp.csv")
+
+
+@pytest.fixture(scope="module")
+def crypto_prices() -> dict[str, pd.DataFrame]:
+    return {"bitcoin": _sample_daily("btc"), "ethereum": _sample_daily("eth")}
+
+
+@pytest.fixture(scope="module")
+def crypto_portfolio(crypto_prices: dict[str, pd.DataFrame]) -> BacktestResult:
+    return BacktestingEngine().run_backtest("sma_crossover", data=crypto_prices, max_exposure=1.0)
+
+
+@pytest.fixture(scope="module")
+def wide_prices() -> dict[str, pd.DataFrame]:
+    return {
+        f"SYM{number:02d}/USDT": random_walk_frame(10_000, seed=100 + number, freq="1h")
+        for number in range(50)
+    }
+
+
+@pytest.fixture(scope="module")
+def wide_portfolio(wide_prices: dict[str, pd.DataFrame]) -> BacktestResult:
+    return BacktestingEngine().run_backtest(
+        "sma_crossover", data=wide_prices, max_open_positions=10
+    )
+
+
+def test_render_report_when_portfolio_lists_every_symbol_in_the_per_symbol_table(
+    crypto_portfolio: BacktestResult, crypto_prices: dict[str, pd.DataFrame]
+) -> None:
+    text = render_report(crypto_portfolio, prices=crypto_prices)
+
+    _assert_valid_html(text)
+    table = _table(text, "per-symbol")
+    assert table.head == ["Symbol", "Trades", "Win rate", "P&L", "Fees", "Contribution"]
+    per_symbol = crypto_portfolio.per_symbol
+    assert per_symbol is not None
+    expected = [
+        [
+            str(row.symbol),
+            f"{row.num_trades:,}",
+            f"{row.win_rate:.1f} %",
+            f"{row.pnl:,.2f}",
+            f"{row.fees:,.2f}",
+            f"{row.contribution_pct:,.2f} %",
+        ]
+        for row in per_symbol.sort_values("contribution_pct", ascending=False).itertuples()
+    ]
+    assert table.body == expected
+    total = table.foot[0]
+    assert total[:2] == ["All symbols", f"{len(crypto_portfolio.trades):,}"]
+    assert total[-1] == format_metric("return_pct", crypto_portfolio.metrics["return_pct"])
+
+
+def test_render_report_when_portfolio_shows_symbols_rules_and_symbol_column(
+    crypto_portfolio: BacktestResult,
+) -> None:
+    text = render_report(crypto_portfolio)
+
+    assert 'on a portfolio of</span> <span class="symbol">2 symbols' in text
+    assert '<span class="chip">bitcoin</span>' in text
+    assert '<span class="chip">ethereum</span>' in text
+    assert "Max exposure <b>100 % of equity</b>" in text
+    assert "Max positions <b>one per symbol</b>" in text
+    assert "max_open_positions" not in text.split("<main>")[0]  # no raw settings dict
+    assert "Equal-weight buy &amp; hold" in text
+    table = _table(text, "trades")
+    assert table.head[:3] == ["#", "Symbol", "Direction"]
+    trades = crypto_portfolio.trades
+    assert [row[1] for row in table.body] == trades["symbol"].astype(str).tolist()
+    assert [row[3] for row in table.body] == [f"{t:%Y-%m-%d}" for t in trades["entry_time"]]
+
+
+def test_build_chart_data_when_portfolio_draws_exposure_in_percent_of_equity(
+    crypto_portfolio: BacktestResult,
+) -> None:
+    data = build_chart_data(crypto_portfolio)
+
+    assert crypto_portfolio.exposure is not None
+    full = 100.0 * crypto_portfolio.exposure / crypto_portfolio.equity_curve
+    assert len(data["exposure"]) == len(data["time"]) == data["points"]
+    assert data["exposure"][-1] == pytest.approx(full.iloc[-1], rel=1e-3, abs=1e-9)
+    assert max(data["exposure"]) == pytest.approx(full.max(), rel=1e-3)
+    assert data["exposure_cap"] == pytest.approx(100.0)
+    assert 'id="chart-exposure"' in render_report(crypto_portfolio)
+
+
+def test_build_chart_data_when_prices_given_charts_each_symbol_and_equal_weight_hold(
+    crypto_portfolio: BacktestResult, crypto_prices: dict[str, pd.DataFrame]
+) -> None:
+    data = build_chart_data(crypto_portfolio, crypto_prices)
+
+    cash = float(crypto_portfolio.settings["initial_cash"])
+    assert data["buy_hold"][-1] / cash - 1.0 == pytest.approx(
+        crypto_portfolio.metrics["buy_hold_return_pct"] / 100.0, rel=1e-6
+    )
+    counts = crypto_portfolio.trades["symbol"].value_counts()
+    assert [entry["name"] for entry in data["symbols"]] == ["bitcoin", "ethereum"]  # most trades
+    for entry in data["symbols"]:
+        name = entry["name"]
+        close = normalize_ohlcv(crypto_prices[name])["close"]
+        assert entry["trades"] == counts[name]
+        assert len(entry["marker_time"]) == len(entry["marker_style"]) == 2 * counts[name]
+        assert entry["marker_time"] == sorted(entry["marker_time"])
+        assert max(v for v in entry["close"] if v is not None) == pytest.approx(close.max())
+        assert len(entry["close"]) == data["points"]
+    styles = {json.dumps(style, sort_keys=True) for style in data["marker_styles"]}
+    assert len(styles) == len(data["marker_styles"])  # each style sent once
+
+
+def test_render_report_when_prices_given_offers_a_symbol_selector(
+    crypto_portfolio: BacktestResult, crypto_prices: dict[str, pd.DataFrame]
+) -> None:
+    text = render_report(crypto_portfolio, prices=crypto_prices)
+
+    assert '<select id="symbol-picker">' in text
+    assert re.findall(r'<option value="(\d+)">([^<]*)</option>', text) == [
+        ("0", "bitcoin · 74 trades"),
+        ("1", "ethereum · 44 trades"),
+    ]
+    assert 'data-chart-symbol="1"' in text  # the per-symbol row links to its chart
+
+
+def test_render_report_when_portfolio_has_no_prices_charts_only_the_first_symbol(
+    crypto_portfolio: BacktestResult,
+) -> None:
+    text = render_report(crypto_portfolio)
+
+    data = _report_data(text)
+    assert [entry["name"] for entry in data["symbols"]] == ["bitcoin"]
+    first = crypto_portfolio.bars["close"]
+    assert max(v for v in data["symbols"][0]["close"] if v is not None) == pytest.approx(
+        first.max()
+    )
+    assert all(value is None for value in data["buy_hold"])
+    assert "<select" not in text
+    assert "Only bitcoin is charted" in text
+    assert "needs every symbol's prices" in text
+
+
+def test_render_report_when_prices_frame_has_no_close_raises_data_error(
+    crypto_portfolio: BacktestResult, crypto_prices: dict[str, pd.DataFrame]
+) -> None:
+    prices = {"bitcoin": crypto_prices["bitcoin"].drop(columns="close")}
+
+    with pytest.raises(DataError, match=r"prices\['bitcoin'\]: needs a 'close' column"):
+        render_report(crypto_portfolio, prices=prices)
+
+
+def test_render_report_when_symbol_name_holds_script_escapes_it() -> None:
+    frames = {
+        PAYLOAD: random_walk_frame(400, seed=1, freq="1h"),
+        "plain": random_walk_frame(400, seed=2, freq="1h"),
+    }
+    result = BacktestingEngine().run_backtest(
+        "sma_crossover", data=frames, params={"fast": 5, "slow": 20}
+    )
+    assert (result.trades["symbol"] == PAYLOAD).any()
+
+    text = render_report(result, prices=frames)
+
+    assert PAYLOAD not in text
+    assert "&lt;script&gt;alert(" in text  # header, selector, tables
+    assert "\\u003cscript\\u003ealert(" in text  # the chart data
+    assert text.count("<script>") == 3
+    assert text.count("</script>") == 3
+    _assert_valid_html(text)
+
+
+def test_write_report_when_50_symbols_of_10k_bars_stays_small(
+    wide_portfolio: BacktestResult, wide_prices: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    path = write_report(wide_portfolio, tmp_path / "wide.html", prices=wide_prices)
+    elapsed = time.perf_counter() - started
+
+    assert path.stat().st_size < PORTFOLIO_SIZE_CAP_BYTES
+    assert elapsed < 10.0
+    text = path.read_text(encoding="utf-8")
+    _assert_valid_html(text)
+    data = _report_data(text)
+    series = 5 + MAX_CHARTED_SYMBOLS  # time, equity, buy & hold, drawdown, exposure, closes
+    assert data["bars"] == 10_000
+    assert data["points"] <= min(MAX_CHART_POINTS, MAX_PORTFOLIO_CHART_VALUES // series)
+    counts = wide_portfolio.trades["symbol"].value_counts()
+    charted = [entry["name"] for entry in data["symbols"]]
+    assert len(charted) == MAX_CHARTED_SYMBOLS
+    assert [entry["trades"] for entry in data["symbols"]] == sorted(
+        (int(count) for count in counts), reverse=True
+    )[:MAX_CHARTED_SYMBOLS]
+    assert f"the {MAX_CHARTED_SYMBOLS} symbols with the most trades (of 50)" in text
+    assert f"+ {50 - MAX_HEADER_SYMBOLS} more" in text
+    assert len(_table(text, "per-symbol").body) == 50
+    equity = wide_portfolio.equity_curve
+    assert max(data["equity"]) == pytest.approx(equity.max(), rel=1e-7)
+    assert min(data["equity"]) == pytest.approx(equity.min(), rel=1e-7)
+
+
+@settings(max_examples=25, deadline=None)
+@given(symbols=st.integers(1, 60), bars=st.integers(2, 30_000), seed=st.integers(0, 2**16))
+def test_build_chart_data_when_portfolio_is_wide_keeps_the_value_budget_and_extremes(
+    symbols: int, bars: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2021-01-01", periods=bars, freq="1h", tz="UTC", name="timestamp")
+    names = tuple(f"S{number}" for number in range(symbols))
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (bars, symbols)), axis=0))
+    prices = {
+        name: pd.DataFrame({"close": closes[:, k]}, index=index) for k, name in enumerate(names)
+    }
+    equity = pd.Series(10_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.005, bars))), index=index)
+    result = BacktestResult(
+        strategy="test_strategy",
+        symbol=",".join(names),
+        params={},
+        settings={"initial_cash": 10_000.0},
+        metrics=_metrics(),
+        recommendation=Recommendation.GOOD,
+        trades=_trades(index, []).assign(symbol=pd.Series(dtype=object)),
+        equity_curve=equity,
+        bars=prices[names[0]],
+        symbols=names,
+        per_symbol=pd.DataFrame(
+            {"symbol": names, "num_trades": 0, "win_rate": 0.0, "pnl": 0.0, "fees": 0.0,
+             "contribution_pct": 0.0}
+        ),
+        exposure=equity * rng.uniform(0.0, 1.0, bars),
+    )  # fmt: skip
+
+    data = build_chart_data(result, prices)
+
+    shown = min(symbols, MAX_CHARTED_SYMBOLS)
+    values = data["points"] * (5 + shown)
+    assert data["points"] == bars or values <= MAX_PORTFOLIO_CHART_VALUES
+    assert data["points"] <= MAX_CHART_POINTS
+    assert max(data["equity"]) == pytest.approx(equity.max(), rel=1e-7)
+    assert min(data["drawdown"]) == pytest.approx(drawdown_pct(equity.to_numpy()).min(), rel=1e-4)
+    for entry in data["symbols"]:
+        close = prices[entry["name"]]["close"]
+        assert max(entry["close"]) == pytest.approx(close.max(), rel=1e-5)
+        assert min(entry["close"]) == pytest.approx(close.min(), rel=1e-5)
