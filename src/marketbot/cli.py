@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -265,6 +267,127 @@ def runs_list(
         limit=limit, strategy=strategy, symbol=symbol
     )
     make_console().print(runs_table(runs))
+
+
+@app.command()
+def optimize(
+    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    grid: Annotated[
+        list[str] | None, typer.Option(help="KEY=V1,V2,... values to try (repeatable).")
+    ] = None,
+    range_: Annotated[
+        list[str] | None,
+        typer.Option("--range", help="KEY=LOW:HIGH[:STEP], both ends included (repeatable)."),
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="Stored symbol; repeat it for a universe.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Optimise on this OHLCV CSV instead.")] = None,
+    metric: Annotated[str, typer.Option(help="Metric to optimise (drawdowns minimised).")] = (
+        "sharpe"
+    ),
+    start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
+    min_trades: Annotated[int, typer.Option(help="Fewer trades: not eligible to win.")] = 0,
+    fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
+    slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
+    cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
+    jobs: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
+    top: Annotated[int, typer.Option(help="Rows of the ranking to print.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Search strategy parameters on stored data or a CSV; print the ranking, save the run."""
+    from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.optimize.optimizer import StrategyOptimizer
+    from marketbot.sources.csv_file import read_ohlcv_csv
+
+    ranges = _parse_grid(grid, range_)
+    frame = read_ohlcv_csv(data) if data is not None else None
+    names = _symbols(symbol, None) if frame is None else []
+    engine = BacktestingEngine(None if frame is not None else _open_database())
+    optimizer = StrategyOptimizer(engine, jobs=jobs)
+    with _progress_bar("backtests", quiet=as_json) as advance:
+        result = optimizer.optimize_strategy(
+            strategy,
+            ranges,
+            metric,
+            symbol=names[0] if len(names) == 1 else None,
+            symbols=names if len(names) > 1 else None,
+            data=frame,
+            start_date=start,
+            end_date=end,
+            timeframe=timeframe,
+            min_trades=min_trades,
+            fee=fee,
+            slippage=slippage,
+            cash=cash,
+            save=frame is None,
+            progress=advance,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
+        return
+    from marketbot.cli_tables import make_console, optimization_table
+
+    make_console().print(optimization_table(result, top))
+
+
+def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, list[str]]:
+    from marketbot.core.errors import ConfigError
+
+    parsed: dict[str, list[str]] = {}
+    for item in grid or []:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise ConfigError(f"--grid {item!r}: use KEY=V1,V2,... e.g. --grid fast=5,10,20")
+        parsed[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    for item in ranges or []:
+        key, sep, bounds = item.partition("=")
+        parts = bounds.split(":")
+        if not sep or not key.strip() or len(parts) not in (2, 3):
+            raise ConfigError(f"--range {item!r}: use KEY=LOW:HIGH[:STEP], e.g. slow=50:200:10")
+        parsed[key.strip()] = _expand_range(item, *parts)
+    if not parsed:
+        raise ConfigError("give at least one --grid KEY=V1,V2 or --range KEY=LOW:HIGH[:STEP]")
+    return parsed
+
+
+def _expand_range(item: str, low_text: str, high_text: str, step_text: str = "1") -> list[str]:
+    from decimal import Decimal, InvalidOperation
+
+    from marketbot.core.errors import ConfigError
+
+    try:
+        low, high, step = Decimal(low_text), Decimal(high_text), Decimal(step_text)
+    except InvalidOperation:
+        raise ConfigError(f"--range {item!r}: LOW, HIGH and STEP must be numbers") from None
+    if step <= 0 or low > high:
+        raise ConfigError(f"--range {item!r}: needs LOW <= HIGH and a positive STEP")
+    count = int((high - low) / step) + 1
+    if count > 100_000:
+        raise ConfigError(f"--range {item!r}: {count} values; use a larger STEP")
+    # Decimal keeps 0.1 steps exact; the strategy's parameter type converts the text.
+    return [str(low + i * step) for i in range(count)]
+
+
+@contextmanager
+def _progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, advanced by ``advance(done, total)``."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
 
 
 @app.command()

@@ -12,6 +12,14 @@ from rich.table import Table
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
 
+METRIC_COLUMNS: Final = frozenset(
+    (
+        "return_pct", "buy_hold_return_pct", "win_rate", "sharpe", "sortino", "calmar",
+        "max_drawdown_pct", "max_drawdown_bars", "profit_factor", "expectancy", "sqn",
+        "cagr_pct", "exposure_pct", "num_trades", "total_fees", "avg_trade_pct",
+        "best_trade_pct", "worst_trade_pct", "avg_hold_bars",
+    )
+)  # fmt: skip
 RECOMMENDATION_STYLES: Final = {
     "EXCELLENT": "bold green",
     "GOOD": "green",
@@ -117,6 +125,31 @@ def per_symbol_table(breakdown: Any) -> Table:
             f"{row.contribution_pct:+.2f} %",
         )
     return table
+
+
+def optimization_table(result: Any, top: int) -> Table:
+    """The best ``top`` combinations of an optimisation, best first."""
+    ranked = result.ranked().head(top)
+    direction = "lowest" if result.minimise else "highest"
+    table = Table(
+        title=f"{result.strategy} on {result.symbol}: {len(result.results)} combinations "
+        f"({result.skipped} skipped), by {direction} {result.metric}",
+        caption=f"best: {result.best_params} -> {result.metric} = {result.best_metric:.4g}",
+    )
+    params = [c for c in result.results.columns if c not in METRIC_COLUMNS and c != "eligible"]
+    shown = [result.metric] + [m for m in ("return_pct", "max_drawdown_pct", "num_trades",
+                                           "win_rate") if m != result.metric]  # fmt: skip
+    for column in (*params, *shown):
+        table.add_column(column, justify="right")
+    for _, row in ranked.iterrows():
+        table.add_row(*(str(row[p]) for p in params), *(_cell(row[m]) for m in shown))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "∞" if math.isinf(value) else f"{value:.4g}"
+    return str(value)
 
 
 def strategies_table() -> Table:

@@ -355,6 +355,7 @@ class BacktestingEngine:
             symbols=aligned.symbols,
             per_symbol=per_symbol_breakdown(trades, aligned.symbols, config.initial_cash),
             exposure=pd.Series(output.exposure, index=index, name="exposure", copy=False),
+            prices=frames,
         )
 
     def load_stored(

@@ -188,7 +188,7 @@ def render_report(
             ``close`` column and a DatetimeIndex or ``timestamp`` column), for the price
             chart's symbol selector and the equal-weight buy and hold curve. Without it the
             price chart shows the first symbol (``result.bars``) alone. Ignored for a
-            single-symbol run.
+            single-symbol run. Default: ``result.prices`` (set by portfolio backtests).
 
     Returns:
         The HTML text (UTF-8 safe), with the chart library and the data inlined.
@@ -196,7 +196,7 @@ def render_report(
     Raises:
         DataError: a frame of ``prices`` has no ``close`` column or unusable times.
     """
-    return _template().render(**_context(result, prices))
+    return _template().render(**_context(result, prices if prices is not None else result.prices))
 
 
 def write_report(

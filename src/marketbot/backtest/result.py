@@ -48,6 +48,7 @@ class BacktestResult:
         per_symbol: Portfolio runs: one row per symbol (trades, win rate, P&L, fees,
             contribution to the return in percent of the starting cash).
         exposure: Portfolio runs: gross exposure (notional of open positions) per bar.
+        prices: Portfolio runs: each symbol's bars (shared, not copied), for the report.
     """
 
     strategy: str
@@ -63,6 +64,7 @@ class BacktestResult:
     symbols: tuple[str, ...] = ()
     per_symbol: pd.DataFrame | None = None
     exposure: pd.Series | None = None
+    prices: Mapping[str, pd.DataFrame] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``marketbot backtest --json``: ISO 8601 UTC times, inf as null."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -569,10 +570,17 @@ def test_render_report_when_prices_given_offers_a_symbol_selector(
     assert 'data-chart-symbol="1"' in text  # the per-symbol row links to its chart
 
 
+def test_render_report_when_portfolio_result_carries_prices_uses_them(
+    crypto_portfolio: BacktestResult,
+) -> None:
+    data = _report_data(render_report(crypto_portfolio))
+    assert {entry["name"] for entry in data["symbols"]} == {"bitcoin", "ethereum"}
+
+
 def test_render_report_when_portfolio_has_no_prices_charts_only_the_first_symbol(
     crypto_portfolio: BacktestResult,
 ) -> None:
-    text = render_report(crypto_portfolio)
+    text = render_report(dataclasses.replace(crypto_portfolio, prices=None))
 
     data = _report_data(text)
     assert [entry["name"] for entry in data["symbols"]] == ["bitcoin"]
