@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from marketbot.risk.enforcer import RiskDecision, RiskEnforcer
     from marketbot.risk.exit_manager import ExitManager, ExitRuleSet, Position
     from marketbot.risk.portfolio_manager import PortfolioManager
+    from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
     from marketbot.risk.rebalancer import Rebalancer
     from marketbot.strategies.base import Parameter, Signals, Strategy
     from marketbot.strategies.loader import builtin_strategies, load_strategy
@@ -46,6 +47,7 @@ __all__ = [
     "ExitRules",
     "LookaheadReport",
     "MarketbotError",
+    "OptimizationResult",
     "Parameter",
     "PortfolioManager",
     "Position",
@@ -60,6 +62,7 @@ __all__ = [
     "Signals",
     "Strategy",
     "StrategyError",
+    "StrategyOptimizer",
     "TemporaryError",
     "builtin_strategies",
     "check_lookahead",
@@ -93,6 +96,8 @@ _HOMES = {
     "Position": "marketbot.risk.exit_manager",
     "PortfolioManager": "marketbot.risk.portfolio_manager",
     "Rebalancer": "marketbot.risk.rebalancer",
+    "OptimizationResult": "marketbot.optimize.optimizer",
+    "StrategyOptimizer": "marketbot.optimize.optimizer",
     "Parameter": "marketbot.strategies.base",
     "Signals": "marketbot.strategies.base",
     "Strategy": "marketbot.strategies.base",
