@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     )
     from marketbot.core.recommendation import Recommendation, RecommendationThresholds
     from marketbot.core.risk_limits import RiskConfig, RiskLimits
+    from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
     from marketbot.risk.enforcer import RiskDecision, RiskEnforcer
     from marketbot.risk.exit_manager import ExitManager, ExitRuleSet, Position
     from marketbot.risk.portfolio_manager import PortfolioManager
-    from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
     from marketbot.risk.rebalancer import Rebalancer
     from marketbot.strategies.base import Parameter, Signals, Strategy
     from marketbot.strategies.loader import builtin_strategies, load_strategy
