@@ -1,0 +1,1 @@
+"""The optimiser: grid, sensitivity, smart search, walk-forward, overfitting checks, executors."""
