@@ -157,7 +157,7 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     fee_rate = settings.fee_rate
     slippage_rate = settings.slippage_rate
     equity = np.empty(n, dtype=np.float64)
-    # At most one trade closes per bar open, one intrabar and one at the end: n + 1 records.
+    # Every trade needs its own entry at some bar open after the first, so n + 1 is ample.
     capacity = n + 1
     t_entry_bar = np.empty(capacity, dtype=np.int64)
     t_exit_bar = np.empty(capacity, dtype=np.int64)
