@@ -1,23 +1,26 @@
-"""The strategy optimiser: evaluate a parameter grid and report which parameters to trust.
+"""The strategy optimiser: search a parameter space and report which parameters to trust.
 
 ``StrategyOptimizer(...).optimize_strategy(name, param_ranges, metric="sharpe", ...)`` is the
 seed's API. Every combination is backtested with the same engine and cost defaults as
 ``run_backtest``; the bars are validated and cut once, each combination runs the compiled
 kernel, and only scalar metrics are kept per combination (memory stays flat however large
-the grid). Combinations run on worker threads: the kernel and the indicators release the
-GIL, so both cores work.
+the grid). ``method="grid"`` evaluates every combination, in chunks on an executor (worker
+threads by default, local processes or a Dask cluster: executors.py); ``method="optuna"``
+spends a budget of trials where TPE expects the best (smart_search.py). Both give the same
+result shape.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -28,12 +31,24 @@ from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.core.risk_limits import RiskLimits
+from marketbot.optimize.executors import (
+    Executor,
+    FileStrategyReference,
+    ThreadExecutor,
+    evaluate_in_chunks,
+    portable_strategy,
+)
 from marketbot.optimize.grid import ParameterGrid, expand_grid, is_minimised
+from marketbot.optimize.smart_search import (
+    Dimension,
+    RangeSpec,
+    StudySettings,
+    grid_axes,
+    run_study,
+    search_space,
+)
 from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
-
-if TYPE_CHECKING:
-    pass
 
 LOG = logging.getLogger("marketbot.optimize")
 ProgressCallback = Callable[[int, int], None]
@@ -47,11 +62,13 @@ class OptimizationResult:
         strategy: The strategy's name.
         metric: The metric optimised.
         minimise: True for drawdown metrics (smaller is better).
-        best_params: The winning combination (ties go to the first in grid order).
+        best_params: The winning combination (ties go to the first in grid or trial order).
         best_metric: Its metric value.
         results: One row per combination, in grid order: its parameters, every metric, and
-            ``eligible`` (False when it had fewer trades than ``min_trades``).
-        skipped: Combinations the strategy rejected (constraints such as fast >= slow).
+            ``eligible`` (False when it had fewer trades than ``min_trades``). Optuna's
+            table has one row per evaluated trial, in trial order, led by a ``trial`` column.
+        skipped: Combinations (or trials) the strategy rejected (constraints such as
+            fast >= slow); they have no row.
         symbol: What was optimised on (a symbol, ``a,b`` for a universe, or ``data``).
         method: ``grid`` or ``optuna``.
         diagnostics: Overfitting checks and other extras (deflated Sharpe, PBO...).
@@ -103,7 +120,11 @@ def _json_value(value: object) -> object:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What to evaluate combinations on: a strategy, the data and the run settings."""
+    """What to evaluate combinations on: a strategy, the data and the run settings.
+
+    It pickles, so executors can send it to other processes and machines: a strategy loaded
+    from ``file.py:Class`` travels as a reference to its file (executors.portable_strategy).
+    """
 
     strategy: Strategy
     config: BacktestConfig
@@ -130,6 +151,37 @@ class Evaluation:
         )
         return result.metrics
 
+    def chunk_metrics(
+        self, combinations: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, float | int]]:
+        """Metrics of each combination of a chunk, in order (what executors run)."""
+        return [self.metrics(params) for params in combinations]
+
+    def describe(self) -> dict[str, str]:
+        """What the trials depend on besides the parameters, as text (for a stored study)."""
+        if self.window is not None:
+            index = self.window.bars.index
+            span = {"first_bar": str(index[0]), "last_bar": str(index[-1])}
+        else:
+            frames = self.frames or {}
+            bars = ", ".join(f"{k}: {f.index[0]}..{f.index[-1]}" for k, f in frames.items())
+            span = {"start": str(self.start), "end": str(self.end), "bars": bars}
+            span["rules"] = repr(self.rules)
+        return {**span, "config": repr(self.config)}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        others = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        strategy = portable_strategy(others.pop("strategy"))
+        return (_rebuild_evaluation, (type(self), strategy, others))
+
+
+def _rebuild_evaluation(
+    cls: type[Evaluation], strategy: Strategy | FileStrategyReference, others: dict[str, Any]
+) -> Evaluation:
+    if isinstance(strategy, FileStrategyReference):
+        strategy = strategy.load()
+    return cls(strategy=strategy, **others)
+
 
 class StrategyOptimizer:
     """Finds good parameters for a strategy and says how far to trust them.
@@ -138,16 +190,25 @@ class StrategyOptimizer:
         engine: Where stored data comes from (and its database, where runs are saved);
             default: a BacktestingEngine on the configured database, opened on first use.
         jobs: Worker threads for the grid (default: the machine's cores).
+        executor: Where the grid's chunks run (default: ``ThreadExecutor(jobs)``); see
+            executors.py for local processes and Dask.
     """
 
-    def __init__(self, engine: BacktestingEngine | None = None, *, jobs: int | None = None):
+    def __init__(
+        self,
+        engine: BacktestingEngine | None = None,
+        *,
+        jobs: int | None = None,
+        executor: Executor | None = None,
+    ):
         self.engine = engine or BacktestingEngine()
         self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.executor: Executor = executor or ThreadExecutor(self.jobs)
 
     def optimize_strategy(
         self,
         strategy_name: StrategySpec,
-        param_ranges: Mapping[str, Sequence[object]],
+        param_ranges: Mapping[str, RangeSpec],
         metric: str = "sharpe",
         *,
         symbol: str | None = None,
@@ -156,6 +217,10 @@ class StrategyOptimizer:
         start_date: DateLike = None,
         end_date: DateLike = None,
         method: str = "grid",
+        trials: int = 100,
+        seed: int | None = None,
+        storage: str | None = None,
+        study_name: str | None = None,
         min_trades: int = 0,
         fee: float = 0.002,
         slippage: float = 0.001,
@@ -169,19 +234,27 @@ class StrategyOptimizer:
         max_open_positions: int | None = None,
         save: bool | None = None,
         progress: ProgressCallback | None = None,
+        executor: Executor | None = None,
     ) -> OptimizationResult:
-        """Evaluate every combination of ``param_ranges`` and pick the best by ``metric``.
+        """Search ``param_ranges`` and pick the best combination by ``metric``.
 
         Args:
             strategy_name: A built-in name, a Strategy class or instance, or ``file.py:Class``.
-            param_ranges: Values per parameter, e.g. ``{'fast': [5, 10], 'slow': [50, 100]}``.
+            param_ranges: Per parameter, a list of values (``{'fast': [5, 10]}``) or a numeric
+                range: ``ParamRange(low, high, step=None)`` or ``{'low':, 'high':, 'step':}``.
+                The grid expands ranges (int step 1 by default; a float range needs a step).
             metric: Any metric key; drawdowns are minimised, the rest maximised.
             symbol: Stored symbol to optimise on (one of symbol, symbols and data).
             symbols: A stored universe: each combination is a portfolio backtest.
             data: An OHLCV frame, or a mapping of symbol to frame for a universe.
             start_date: First bar traded (earlier bars feed the warm-up).
             end_date: Last bar traded.
-            method: ``grid`` (every combination).
+            method: ``grid`` (every combination) or ``optuna`` (TPE, ``trials`` backtests).
+            trials: Optuna's budget: trials this call adds to the study (grid: unused).
+            seed: Optuna sampler seed; the same seed gives the same trials (grid: unused).
+            storage: Optuna RDB storage URL (``sqlite:///study.db``) to keep and share the
+                study between processes or machines; optuna only.
+            study_name: The study's name in ``storage``; optuna only.
             min_trades: Fewer trades than this make a combination ineligible to win.
             fee: Fee per fill (fraction), as in ``run_backtest``.
             slippage: Slippage per fill (fraction).
@@ -195,20 +268,22 @@ class StrategyOptimizer:
             max_open_positions: Portfolio slots for a universe.
             save: Store the run (default: when the data came from the store).
             progress: Called as ``progress(done, total)`` while combinations finish.
+            executor: Where this grid's chunks run, instead of the optimiser's executor;
+                grid only (Optuna's trials run one after another in this process).
 
         Raises:
-            ConfigError: an unknown metric or method, an empty or invalid range, or bad
-                settings; all before any backtest runs.
+            ConfigError: an unknown metric or method, an empty or invalid range, an option
+                the method does not use, or bad settings; all before any backtest runs.
             DataError: no combination had ``min_trades`` trades, or no usable data.
         """
-        if metric not in METRIC_KEYS:
-            raise ConfigError(f"unknown metric {metric!r} (metrics: {', '.join(METRIC_KEYS)})")
-        if method != "grid":
-            raise ConfigError(f"unknown method {method!r}: use 'grid'")
-        if min_trades < 0:
-            raise ConfigError(f"min_trades={min_trades}: must be >= 0")
+        _check_options(metric, method, min_trades, storage, study_name, executor)
         strategy = load_strategy(strategy_name)
-        grid = expand_grid(strategy, param_ranges)
+        space = search_space(strategy, param_ranges)
+        plan: ParameterGrid | StudySettings = (
+            StudySettings(trials, seed, storage, study_name)
+            if method == "optuna"
+            else expand_grid(strategy, grid_axes(space))
+        )
         config = BacktestConfig(
             fee_rate=fee,
             slippage_rate=slippage,
@@ -225,12 +300,18 @@ class StrategyOptimizer:
             strategy, config, symbol, symbols, data, start_date, end_date, timeframe,
             PortfolioRules(max_open_positions=max_open_positions),
         )  # fmt: skip
-        rows = self.evaluate(evaluation, grid.combinations, progress=progress)
-        result = select_best(strategy.name, grid, rows, metric, min_trades=min_trades, symbol=label)
+        if isinstance(plan, StudySettings):
+            result = _smart_search(evaluation, space, plan, metric, min_trades, label, progress)
+        else:
+            optimizer = self if executor is None else self._with_executor(executor)
+            rows = optimizer.evaluate(evaluation, plan.combinations, progress=progress)
+            result = select_best(
+                strategy.name, plan, rows, metric, min_trades=min_trades, symbol=label
+            )
         LOG.info(
-            "optimised %s on %s: %d combinations (%d skipped), best %s = %s at %s",
-            strategy.name, label, len(grid), grid.skipped, metric, result.best_metric,
-            result.best_params,
+            "optimised %s on %s by %s: %d rows (%d skipped), best %s = %s at %s",
+            strategy.name, label, method, len(result.results), result.skipped, metric,
+            result.best_metric, result.best_params,
         )  # fmt: skip
         if save if save is not None else data is None:
             from marketbot.store.optimizations import OptimizationRunRepository
@@ -245,17 +326,14 @@ class StrategyOptimizer:
         *,
         progress: ProgressCallback | None = None,
     ) -> list[dict[str, float | int]]:
-        """Metrics of each combination, in the order given, on ``self.jobs`` threads."""
-        total = len(combinations)
-        done = 0
-        results: list[dict[str, float | int]] = []
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            for metrics in pool.map(evaluation.metrics, combinations):
-                results.append(metrics)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        return results
+        """Metrics of each combination, in the order given, in chunks on ``self.executor``."""
+        return evaluate_in_chunks(self.executor, evaluation, combinations, progress=progress)
+
+    def _with_executor(self, executor: Executor) -> StrategyOptimizer:
+        # A shallow copy shares the engine; only where the chunks run differs.
+        clone = copy.copy(self)
+        clone.executor = executor
+        return clone
 
     def _evaluation(
         self,
@@ -314,8 +392,19 @@ def select_best(
     min_trades: int = 0,
     symbol: str = "data",
     method: str = "grid",
+    trial_numbers: Sequence[int] | None = None,
 ) -> OptimizationResult:
-    """Assemble the results table and pick the best eligible row (first in grid order on ties).
+    """Assemble the results table and pick the best eligible row (first in row order on ties).
+
+    Args:
+        strategy: The strategy's name.
+        grid: The rows' combinations (for Optuna: the evaluated trials' parameters).
+        rows: Each combination's metrics, in the same order.
+        metric: The metric to optimise.
+        min_trades: Rows with fewer trades are ineligible.
+        symbol: What was optimised on.
+        method: ``grid`` or ``optuna``.
+        trial_numbers: Each row's Optuna trial number, put in a leading ``trial`` column.
 
     Raises:
         DataError: no combination reached ``min_trades`` trades.
@@ -326,6 +415,8 @@ def select_best(
             for params, row in zip(grid.combinations, rows, strict=True)
         ]
     )
+    if trial_numbers is not None:
+        table.insert(0, "trial", list(trial_numbers))
     table["eligible"] = table["num_trades"] >= min_trades
     minimise = is_minimised(metric)
     eligible = table[table["eligible"]]
@@ -348,3 +439,66 @@ def select_best(
         symbol=symbol,
         method=method,
     )
+
+
+def _check_options(
+    metric: str,
+    method: str,
+    min_trades: int,
+    storage: str | None,
+    study_name: str | None,
+    executor: Executor | None,
+) -> None:
+    if metric not in METRIC_KEYS:
+        raise ConfigError(f"unknown metric {metric!r} (metrics: {', '.join(METRIC_KEYS)})")
+    if method not in ("grid", "optuna"):
+        raise ConfigError(f"unknown method {method!r}: use 'grid' or 'optuna'")
+    if min_trades < 0:
+        raise ConfigError(f"min_trades={min_trades}: must be >= 0")
+    if method == "grid" and (storage is not None or study_name is not None):
+        raise ConfigError("storage= and study_name= keep an Optuna study: use method='optuna'")
+    if method == "optuna" and executor is not None:
+        raise ConfigError(
+            "executor= runs the grid's chunks; Optuna's trials run one after another in this "
+            "process (to use more processes or machines, share a study through storage=)"
+        )
+
+
+def _smart_search(
+    evaluation: Evaluation,
+    space: tuple[Dimension, ...],
+    settings: StudySettings,
+    metric: str,
+    min_trades: int,
+    label: str,
+    progress: ProgressCallback | None,
+) -> OptimizationResult:
+    """Run the Optuna study and assemble its trials as the grid's result shape."""
+    strategy = evaluation.strategy
+    setup = {
+        "strategy": strategy.name,
+        "data": label,
+        "metric": metric,
+        "min_trades": min_trades,
+        **evaluation.describe(),
+    }
+    outcome = run_study(
+        strategy, space, evaluation.metrics, metric=metric, minimise=is_minimised(metric),
+        min_trades=min_trades, settings=settings, setup=setup, progress=progress,
+    )  # fmt: skip
+    if not outcome.rows:
+        example = outcome.skip_reasons[0] if outcome.skip_reasons else "no trial finished"
+        raise ConfigError(
+            f"no valid combination in {settings.trials} trials ({outcome.skipped} rejected by "
+            f"the strategy, e.g. {example}): narrow the ranges"
+        )
+    trials = ParameterGrid(
+        outcome.names, outcome.combinations, outcome.skipped, outcome.skip_reasons
+    )
+    result = select_best(
+        strategy.name, trials, outcome.rows, metric, min_trades=min_trades, symbol=label,
+        method="optuna", trial_numbers=outcome.numbers,
+    )  # fmt: skip
+    if settings.storage is None:
+        return result
+    return dataclasses.replace(result, diagnostics={"study_name": outcome.study_name})
