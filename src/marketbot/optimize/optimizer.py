@@ -31,6 +31,7 @@ from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.core.risk_limits import RiskLimits
+from marketbot.optimize.diagnostics import overfitting_diagnostics
 from marketbot.optimize.executors import (
     Executor,
     FileStrategyReference,
@@ -39,6 +40,7 @@ from marketbot.optimize.executors import (
     portable_strategy,
 )
 from marketbot.optimize.grid import ParameterGrid, expand_grid, is_minimised
+from marketbot.optimize.overfitting import PBO_TOP_COMBINATIONS
 from marketbot.optimize.smart_search import (
     Dimension,
     RangeSpec,
@@ -151,6 +153,19 @@ class Evaluation:
         )
         return result.metrics
 
+    def equity_curve(self, params: Mapping[str, Any]) -> pd.Series:
+        """Backtest one combination and return its equity curve (for the diagnostics)."""
+        if self.window is not None:
+            run = self.window.run(self.strategy, params, self.config)
+            return pd.Series(run.output.equity, index=self.window.index)
+        if self.frames is None or self.rules is None:
+            raise ConfigError("an evaluation needs a trading window or portfolio frames")
+        result = BacktestingEngine().backtest_portfolio(
+            self.strategy, self.frames, dict(params), self.config, self.rules,
+            start=self.start, end=self.end,
+        )  # fmt: skip
+        return result.equity_curve
+
     def chunk_metrics(
         self, combinations: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, float | int]]:
@@ -235,6 +250,8 @@ class StrategyOptimizer:
         save: bool | None = None,
         progress: ProgressCallback | None = None,
         executor: Executor | None = None,
+        diagnostics: bool = True,
+        top_k: int = PBO_TOP_COMBINATIONS,
     ) -> OptimizationResult:
         """Search ``param_ranges`` and pick the best combination by ``metric``.
 
@@ -270,6 +287,9 @@ class StrategyOptimizer:
             progress: Called as ``progress(done, total)`` while combinations finish.
             executor: Where this grid's chunks run, instead of the optimiser's executor;
                 grid only (Optuna's trials run one after another in this process).
+            diagnostics: Add the deflated Sharpe ratio of the winner and the probability of
+                backtest overfitting of the best ``top_k`` (re-run for their daily returns).
+            top_k: How many of the best combinations feed the overfitting checks.
 
         Raises:
             ConfigError: an unknown metric or method, an empty or invalid range, an option
@@ -308,6 +328,8 @@ class StrategyOptimizer:
             result = select_best(
                 strategy.name, plan, rows, metric, min_trades=min_trades, symbol=label
             )
+        if diagnostics and int(result.results["eligible"].sum()) >= 2:
+            result = _with_diagnostics(result, evaluation, top_k)
         LOG.info(
             "optimised %s on %s by %s: %d rows (%d skipped), best %s = %s at %s",
             strategy.name, label, method, len(result.results), result.skipped, metric,
@@ -439,6 +461,30 @@ def select_best(
         symbol=symbol,
         method=method,
     )
+
+
+def _with_diagnostics(
+    result: OptimizationResult, evaluation: Evaluation, top_k: int
+) -> OptimizationResult:
+    """The result with its overfitting diagnostics (rows keep their grid-order index)."""
+    combinations = [
+        {**evaluation.strategy.defaults(), **row}
+        for row in result.results[list(_parameter_columns(result.results))].to_dict("records")
+    ]
+    found = overfitting_diagnostics(
+        result.results,
+        [evaluation.strategy.resolve_params(params) for params in combinations],
+        result.metric,
+        evaluation.equity_curve,
+        minimise=result.minimise,
+        top_k=top_k,
+    )
+    return dataclasses.replace(result, diagnostics={**result.diagnostics, **found})
+
+
+def _parameter_columns(table: pd.DataFrame) -> list[str]:
+    excluded = {*METRIC_KEYS, "eligible", "trial"}
+    return [str(column) for column in table.columns if column not in excluded]
 
 
 def _check_options(

@@ -40,7 +40,7 @@ __all__ = ["ParameterSensitivity", "SensitivityResult", "sensitivity"]
 
 _Key = tuple[tuple[str, object], ...]
 _Metrics = dict[str, float | int]
-_FORCED_OPTIONS: Final = {"method": "grid", "min_trades": 0, "save": False}
+_FORCED_OPTIONS: Final = {"method": "grid", "min_trades": 0, "save": False, "diagnostics": False}
 
 
 @dataclass(frozen=True)

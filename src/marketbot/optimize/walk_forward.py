@@ -422,7 +422,7 @@ def _optimise_window(
     try:
         result = optimizer.optimize_strategy(
             strategy, param_ranges, metric, data=frame.iloc[: plan.out_of_sample_first],
-            start_date=in_sample_start, save=False, **options,
+            start_date=in_sample_start, save=False, diagnostics=False, **options,
         )  # fmt: skip
     except DataError as exc:
         raise DataError(

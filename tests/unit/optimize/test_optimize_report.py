@@ -424,10 +424,17 @@ def test_render_when_diagnostics_are_objects_or_invalid_reads_them(
     assert "Probability of backtest overfitting" not in section
 
 
+def test_render_when_optimiser_ran_diagnostics_shows_the_overfitting_section(
+    grid_result: OptimizationResult,
+) -> None:
+    assert "deflated_sharpe" in grid_result.diagnostics and "pbo" in grid_result.diagnostics
+    assert 'id="overfitting"' in render_optimization_report(grid_result)
+
+
 def test_render_when_no_optional_input_leaves_their_sections_and_the_library_out(
     grid_result: OptimizationResult,
 ) -> None:
-    text = render_optimization_report(grid_result)
+    text = render_optimization_report(dataclasses.replace(grid_result, diagnostics={}))
 
     for section in ('id="sensitivity"', 'id="walk-forward"', 'id="overfitting"'):
         assert section not in text

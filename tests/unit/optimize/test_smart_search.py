@@ -149,7 +149,7 @@ def test_optuna_when_storage_url_given_keeps_and_resumes_the_study(
     }  # fmt: skip
     first = optimizer.optimize_strategy("sma_crossover", GRID, trials=6, **options)
     second = optimizer.optimize_strategy("sma_crossover", GRID, trials=4, **options)
-    assert first.diagnostics == {"study_name": "sma-btc"}
+    assert first.diagnostics["study_name"] == "sma-btc"
     # The second call adds its trials to the stored ones; its table lists all of them.
     assert second.results["trial"].tolist() == list(range(10))
     pd.testing.assert_frame_equal(second.results.iloc[:6], first.results)
