@@ -286,6 +286,18 @@ def optimize(
     metric: Annotated[str, typer.Option(help="Metric to optimise (drawdowns minimised).")] = (
         "sharpe"
     ),
+    method: Annotated[str, typer.Option(help="grid (every combination) or optuna (TPE).")] = (
+        "grid"
+    ),
+    trials: Annotated[int, typer.Option(help="Optuna: how many trials.")] = 100,
+    seed: Annotated[int | None, typer.Option(help="Optuna: sampler seed.")] = None,
+    walk_forward: Annotated[
+        str | None,
+        typer.Option(help="IS:OOS window lengths, e.g. 365d:90d or bar counts 2000:500."),
+    ] = None,
+    anchored: Annotated[bool, typer.Option(help="Walk-forward: in-sample from the start.")] = (
+        False
+    ),
     start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
@@ -293,12 +305,20 @@ def optimize(
     fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
     slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
     cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
-    jobs: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Workers (default: cores).")] = None,
+    executor: Annotated[str, typer.Option(help="thread, process or dask.")] = "thread",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, tcp://HOST:PORT.")
+    ] = None,
     top: Annotated[int, typer.Option(help="Rows of the ranking to print.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write an HTML report (heatmap, sensitivity...).")
+    ] = None,
 ) -> None:
     """Search strategy parameters on stored data or a CSV; print the ranking, save the run."""
     from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.optimize.executors import make_executor
     from marketbot.optimize.optimizer import StrategyOptimizer
     from marketbot.sources.csv_file import read_ohlcv_csv
 
@@ -306,37 +326,111 @@ def optimize(
     frame = read_ohlcv_csv(data) if data is not None else None
     names = _symbols(symbol, None) if frame is None else []
     engine = BacktestingEngine(None if frame is not None else _open_database())
-    optimizer = StrategyOptimizer(engine, jobs=jobs)
+    optimizer = StrategyOptimizer(
+        engine, executor=make_executor(executor, jobs=jobs, scheduler=scheduler)
+    )
+    where: dict[str, Any] = {
+        "symbol": names[0] if len(names) == 1 else None,
+        "symbols": names if len(names) > 1 else None,
+        "data": frame,
+    }
+    costs: dict[str, Any] = {"fee": fee, "slippage": slippage, "cash": cash}
+    search: dict[str, Any] = (
+        {"method": "optuna", "trials": trials, "seed": seed} if method == "optuna" else {}
+    )
+    if method not in ("grid", "optuna"):
+        from marketbot.core.errors import ConfigError
+
+        raise ConfigError(f"--method {method!r}: use grid or optuna")
     with _progress_bar("backtests", quiet=as_json) as advance:
         result = optimizer.optimize_strategy(
-            strategy,
-            ranges,
-            metric,
-            symbol=names[0] if len(names) == 1 else None,
-            symbols=names if len(names) > 1 else None,
-            data=frame,
-            start_date=start,
-            end_date=end,
-            timeframe=timeframe,
-            min_trades=min_trades,
-            fee=fee,
-            slippage=slippage,
-            cash=cash,
-            save=frame is None,
-            progress=advance,
-        )
+            strategy, ranges, metric, **where, start_date=start, end_date=end,
+            timeframe=timeframe, min_trades=min_trades, save=frame is None,
+            progress=advance, **costs, **search,
+        )  # fmt: skip
+    walk = None
+    if walk_forward is not None:
+        walk = _walk_forward(
+            optimizer, strategy, ranges, metric, walk_forward, anchored, where,
+            dict(start_date=start, end_date=end, timeframe=timeframe, min_trades=min_trades,
+                 **costs, search_options=search or None),
+            quiet=as_json,
+        )  # fmt: skip
+    if report is not None:
+        _optimization_report(optimizer, result, walk, report, where, costs, start, end, timeframe)
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
+        payload = result.to_dict()
+        if walk is not None:
+            payload["walk_forward"] = walk.to_dict()
+        sys.stdout.write(json.dumps(payload, allow_nan=False, default=str) + "\n")
         return
-    from marketbot.cli_tables import make_console, optimization_table
+    from marketbot.cli_tables import make_console, optimization_table, walk_forward_table
 
-    make_console().print(optimization_table(result, top))
+    console = make_console()
+    console.print(optimization_table(result, top))
+    if walk is not None:
+        console.print(walk_forward_table(walk))
+    if report is not None:
+        console.print(f"report: {report.resolve()}")
 
 
-def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, list[str]]:
+def _walk_forward(
+    optimizer: Any,
+    strategy: str,
+    ranges: dict[str, Any],
+    metric: str,
+    windows: str,
+    anchored: bool,
+    where: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    quiet: bool,
+) -> Any:
     from marketbot.core.errors import ConfigError
+    from marketbot.optimize.walk_forward import walk_forward
 
-    parsed: dict[str, list[str]] = {}
+    in_text, sep, out_text = windows.partition(":")
+    if not sep or not in_text or not out_text:
+        raise ConfigError(f"--walk-forward {windows!r}: use IS:OOS, e.g. 365d:90d or 2000:500")
+    if where["symbols"] is not None:
+        raise ConfigError("--walk-forward takes one --symbol or --data, not a universe")
+
+    def length(text: str) -> int | str:
+        return int(text) if text.isdigit() else text
+
+    with _progress_bar("walk-forward", quiet=quiet) as advance:
+        return walk_forward(
+            optimizer, strategy, ranges, metric, in_sample=length(in_text),
+            out_of_sample=length(out_text), anchored=anchored, data=where["data"],
+            symbol=where["symbol"], progress=advance, **options,
+        )  # fmt: skip
+
+
+def _optimization_report(
+    optimizer: Any,
+    result: Any,
+    walk: Any,
+    path: Path,
+    where: dict[str, Any],
+    costs: dict[str, Any],
+    start: str | None,
+    end: str | None,
+    timeframe: str | None,
+) -> None:
+    from marketbot.optimize.report import write_optimization_report
+    from marketbot.optimize.sensitivity import sensitivity
+
+    curves = sensitivity(
+        optimizer, result, **where, start_date=start, end_date=end, timeframe=timeframe, **costs
+    )
+    write_optimization_report(result, path, sensitivity=curves, walk_forward=walk)
+
+
+def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, Any]:
+    from marketbot.core.errors import ConfigError
+    from marketbot.optimize.smart_search import ParamRange
+
+    parsed: dict[str, Any] = {}
     for item in grid or []:
         key, sep, values = item.partition("=")
         if not sep or not key.strip() or not values.strip():
@@ -344,31 +438,12 @@ def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, l
         parsed[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
     for item in ranges or []:
         key, sep, bounds = item.partition("=")
-        parts = bounds.split(":")
-        if not sep or not key.strip() or len(parts) not in (2, 3):
+        if not sep or not key.strip():
             raise ConfigError(f"--range {item!r}: use KEY=LOW:HIGH[:STEP], e.g. slow=50:200:10")
-        parsed[key.strip()] = _expand_range(item, *parts)
+        parsed[key.strip()] = ParamRange.parse(bounds)
     if not parsed:
         raise ConfigError("give at least one --grid KEY=V1,V2 or --range KEY=LOW:HIGH[:STEP]")
     return parsed
-
-
-def _expand_range(item: str, low_text: str, high_text: str, step_text: str = "1") -> list[str]:
-    from decimal import Decimal, InvalidOperation
-
-    from marketbot.core.errors import ConfigError
-
-    try:
-        low, high, step = Decimal(low_text), Decimal(high_text), Decimal(step_text)
-    except InvalidOperation:
-        raise ConfigError(f"--range {item!r}: LOW, HIGH and STEP must be numbers") from None
-    if step <= 0 or low > high:
-        raise ConfigError(f"--range {item!r}: needs LOW <= HIGH and a positive STEP")
-    count = int((high - low) / step) + 1
-    if count > 100_000:
-        raise ConfigError(f"--range {item!r}: {count} values; use a larger STEP")
-    # Decimal keeps 0.1 steps exact; the strategy's parameter type converts the text.
-    return [str(low + i * step) for i in range(count)]
 
 
 @contextmanager

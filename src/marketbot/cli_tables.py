@@ -146,7 +146,29 @@ def optimization_table(result: Any, top: int) -> Table:
     return table
 
 
+def walk_forward_table(walk: Any) -> Table:
+    """Walk-forward windows: ranges, chosen parameters, in- and out-of-sample metric."""
+    frame = walk.table()
+    metrics = walk.out_of_sample_metrics
+    table = Table(
+        title="Walk-forward (out-of-sample windows)",
+        caption=(
+            f"stitched out-of-sample: return {metrics['return_pct']:+.2f} %, "
+            f"Sharpe {metrics['sharpe']:.2f}, max drawdown {metrics['max_drawdown_pct']:.2f} %; "
+            f"efficiency {walk.efficiency:.2f}; verdict "
+            f"{recommendation_text(str(walk.recommendation))}"
+        ),
+    )
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for _, row in frame.iterrows():
+        table.add_row(*(_cell(value) for value in row.tolist()))
+    return table
+
+
 def _cell(value: Any) -> str:
+    if hasattr(value, "strftime"):
+        return str(value.strftime("%Y-%m-%d %H:%M"))
     if isinstance(value, float):
         return "∞" if math.isinf(value) else f"{value:.4g}"
     return str(value)
