@@ -323,6 +323,7 @@ def optimize(
     from marketbot.sources.csv_file import read_ohlcv_csv
 
     ranges = _parse_grid(grid, range_)
+    windows = _window_lengths(walk_forward) if walk_forward is not None else None
     frame = read_ohlcv_csv(data) if data is not None else None
     names = _symbols(symbol, None) if frame is None else []
     engine = BacktestingEngine(None if frame is not None else _open_database())
@@ -349,9 +350,9 @@ def optimize(
             progress=advance, **costs, **search,
         )  # fmt: skip
     walk = None
-    if walk_forward is not None:
+    if windows is not None:
         walk = _walk_forward(
-            optimizer, strategy, ranges, metric, walk_forward, anchored, where,
+            optimizer, strategy, ranges, metric, windows, anchored, where,
             dict(start_date=start, end_date=end, timeframe=timeframe, min_trades=min_trades,
                  **costs, search_options=search or None),
             quiet=as_json,
@@ -374,12 +375,25 @@ def optimize(
         console.print(f"report: {report.resolve()}")
 
 
+def _window_lengths(windows: str) -> tuple[int | str, int | str]:
+    from marketbot.core.errors import ConfigError
+
+    in_text, sep, out_text = windows.partition(":")
+    if not sep or not in_text or not out_text:
+        raise ConfigError(f"--walk-forward {windows!r}: use IS:OOS, e.g. 365d:90d or 2000:500")
+
+    def length(text: str) -> int | str:
+        return int(text) if text.isdigit() else text
+
+    return length(in_text), length(out_text)
+
+
 def _walk_forward(
     optimizer: Any,
     strategy: str,
     ranges: dict[str, Any],
     metric: str,
-    windows: str,
+    windows: tuple[int | str, int | str],
     anchored: bool,
     where: dict[str, Any],
     options: dict[str, Any],
@@ -389,19 +403,12 @@ def _walk_forward(
     from marketbot.core.errors import ConfigError
     from marketbot.optimize.walk_forward import walk_forward
 
-    in_text, sep, out_text = windows.partition(":")
-    if not sep or not in_text or not out_text:
-        raise ConfigError(f"--walk-forward {windows!r}: use IS:OOS, e.g. 365d:90d or 2000:500")
     if where["symbols"] is not None:
         raise ConfigError("--walk-forward takes one --symbol or --data, not a universe")
-
-    def length(text: str) -> int | str:
-        return int(text) if text.isdigit() else text
-
     with _progress_bar("walk-forward", quiet=quiet) as advance:
         return walk_forward(
-            optimizer, strategy, ranges, metric, in_sample=length(in_text),
-            out_of_sample=length(out_text), anchored=anchored, data=where["data"],
+            optimizer, strategy, ranges, metric, in_sample=windows[0],
+            out_of_sample=windows[1], anchored=anchored, data=where["data"],
             symbol=where["symbol"], progress=advance, **options,
         )  # fmt: skip
 
@@ -440,7 +447,10 @@ def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, A
         key, sep, bounds = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--range {item!r}: use KEY=LOW:HIGH[:STEP], e.g. slow=50:200:10")
-        parsed[key.strip()] = ParamRange.parse(bounds)
+        try:
+            parsed[key.strip()] = ParamRange.parse(bounds)
+        except ConfigError as exc:
+            raise ConfigError(f"--range {item!r}: {exc}") from exc
     if not parsed:
         raise ConfigError("give at least one --grid KEY=V1,V2 or --range KEY=LOW:HIGH[:STEP]")
     return parsed
@@ -449,14 +459,17 @@ def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, A
 @contextmanager
 def _progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, advanced by ``advance(done, total)``."""
-    if quiet:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        # Piped or captured output gets no bar: only results and errors, one line each.
         yield lambda done, total: None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(label, total=None)
 
         def advance(done: int, total: int) -> None:
