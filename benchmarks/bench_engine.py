@@ -303,13 +303,23 @@ def stage_breakdown(frame: pd.DataFrame, repeats: int) -> dict[str, float]:
 
 
 @dataclass
-class PeerRun:
-    """One peer's best time and what it traded."""
+class Contender:
+    """One timed thing in the interleaved peer rounds.
+
+    Attributes:
+        name: Row label.
+        run: One whole run; its value goes to ``outcome``.
+        outcome: The entry bars of every trade (open ones too) and the final equity.
+        rounds: How many rounds it takes part in (the first ``rounds``).
+        baseline: The marketbot contender it is compared with.
+        note: What exactly it runs.
+    """
 
     name: str
-    seconds: float
-    entry_bars: list[int]
-    final_equity: float
+    run: Callable[[], Any]
+    outcome: Callable[[Any], tuple[list[int], float]]
+    rounds: int
+    baseline: str = ""
     note: str = ""
 
 
@@ -340,7 +350,7 @@ def backtesting_py_strategy() -> type:
     return SmaCrossoverBt
 
 
-def run_backtesting_py(frame: pd.DataFrame, repeats: int) -> PeerRun:
+def backtesting_py_contender(frame: pd.DataFrame, rounds: int) -> Contender:
     from backtesting.lib import FractionalBacktest
 
     bars = frame.rename(columns=str.capitalize).tz_localize(None)
@@ -362,19 +372,16 @@ def run_backtesting_py(frame: pd.DataFrame, repeats: int) -> PeerRun:
             stats: pd.Series = backtest.run()
         return stats
 
-    seconds, stats = best_of(run, repeats)
-    closed = stats["_trades"]["EntryBar"].tolist()
-    still_open = [trade.entry_bar for trade in stats["_strategy"].trades]
-    return PeerRun(
-        "backtesting.py",
-        seconds,
-        [int(bar) for bar in closed + still_open],
-        float(stats["Equity Final [$]"]),
-        "FractionalBacktest, run() incl. its stats",
-    )
+    def outcome(stats: pd.Series) -> tuple[list[int], float]:
+        closed = stats["_trades"]["EntryBar"].tolist()
+        still_open = [trade.entry_bar for trade in stats["_strategy"].trades]
+        return [int(bar) for bar in closed + still_open], float(stats["Equity Final [$]"])
+
+    note = "FractionalBacktest, run() incl. its stats"
+    return Contender("backtesting.py", run, outcome, rounds, "marketbot", note)
 
 
-def run_vectorbt(frame: pd.DataFrame, engine: str, repeats: int) -> tuple[PeerRun, PeerRun]:
+def vectorbt_contenders(frame: pd.DataFrame, engine: str, rounds: int) -> list[Contender]:
     """vectorbt end to end (signals, simulation, trades, metrics) and the simulation alone."""
     import vectorbt as vbt
 
@@ -391,16 +398,18 @@ def run_vectorbt(frame: pd.DataFrame, engine: str, repeats: int) -> tuple[PeerRu
         return entries, exits
 
     def simulate(entries: pd.Series, exits: pd.Series) -> Any:
-        return vbt.Portfolio.from_signals(
-            close,
-            entries,
-            exits,
-            price=open_,
-            fees=FEE,
-            init_cash=CASH,
-            freq="1h",
-            engine=engine,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return vbt.Portfolio.from_signals(
+                close,
+                entries,
+                exits,
+                price=open_,
+                fees=FEE,
+                init_cash=CASH,
+                freq="1h",
+                engine=engine,
+            )
 
     def end_to_end() -> Any:
         portfolio = simulate(*signals())
@@ -419,28 +428,31 @@ def run_vectorbt(frame: pd.DataFrame, engine: str, repeats: int) -> tuple[PeerRu
         )
         return portfolio
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        simulate(*signals())  # compile / load before timing
-        seconds, portfolio = best_of(end_to_end, repeats)
-        entries, exits = signals()
-        sim_seconds, sim_portfolio = best_of(lambda: simulate(entries, exits), repeats)
+    def outcome(portfolio: Any) -> tuple[list[int], float]:
+        entry_bars = portfolio.trades.records_arr["entry_idx"].tolist()
+        return entry_bars, float(portfolio.final_value())
+
+    entries, exits = signals()
+    simulate(entries, exits)  # compile or load before timing
     label = f"vectorbt ({engine})"
-    full = PeerRun(
-        label,
-        seconds,
-        portfolio.trades.records_arr["entry_idx"].tolist(),
-        float(portfolio.final_value()),
-        "vbt.MA crossings, from_signals, trades.records, value() and 7 metrics",
-    )
-    alone = PeerRun(
-        f"vectorbt ({engine}) from_signals only",
-        sim_seconds,
-        sim_portfolio.trades.records_arr["entry_idx"].tolist(),
-        float(sim_portfolio.final_value()),
-        "from_signals on precomputed shifted signals",
-    )
-    return full, alone
+    return [
+        Contender(
+            label,
+            end_to_end,
+            outcome,
+            rounds,
+            "marketbot",
+            "vbt.MA crossings, from_signals, trades.records, value() and 7 metrics",
+        ),
+        Contender(
+            f"{label} from_signals only",
+            lambda: simulate(entries, exits),
+            outcome,
+            rounds,
+            "kernel",
+            "from_signals on precomputed shifted signals",
+        ),
+    ]
 
 
 def vectorbt_engines() -> list[str]:
@@ -451,11 +463,11 @@ def vectorbt_engines() -> list[str]:
     return ["numba", "rust"] if is_rust_available() else ["numba"]
 
 
-def same_trades(peer: PeerRun, reference: list[int]) -> str:
-    if peer.entry_bars == reference:
+def same_trades(entry_bars: list[int], reference: list[int]) -> str:
+    if entry_bars == reference:
         return f"same {len(reference)} trades"
-    count = f"{len(peer.entry_bars)} vs {len(reference)} trades"
-    for position, (theirs, ours) in enumerate(zip(peer.entry_bars, reference, strict=False)):
+    count = f"{len(entry_bars)} vs {len(reference)} trades"
+    for position, (theirs, ours) in enumerate(zip(entry_bars, reference, strict=False)):
         if theirs != ours:
             return f"DIFFERENT: {count}; trade {position} enters at bar {theirs} vs {ours}"
     return f"DIFFERENT: {count}"
@@ -577,33 +589,61 @@ def measure_size(num_bars: int, args: argparse.Namespace) -> SizeFigures:
     if not args.no_breakdown:
         figures.breakdown = stage_breakdown(frame, repeats)
     if not args.no_peers:
-        figures.peers = measure_peers(frame, plain, figures, args)
+        figures.peers = measure_peers(frame, plain, args)
     return figures
 
 
 def measure_peers(
-    frame: pd.DataFrame, plain: Any, figures: SizeFigures, args: argparse.Namespace
+    frame: pd.DataFrame, plain: Any, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    backtest_s, kernel_s = figures.warm_no_stops_s, figures.kernel_no_stops_s
+    """Time marketbot and the peers in interleaved rounds, best of each; check their trades.
+
+    Each round runs every contender once, so a busy spell on the shared machine slows all of
+    them alike instead of one engine's whole series.
+    """
+    rounds = args.repeats
+    bt_rounds = args.bt_repeats if len(frame) >= 1_000_000 else min(rounds, 3)
+    plain_inputs = kernel_inputs(frame, stops=False)
+    contenders = [
+        Contender("marketbot", lambda: marketbot_backtest(frame, stops=False), _no_outcome, rounds),
+        Contender("kernel", lambda: run_kernel(plain_inputs), _no_outcome, rounds),
+    ]
+    if len(frame) <= args.bt_max_bars:
+        contenders.append(backtesting_py_contender(frame, bt_rounds))
+    for engine in vectorbt_engines():
+        contenders.extend(vectorbt_contenders(frame, engine, rounds))
+    best = dict.fromkeys((c.name for c in contenders), math.inf)
+    values: dict[str, Any] = {}
+    for round_number in range(rounds):
+        for contender in contenders:
+            if round_number < contender.rounds:
+                seconds, values[contender.name] = best_of(contender.run, 1)
+                best[contender.name] = min(best[contender.name], seconds)
     reference = [int(bar) for bar in plain.trades["entry_bar"]]
     final_equity = float(plain.equity_curve.iloc[-1])
-    runs: list[PeerRun] = []
-    if len(frame) <= args.bt_max_bars:
-        bt_repeats = args.bt_repeats if len(frame) >= 1_000_000 else max(args.bt_repeats, 3)
-        runs.append(run_backtesting_py(frame, bt_repeats))
-    for engine in vectorbt_engines():
-        runs.extend(run_vectorbt(frame, engine, args.repeats))
     rows = []
-    for run in runs:
-        row = asdict(run)
-        del row["entry_bars"]
-        # The simulation alone is compared with the kernel alone, the rest with run_backtest.
-        row["marketbot_s"] = kernel_s if run.name.endswith("only") else backtest_s
-        row["ratio"] = run.seconds / row["marketbot_s"]
-        row["trades_check"] = same_trades(run, reference)
-        row["final_equity_rel_diff"] = abs(run.final_equity / final_equity - 1.0)
-        rows.append(row)
+    for contender in contenders:
+        if not contender.baseline:
+            continue
+        entry_bars, peer_equity = contender.outcome(values[contender.name])
+        baseline_s = best[contender.baseline]
+        rows.append(
+            {
+                "name": contender.name,
+                "seconds": best[contender.name],
+                "rounds": contender.rounds,
+                "note": contender.note,
+                "marketbot_s": baseline_s,
+                "ratio": best[contender.name] / baseline_s,
+                "trades_check": same_trades(entry_bars, reference),
+                "final_equity_rel_diff": abs(peer_equity / final_equity - 1.0),
+            }
+        )
     return rows
+
+
+def _no_outcome(_: Any) -> tuple[list[int], float]:
+    return [], math.nan
 
 
 def measure_cli(repeats: int, bytecode_cache: str) -> dict[str, float]:
@@ -768,7 +808,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--repeats", type=int, default=7, help="warm repeats (best of)")
-    parser.add_argument("--bt-repeats", type=int, default=2, help="backtesting.py, 1M bars")
+    parser.add_argument("--bt-repeats", type=int, default=3, help="backtesting.py, 1M bars")
     parser.add_argument("--bt-max-bars", type=int, default=1_000_000)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-cli", action="store_true")
