@@ -101,9 +101,11 @@ def align_portfolio(
     if not frames:
         raise ConfigError("a portfolio backtest needs at least one symbol")
     symbols = tuple(frames)
-    index = pd.DatetimeIndex(
-        np.unique(np.concatenate([bar_times(f).asi8 for f in frames.values()])), tz="UTC"
-    ).as_unit("ns")
+    times = [bar_times(frame).asi8 for frame in frames.values()]
+    shared_calendar = all(np.array_equal(t, times[0]) for t in times[1:])
+    # One shared calendar (the usual case) needs no union and no row lookup per symbol.
+    axis = times[0] if shared_calendar else np.unique(np.concatenate(times))
+    index = pd.DatetimeIndex(axis, tz="UTC").as_unit("ns")
     n, k = len(index), len(symbols)
     prices = {name: np.full((n, k), np.nan) for name in ("open", "high", "low", "close")}
     arrays = {
@@ -118,12 +120,17 @@ def align_portfolio(
     allow_short = False
     tag_names: tuple[str, ...] = ()
     for column, (symbol, frame) in enumerate(frames.items()):
-        rows = index.get_indexer(frame.index)
+        rows: slice | np.ndarray = (
+            slice(None) if shared_calendar else index.get_indexer(frame.index)
+        )
         for name, grid in prices.items():
             grid[rows, column] = frame[name].to_numpy()
         prepared = prepare_signals(strategy, frame, params, config)
         for name, grid in arrays.items():
-            grid[rows, column] = getattr(prepared.kernel, name)
+            values = getattr(prepared.kernel, name)
+            if _holds_only_default(name, values):
+                continue  # the grid already holds the default
+            grid[rows, column] = values
         rank = prepared.rank
         if rank is not None:
             priority[rows, column] = rank
@@ -209,18 +216,25 @@ def per_symbol_breakdown(
     trades: pd.DataFrame, symbols: tuple[str, ...], initial_cash: float
 ) -> pd.DataFrame:
     """Trades, win rate, P&L, fees and contribution to the return, per symbol."""
+    codes = pd.Index(symbols).get_indexer(pd.Index(trades["symbol"]))
+    # One stable sort keeps each symbol's trades in order, so its sums are the plain sums.
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))
+    pnl_all = trades["pnl"].to_numpy()[order]
+    fees_all = trades["fees"].to_numpy()[order]
     rows = []
-    for symbol in symbols:
-        mine = trades[trades["symbol"] == symbol]
-        count = len(mine)
-        pnl = float(mine["pnl"].sum())
+    for position, symbol in enumerate(symbols):
+        mine = slice(int(bounds[position]), int(bounds[position + 1]))
+        pnl_mine = pnl_all[mine]
+        count = len(pnl_mine)
+        pnl = float(pnl_mine.sum())
         rows.append(
             {
                 "symbol": symbol,
                 "num_trades": count,
-                "win_rate": 100.0 * float((mine["pnl"] > 0).sum()) / count if count else 0.0,
+                "win_rate": 100.0 * float((pnl_mine > 0).sum()) / count if count else 0.0,
                 "pnl": pnl,
-                "fees": float(mine["fees"].sum()),
+                "fees": float(fees_all[mine].sum()),
                 "contribution_pct": 100.0 * pnl / initial_cash,
             }
         )
@@ -234,8 +248,20 @@ def equal_weight_benchmark(close: np.ndarray) -> np.ndarray:
     before a symbol's first bar it counts as 1 (cash). The mean over symbols is the curve,
     so for one symbol it is that symbol's close over its first close.
     """
+    if not np.isnan(close).any():
+        return np.asarray((close / close[0]).mean(axis=1), dtype=np.float64)
     normalised = pd.DataFrame(close / _first_valid(close)).ffill().fillna(1.0).to_numpy()
     return np.asarray(normalised.mean(axis=1), dtype=np.float64)
+
+
+def _holds_only_default(name: str, values: np.ndarray) -> bool:
+    if name in ("entries_short", "exits_short"):
+        return not values.any()
+    if name == "size_fraction":
+        return bool(np.isnan(values).all())
+    if name == "tag":
+        return bool((values == -1).all())
+    return False
 
 
 def _first_valid(close: np.ndarray) -> np.ndarray:

@@ -212,7 +212,11 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
     equity = np.empty(n, dtype=np.float64)
     exposure = np.empty(n, dtype=np.float64)
     cash_curve = np.empty(n, dtype=np.float64)
-    trades = np.empty((2 * n * k + k, TRADE_FIELDS), dtype=np.float64)
+    # Every trade opens on one entry signal, acted on at most once: that bounds the records.
+    capacity = np.count_nonzero(signals.entries_long)
+    if settings.allow_short:
+        capacity += np.count_nonzero(signals.entries_short)
+    trades = np.empty((capacity + 1, TRADE_FIELDS), dtype=np.float64)
     entry_denials = np.zeros((n, k), dtype=np.int8)
     breaker_trips = np.zeros(n, dtype=np.int8)
     state = np.zeros((k, POSITION_FIELDS), dtype=np.float64)
