@@ -85,7 +85,11 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     """
     if frame.empty:
         raise DataError(f"{where}: no bars (the data is empty)")
-    renamed = frame.rename(columns={c: str(c).strip().lower() for c in frame.columns})
+    # Each piece of pandas work below runs only when the frame needs it: a canonical frame
+    # (the store's, or one already normalised) goes straight to the compiled check.
+    names = [str(c).strip().lower() for c in frame.columns]
+    canonical_names = names == [c for c in frame.columns if isinstance(c, str)]
+    renamed = frame if canonical_names else frame.set_axis(names, axis=1)
     if "timestamp" in renamed.columns:
         index = parse_timestamps(renamed["timestamp"], where=where)
     elif isinstance(renamed.index, pd.DatetimeIndex):
@@ -95,15 +99,23 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
     if missing:
         raise DataError(f"{where}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    for name in OHLCV_COLUMNS:
-        if not pd.api.types.is_numeric_dtype(renamed[name]):
+    dtypes = renamed.dtypes
+    text_columns = [c for c in OHLCV_COLUMNS if not pd.api.types.is_numeric_dtype(dtypes[c])]
+    if text_columns:
+        renamed = renamed.copy(deep=False)  # never assign into the caller's frame
+        for name in text_columns:
             try:
                 renamed[name] = pd.to_numeric(renamed[name])
             except (ValueError, TypeError) as exc:
                 raise DataError(f"{where}: column '{name}' is not numeric ({exc})") from exc
-    # Under pandas copy-on-write this selection is lazy: the caller's data is not copied,
-    # and a later change to the caller's frame still leaves this one as it was.
-    out = renamed[list(OHLCV_COLUMNS)].astype("float64").set_axis(index, axis=0)
+    # Under pandas copy-on-write these are lazy: the caller's data is not copied, and a
+    # later change to the caller's frame still leaves this one as it was.
+    selected = (
+        renamed if list(renamed.columns) == list(OHLCV_COLUMNS) else renamed[list(OHLCV_COLUMNS)]
+    )
+    if text_columns or any(selected.dtypes != np.float64):
+        selected = selected.astype("float64")
+    out = selected.set_axis(index, axis=0)
     first_invalid = _first_invalid_bar_nb(
         out["open"].to_numpy(),
         out["high"].to_numpy(),
