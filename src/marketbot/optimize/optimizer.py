@@ -39,6 +39,7 @@ from marketbot.optimize.executors import (
     evaluate_in_chunks,
     portable_strategy,
 )
+from marketbot.optimize.fast_grid import evaluate_fast
 from marketbot.optimize.grid import ParameterGrid, expand_grid, is_minimised
 from marketbot.optimize.overfitting import PBO_TOP_COMBINATIONS
 from marketbot.optimize.smart_search import (
@@ -348,7 +349,24 @@ class StrategyOptimizer:
         *,
         progress: ProgressCallback | None = None,
     ) -> list[dict[str, float | int]]:
-        """Metrics of each combination, in the order given, in chunks on ``self.executor``."""
+        """Metrics of each combination, in the order given.
+
+        On this machine's executor (threads), a strategy with a compiled grid path (the
+        built-in SMA crossover) runs every combination in one parallel numba pass that
+        shares the indicators; anything else goes in chunks to ``self.executor``. Both give
+        the same numbers (tests/unit/optimize/test_fast_grid.py).
+        """
+        if evaluation.window is not None and isinstance(self.executor, ThreadExecutor):
+            fast = evaluate_fast(
+                evaluation.window,
+                evaluation.strategy,
+                combinations,
+                evaluation.config,
+                progress=progress,
+                threads=self.executor.workers,
+            )
+            if fast is not None:
+                return fast
         return evaluate_in_chunks(self.executor, evaluation, combinations, progress=progress)
 
     def _with_executor(self, executor: Executor) -> StrategyOptimizer:
