@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from marketbot.optimize.overfitting import (
@@ -21,6 +22,7 @@ from marketbot.optimize.overfitting import (
 )
 
 DAYS_PER_YEAR: Final = 365.0
+_NANOSECONDS_PER_DAY: Final = 86_400_000_000_000
 # CSCV needs S even blocks with enough days each; fewer days use fewer splits.
 _MIN_DAYS_PER_BLOCK: Final = 5
 
@@ -29,9 +31,13 @@ EquityOf = Callable[[Mapping[str, Any]], pd.Series]
 
 def daily_returns(equity: pd.Series) -> pd.Series:
     """Simple returns of the equity at each UTC day's last bar close."""
-    index = pd.DatetimeIndex(equity.index)
-    days = pd.Series(equity.to_numpy(), index=index).groupby(index.floor("D")).last()
-    return days.pct_change().dropna()
+    times = pd.DatetimeIndex(equity.index).as_unit("ns").asi8
+    days = times // _NANOSECONDS_PER_DAY
+    # The last bar of each day: where the day number changes, and the final bar.
+    last = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+    closes = equity.to_numpy()[last]
+    index = pd.DatetimeIndex(days[last][1:] * _NANOSECONDS_PER_DAY, tz="UTC")
+    return pd.Series(closes[1:] / closes[:-1] - 1.0, index=index)
 
 
 def overfitting_diagnostics(
