@@ -356,7 +356,8 @@ class StrategyOptimizer:
         shares the indicators; anything else goes in chunks to ``self.executor``. Both give
         the same numbers (tests/unit/optimize/test_fast_grid.py).
         """
-        if evaluation.window is not None and isinstance(self.executor, ThreadExecutor):
+        # Only the plain thread executor: a custom one (a subclass too) gets its chunks.
+        if evaluation.window is not None and type(self.executor) is ThreadExecutor:
             fast = evaluate_fast(
                 evaluation.window,
                 evaluation.strategy,
