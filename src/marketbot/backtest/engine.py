@@ -233,7 +233,7 @@ class BacktestingEngine:
         )
         instance = load_strategy(strategy)
         resolved = instance.resolve_params(params)
-        start, end = _parse_range(start_date, end_date)
+        start, end = parse_date_range(start_date, end_date)
         if sum(x is not None for x in (symbol, symbols, data)) != 1:
             raise ConfigError(
                 "give exactly one of symbol= (stored data), symbols= (a stored portfolio) "
@@ -383,9 +383,14 @@ def _slice_signals(signals: KernelSignals, first: int) -> KernelSignals:
     return KernelSignals(*(array[first:] for array in signals))
 
 
-def _parse_range(
+def parse_date_range(
     start_date: DateLike, end_date: DateLike
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """UTC bounds of a run; a bare end date means the whole of that day.
+
+    Raises:
+        ConfigError: a value that is not a date, or a start after the end.
+    """
     start = _parse_date(start_date, "start_date")
     end = _parse_date(end_date, "end_date")
     if end is not None and _is_date_only(end_date):

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig, ExitRules, parse_duration_seconds
-from marketbot.backtest.engine import BacktestingEngine, DateLike, TradingWindow, _parse_range
+from marketbot.backtest.engine import BacktestingEngine, DateLike, TradingWindow, parse_date_range
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
@@ -388,7 +388,7 @@ class StrategyOptimizer:
         timeframe: str | None,
         rules: PortfolioRules,
     ) -> tuple[Evaluation, str]:
-        start, end = _parse_range(start_date, end_date)
+        start, end = parse_date_range(start_date, end_date)
         if sum(x is not None for x in (symbol, symbols, data)) != 1:
             raise ConfigError("give exactly one of symbol=, symbols= or data=")
         if symbols is not None or isinstance(data, Mapping):

@@ -27,7 +27,7 @@ from typing import Any, Final, TypedDict, Unpack
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.engine import DateLike, _parse_range
+from marketbot.backtest.engine import DateLike, parse_date_range
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
@@ -362,7 +362,7 @@ def walk_forward(
     if clashes:
         raise ConfigError(f"search_options may not set {', '.join(clashes)}: pass them directly")
     instance = load_strategy(strategy)
-    start, end = _parse_range(start_date, end_date)
+    start, end = parse_date_range(start_date, end_date)
     frame = _load_frame(optimizer, data, symbol, timeframe, end)
     index = bar_times(frame)
     first_row = 0 if start is None else int(index.searchsorted(start, side="left"))
