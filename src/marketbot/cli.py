@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -318,12 +316,19 @@ def optimize(
 ) -> None:
     """Search strategy parameters on stored data or a CSV; print the ranking, save the run."""
     from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.cli_optimize import (
+        parse_grid,
+        run_walk_forward,
+        window_lengths,
+        write_report_with_sensitivity,
+    )
+    from marketbot.cli_progress import progress_bar
     from marketbot.optimize.executors import make_executor
     from marketbot.optimize.optimizer import StrategyOptimizer
     from marketbot.sources.csv_file import read_ohlcv_csv
 
-    ranges = _parse_grid(grid, range_)
-    windows = _window_lengths(walk_forward) if walk_forward is not None else None
+    ranges = parse_grid(grid, range_)
+    windows = window_lengths(walk_forward) if walk_forward is not None else None
     frame = read_ohlcv_csv(data) if data is not None else None
     names = _symbols(symbol, None) if frame is None else []
     engine = BacktestingEngine(None if frame is not None else _open_database())
@@ -343,7 +348,7 @@ def optimize(
         from marketbot.core.errors import ConfigError
 
         raise ConfigError(f"--method {method!r}: use grid or optuna")
-    with _progress_bar("backtests", quiet=as_json) as advance:
+    with progress_bar("backtests", quiet=as_json) as advance:
         result = optimizer.optimize_strategy(
             strategy, ranges, metric, **where, start_date=start, end_date=end,
             timeframe=timeframe, min_trades=min_trades, save=frame is None,
@@ -351,14 +356,16 @@ def optimize(
         )  # fmt: skip
     walk = None
     if windows is not None:
-        walk = _walk_forward(
+        walk = run_walk_forward(
             optimizer, strategy, ranges, metric, windows, anchored, where,
             dict(start_date=start, end_date=end, timeframe=timeframe, min_trades=min_trades,
                  **costs, search_options=search or None),
             quiet=as_json,
         )  # fmt: skip
     if report is not None:
-        _optimization_report(optimizer, result, walk, report, where, costs, start, end, timeframe)
+        write_report_with_sensitivity(
+            optimizer, result, walk, report, where, costs, start, end, timeframe
+        )
     if as_json:
         payload = result.to_dict()
         if walk is not None:
@@ -373,109 +380,6 @@ def optimize(
         console.print(walk_forward_table(walk))
     if report is not None:
         console.print(f"report: {report.resolve()}")
-
-
-def _window_lengths(windows: str) -> tuple[int | str, int | str]:
-    from marketbot.core.errors import ConfigError
-
-    in_text, sep, out_text = windows.partition(":")
-    if not sep or not in_text or not out_text:
-        raise ConfigError(f"--walk-forward {windows!r}: use IS:OOS, e.g. 365d:90d or 2000:500")
-
-    def length(text: str) -> int | str:
-        return int(text) if text.isdigit() else text
-
-    return length(in_text), length(out_text)
-
-
-def _walk_forward(
-    optimizer: Any,
-    strategy: str,
-    ranges: dict[str, Any],
-    metric: str,
-    windows: tuple[int | str, int | str],
-    anchored: bool,
-    where: dict[str, Any],
-    options: dict[str, Any],
-    *,
-    quiet: bool,
-) -> Any:
-    from marketbot.core.errors import ConfigError
-    from marketbot.optimize.walk_forward import walk_forward
-
-    if where["symbols"] is not None:
-        raise ConfigError("--walk-forward takes one --symbol or --data, not a universe")
-    with _progress_bar("walk-forward", quiet=quiet) as advance:
-        return walk_forward(
-            optimizer, strategy, ranges, metric, in_sample=windows[0],
-            out_of_sample=windows[1], anchored=anchored, data=where["data"],
-            symbol=where["symbol"], progress=advance, **options,
-        )  # fmt: skip
-
-
-def _optimization_report(
-    optimizer: Any,
-    result: Any,
-    walk: Any,
-    path: Path,
-    where: dict[str, Any],
-    costs: dict[str, Any],
-    start: str | None,
-    end: str | None,
-    timeframe: str | None,
-) -> None:
-    from marketbot.optimize.report import write_optimization_report
-    from marketbot.optimize.sensitivity import sensitivity
-
-    curves = sensitivity(
-        optimizer, result, **where, start_date=start, end_date=end, timeframe=timeframe, **costs
-    )
-    write_optimization_report(result, path, sensitivity=curves, walk_forward=walk)
-
-
-def _parse_grid(grid: list[str] | None, ranges: list[str] | None) -> dict[str, Any]:
-    from marketbot.core.errors import ConfigError
-    from marketbot.optimize.smart_search import ParamRange
-
-    parsed: dict[str, Any] = {}
-    for item in grid or []:
-        key, sep, values = item.partition("=")
-        if not sep or not key.strip() or not values.strip():
-            raise ConfigError(f"--grid {item!r}: use KEY=V1,V2,... e.g. --grid fast=5,10,20")
-        parsed[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
-    for item in ranges or []:
-        key, sep, bounds = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--range {item!r}: use KEY=LOW:HIGH[:STEP], e.g. slow=50:200:10")
-        try:
-            parsed[key.strip()] = ParamRange.parse(bounds)
-        except ConfigError as exc:
-            raise ConfigError(f"--range {item!r}: {exc}") from exc
-    if not parsed:
-        raise ConfigError("give at least one --grid KEY=V1,V2 or --range KEY=LOW:HIGH[:STEP]")
-    return parsed
-
-
-@contextmanager
-def _progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr, advanced by ``advance(done, total)``."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        # Piped or captured output gets no bar: only results and errors, one line each.
-        yield lambda done, total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield advance
 
 
 @app.command()
