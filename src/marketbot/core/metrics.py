@@ -180,6 +180,27 @@ def _cagr_pct(final_ratio: float, span_days: float) -> float:
         return _LARGEST_FLOAT
 
 
+def profit_factor_from(gross_profit: float, gross_loss: float) -> float:
+    """Gross profit / gross loss; inf when nothing lost but something won, else 0 (no NaN)."""
+    if gross_loss > 0.0:
+        return _finite(gross_profit / gross_loss)
+    return math.inf if gross_profit > 0.0 else 0.0
+
+
+def no_trade_stats(profit_factor: float) -> dict[str, float]:
+    """The trade statistics of a run without trades (every one 0 but the profit factor)."""
+    return {
+        "win_rate": 0.0,
+        "profit_factor": profit_factor,
+        "expectancy": 0.0,
+        "sqn": 0.0,
+        "avg_trade_pct": 0.0,
+        "best_trade_pct": 0.0,
+        "worst_trade_pct": 0.0,
+        "avg_hold_bars": 0.0,
+    }
+
+
 def _trade_stats(
     pnl: npt.NDArray[np.float64],
     pnl_pct: npt.NDArray[np.float64],
@@ -187,23 +208,9 @@ def _trade_stats(
 ) -> dict[str, float]:
     """The trade statistics (see the module docstring for the edge cases)."""
     count = pnl.shape[0]
-    gross_profit = float(pnl[pnl > 0.0].sum())
-    gross_loss = -float(pnl[pnl < 0.0].sum())
-    if gross_loss > 0.0:
-        profit_factor = _finite(gross_profit / gross_loss)
-    else:
-        profit_factor = math.inf if gross_profit > 0.0 else 0.0
+    profit_factor = profit_factor_from(float(pnl[pnl > 0.0].sum()), -float(pnl[pnl < 0.0].sum()))
     if count == 0:
-        return {
-            "win_rate": 0.0,
-            "profit_factor": profit_factor,
-            "expectancy": 0.0,
-            "sqn": 0.0,
-            "avg_trade_pct": 0.0,
-            "best_trade_pct": 0.0,
-            "worst_trade_pct": 0.0,
-            "avg_hold_bars": 0.0,
-        }
+        return no_trade_stats(profit_factor)
     mean = float(pnl.mean())
     sqn = 0.0
     # Equal P&Ls have std 0 exactly; np.std would return their rounding residue instead.

@@ -38,6 +38,8 @@ from marketbot.core.metrics import (
     METRIC_KEYS,
     _cagr_pct,
     _finite,
+    no_trade_stats,
+    profit_factor_from,
 )
 from marketbot.core.timeframes import median_spacing_ns
 from marketbot.optimize import fast_grid_nb
@@ -327,23 +329,9 @@ def _metrics(row: list[float], bars: _Bars, n: int, initial_cash: float) -> Metr
 def _trade_stats(row: list[float]) -> dict[str, float]:
     """``core.metrics._trade_stats`` from the kernel's sums (the same formulas and cases)."""
     count = int(row[nb.STAT_NUM_TRADES])
-    gross_profit = row[nb.STAT_GROSS_PROFIT]
-    gross_loss = row[nb.STAT_GROSS_LOSS]
-    if gross_loss > 0.0:
-        profit_factor = _finite(gross_profit / gross_loss)
-    else:
-        profit_factor = math.inf if gross_profit > 0.0 else 0.0
+    profit_factor = profit_factor_from(row[nb.STAT_GROSS_PROFIT], row[nb.STAT_GROSS_LOSS])
     if count == 0:
-        return {
-            "win_rate": 0.0,
-            "profit_factor": profit_factor,
-            "expectancy": 0.0,
-            "sqn": 0.0,
-            "avg_trade_pct": 0.0,
-            "best_trade_pct": 0.0,
-            "worst_trade_pct": 0.0,
-            "avg_hold_bars": 0.0,
-        }
+        return no_trade_stats(profit_factor)
     mean = row[nb.STAT_PNL_MEAN]
     std = row[nb.STAT_PNL_STD]  # -1 where compute_metrics leaves the SQN at 0
     sqn = math.sqrt(count) * mean / std if std > 0.0 else 0.0
