@@ -15,7 +15,7 @@ of ``core.costs_nb``, ``risk.exits_nb`` and ``risk.sizing_nb``.
 from __future__ import annotations
 
 import math
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -45,10 +45,9 @@ from marketbot.risk.limits_nb import (
     cap_entry_notional_nb,
     check_entry_nb,
     drawdown_pct_nb,
+    next_daily_reset_ns_nb,
 )
 from marketbot.risk.sizing_nb import position_units_nb
-
-_DAY_NS: Final = 86_400 * 1_000_000_000
 
 
 class KernelSettings(NamedTuple):
@@ -191,7 +190,7 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     last_equity = settings.initial_cash
     peak_equity = settings.initial_cash
     day_start_equity = settings.initial_cash
-    next_reset_ns = _next_reset_ns(times_ns[0], settings.daily_reset_offset_ns) if n else 0
+    next_reset_ns = next_daily_reset_ns_nb(times_ns[0], settings.daily_reset_offset_ns) if n else 0
     daily_halt = False
     drawdown_halt = False
     track_daily_loss = not math.isnan(settings.max_daily_loss)
@@ -208,7 +207,7 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
     for bar in range(n):
         bar_open = open_[bar]
         if limits_on and times_ns[bar] >= next_reset_ns:
-            next_reset_ns = _next_reset_ns(times_ns[bar], settings.daily_reset_offset_ns)
+            next_reset_ns = next_daily_reset_ns_nb(times_ns[bar], settings.daily_reset_offset_ns)
             day_start_equity = last_equity
             daily_halt = False
         if bar > 0:
@@ -396,12 +395,6 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
         entry_denials,
         breaker_trips,
     )
-
-
-@njit(cache=True, inline="always")
-def _next_reset_ns(time_ns: int, offset_ns: int) -> int:
-    """The first daily reset strictly after ``time_ns`` (resets at offset past UTC midnight)."""
-    return ((time_ns - offset_ns) // _DAY_NS + 1) * _DAY_NS + offset_ns
 
 
 @njit(cache=True, inline="always")

@@ -52,10 +52,9 @@ from marketbot.risk.limits_nb import (
     cap_entry_notional_nb,
     check_entry_nb,
     drawdown_pct_nb,
+    next_daily_reset_ns_nb,
 )
 from marketbot.risk.sizing_nb import position_units_nb
-
-_DAY_NS: Final = 86_400 * 1_000_000_000
 
 # Position state columns.
 P_DIRECTION, P_UNITS, P_ENTRY_PRICE, P_ENTRY_FEE, P_ENTRY_BAR, P_TAG = 0, 1, 2, 3, 4, 5
@@ -113,11 +112,6 @@ def simulate_portfolio(
             open_, high, low, close, times_ns, signals, priority, settings, portfolio
         )
     )
-
-
-@njit(cache=True, inline="always")
-def _next_reset_ns(time_ns: int, offset_ns: int) -> int:
-    return ((time_ns - offset_ns) // _DAY_NS + 1) * _DAY_NS + offset_ns
 
 
 @njit(cache=True)
@@ -234,7 +228,7 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
     peak_equity = cash
     stop_peak = cash
     day_start_equity = cash
-    next_reset_ns = _next_reset_ns(times_ns[0], settings.daily_reset_offset_ns) if n else 0
+    next_reset_ns = next_daily_reset_ns_nb(times_ns[0], settings.daily_reset_offset_ns) if n else 0
     daily_halt = False
     drawdown_halt = False
     track_daily_loss = not math.isnan(settings.max_daily_loss)
@@ -242,7 +236,7 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
 
     for bar in range(n):
         if times_ns[bar] >= next_reset_ns:
-            next_reset_ns = _next_reset_ns(times_ns[bar], settings.daily_reset_offset_ns)
+            next_reset_ns = next_daily_reset_ns_nb(times_ns[bar], settings.daily_reset_offset_ns)
             day_start_equity = last_equity
             daily_halt = False
 

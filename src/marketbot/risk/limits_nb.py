@@ -99,3 +99,12 @@ def cap_entry_notional_nb(
     if not math.isnan(max_total_exposure):
         capped = min(capped, max_total_exposure - current_exposure)
     return max(capped, 0.0)
+
+
+_DAY_NS: Final = 86_400 * 1_000_000_000
+
+
+@njit(cache=True, inline="always")
+def next_daily_reset_ns_nb(time_ns: int, offset_ns: int) -> int:
+    """The first daily reset strictly after ``time_ns`` (resets at ``offset_ns`` past midnight)."""
+    return ((time_ns - offset_ns) // _DAY_NS + 1) * _DAY_NS + offset_ns
