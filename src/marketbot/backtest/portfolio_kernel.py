@@ -51,7 +51,7 @@ from marketbot.risk.limits_nb import (
     ENTRY_ALLOWED,
     cap_entry_notional_nb,
     check_entry_nb,
-    drawdown_pct_nb,
+    close_breaches_nb,
     next_daily_reset_ns_nb,
 )
 from marketbot.risk.sizing_nb import position_units_nb
@@ -231,8 +231,6 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
     next_reset_ns = next_daily_reset_ns_nb(times_ns[0], settings.daily_reset_offset_ns) if n else 0
     daily_halt = False
     drawdown_halt = False
-    track_daily_loss = not math.isnan(settings.max_daily_loss)
-    track_drawdown = not math.isnan(settings.max_drawdown_pct)
 
     for bar in range(n):
         if times_ns[bar] >= next_reset_ns:
@@ -426,18 +424,19 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
         cash_curve[bar] = cash
         peak_equity = max(peak_equity, last_equity)
         stop_peak = max(stop_peak, last_equity)
-        if (
-            track_daily_loss
-            and not daily_halt
-            and last_equity - day_start_equity <= -settings.max_daily_loss
-        ):
+        daily_now, drawdown_now = close_breaches_nb(
+            last_equity,
+            peak_equity,
+            day_start_equity,
+            daily_halt,
+            drawdown_halt,
+            settings.max_daily_loss,
+            settings.max_drawdown_pct,
+        )
+        if daily_now:
             daily_halt = True
             breaker_trips[bar] = DENIED_DAILY_LOSS
-        if (
-            track_drawdown
-            and not drawdown_halt
-            and drawdown_pct_nb(last_equity, peak_equity) >= settings.max_drawdown_pct
-        ):
+        if drawdown_now:
             drawdown_halt = True
             breaker_trips[bar] = DENIED_DRAWDOWN
         if open_count > 0 and last_equity <= stop_peak * (1.0 - portfolio.portfolio_stop):

@@ -108,3 +108,23 @@ _DAY_NS: Final = 86_400 * 1_000_000_000
 def next_daily_reset_ns_nb(time_ns: int, offset_ns: int) -> int:
     """The first daily reset strictly after ``time_ns`` (resets at ``offset_ns`` past midnight)."""
     return ((time_ns - offset_ns) // _DAY_NS + 1) * _DAY_NS + offset_ns
+
+
+@njit(cache=True, inline="always")
+def close_breaches_nb(
+    equity: float,
+    peak_equity: float,
+    day_start_equity: float,
+    daily_halt: bool,
+    drawdown_halt: bool,
+    max_daily_loss: float,
+    max_drawdown_pct: float,
+) -> tuple[bool, bool]:
+    """Which loss limits the equity marked at a close newly breaches: (daily, drawdown).
+
+    A limit already tripped is not reported again; a NaN limit never trips. The kernels call
+    this at every close, as the live bot's ``RiskEnforcer.update_account`` does.
+    """
+    daily = not daily_halt and equity - day_start_equity <= -max_daily_loss
+    drawdown = not drawdown_halt and drawdown_pct_nb(equity, peak_equity) >= max_drawdown_pct
+    return daily, drawdown
