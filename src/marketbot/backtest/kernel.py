@@ -352,7 +352,7 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop is what keeps the ker
         daily_now, drawdown_now = close_breaches_nb(
             last_equity,
             peak_equity,
-            day_start_equity,
+            last_equity - day_start_equity,
             daily_halt,
             drawdown_halt,
             settings.max_daily_loss,

@@ -427,7 +427,7 @@ def simulate_portfolio_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the k
         daily_now, drawdown_now = close_breaches_nb(
             last_equity,
             peak_equity,
-            day_start_equity,
+            last_equity - day_start_equity,
             daily_halt,
             drawdown_halt,
             settings.max_daily_loss,

@@ -26,6 +26,7 @@ from marketbot.risk.limits_nb import (
     DENIED_POSITIONS,
     ENTRY_ALLOWED,
     check_entry_nb,
+    close_breaches_nb,
     drawdown_pct_nb,
 )
 
@@ -132,12 +133,22 @@ class RiskEnforcer:
         limits = self.limits
         values: dict[str, float | int] = {"daily_pnl": daily_pnl}
         breaches: list[RiskDecision] = []
+        # The kernels' own check, with nothing tripped yet: the breaker ignores repeats.
         # Both are checked: a drawdown trip outlives the daily reset that clears a daily one.
-        if drawdown_pct_nb(equity, self.peak_equity) >= limits.max_drawdown_pct:
+        daily, drawdown = close_breaches_nb(
+            equity,
+            self.peak_equity,
+            daily_pnl,
+            False,
+            False,
+            limits.max_daily_loss_usd,
+            limits.max_drawdown_pct,
+        )
+        if drawdown:
             reason = self._reason(DENIED_DRAWDOWN, values, equity)
             self.breaker.trip(TripKind.DRAWDOWN, reason, moment)
             breaches.append(RiskDecision(False, reason, "drawdown"))
-        if daily_pnl <= -limits.max_daily_loss_usd:
+        if daily:
             reason = self._reason(DENIED_DAILY_LOSS, values, equity)
             self.breaker.trip(TripKind.DAILY_LOSS, reason, moment)
             breaches.append(RiskDecision(False, reason, "daily loss"))

@@ -114,7 +114,7 @@ def next_daily_reset_ns_nb(time_ns: int, offset_ns: int) -> int:
 def close_breaches_nb(
     equity: float,
     peak_equity: float,
-    day_start_equity: float,
+    daily_pnl: float,
     daily_halt: bool,
     drawdown_halt: bool,
     max_daily_loss: float,
@@ -125,6 +125,6 @@ def close_breaches_nb(
     A limit already tripped is not reported again; a NaN limit never trips. The kernels call
     this at every close, as the live bot's ``RiskEnforcer.update_account`` does.
     """
-    daily = not daily_halt and equity - day_start_equity <= -max_daily_loss
+    daily = not daily_halt and daily_pnl <= -max_daily_loss
     drawdown = not drawdown_halt and drawdown_pct_nb(equity, peak_equity) >= max_drawdown_pct
     return daily, drawdown
