@@ -118,3 +118,9 @@ def database(
         Database(url) as db,
     ):
         yield db
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver listens on 127.0.0.1 only, on a free port."""
+    return ("127.0.0.1", 0)

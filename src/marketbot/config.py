@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from marketbot.core.errors import ConfigError
@@ -25,6 +25,14 @@ class Settings(BaseSettings):
         data_dir: Folder for the SQLite database, reports and key files.
         database_url: Any SQLAlchemy URL; empty means SQLite ``marketbot.db`` in ``data_dir``.
         risk_file: TOML file of risk limits (default: ``risk.toml`` in ``data_dir`` if present).
+        coingecko_url: CoinGecko API root (a proxy or the paid ``pro-api`` host also work).
+        coingecko_api_key: Optional demo-plan key, sent as the ``x-cg-demo-api-key`` header.
+        coingecko_calls_per_minute: CoinGecko rate budget (the free demo plan allows 30).
+        polymarket_gamma_url: Polymarket Gamma API root (markets and events).
+        polymarket_clob_url: Polymarket CLOB API root (price history).
+        polymarket_calls_per_minute: Polymarket rate budget.
+        http_timeout_seconds: Timeout of one HTTP attempt.
+        update_hour_utc: Hour of the day (UTC) at which ``data update --daemon`` runs.
     """
 
     model_config = SettingsConfigDict(env_prefix="MARKETBOT_", frozen=True, extra="ignore")
@@ -32,6 +40,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"))
     database_url: str = ""
     risk_file: Path | None = None
+    coingecko_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_api_key: SecretStr | None = None
+    coingecko_calls_per_minute: int = Field(default=30, ge=1)
+    polymarket_gamma_url: str = "https://gamma-api.polymarket.com"
+    polymarket_clob_url: str = "https://clob.polymarket.com"
+    polymarket_calls_per_minute: int = Field(default=60, ge=1)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    update_hour_utc: int = Field(default=1, ge=0, le=23)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,9 +1,11 @@
-"""Outbound-call plumbing for the data layer: pacing requests to rate-limited APIs.
+"""Outbound-call plumbing for the data layer: one HTTP client, paced by a rate limiter.
 
-:class:`PriorityRateLimiter` queues calls by priority and runs them no faster than a
-sliding-window rate allows; a called function raises :class:`RateLimited` on HTTP 429.
+:class:`HttpClient` makes every data API call (timeouts, retries of 5xx and connection errors,
+clear errors naming the endpoint); each attempt runs on a :class:`PriorityRateLimiter`, which
+queues calls by priority and runs them no faster than a sliding-window rate allows.
 """
 
+from marketbot.net.http_client import ApiError, HttpClient, ServerUnavailableError
 from marketbot.net.rate_limiter import (
     PRIORITY_EMERGENCY,
     PRIORITY_LOW,
@@ -16,6 +18,9 @@ __all__ = [
     "PRIORITY_EMERGENCY",
     "PRIORITY_LOW",
     "PRIORITY_NORMAL",
+    "ApiError",
+    "HttpClient",
     "PriorityRateLimiter",
     "RateLimited",
+    "ServerUnavailableError",
 ]
