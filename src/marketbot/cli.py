@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from marketbot.cli_common import open_database
+from marketbot.cli_data import data_app
+
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
     from marketbot.core.risk_limits import RiskLimits
-    from marketbot.store.database import Database
 
 app = typer.Typer(
     name="marketbot",
@@ -27,23 +29,11 @@ app = typer.Typer(
     # Plain help: typer's rich formatter imports markdown-it and costs ~0.7 s per call.
     rich_markup_mode=None,
 )
-data_app = typer.Typer(
-    help="Import, list and check stored price history.", no_args_is_help=True, rich_markup_mode=None
-)
 runs_app = typer.Typer(
     help="Past backtest runs stored in the database.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
-
-
-def _open_database() -> Database:
-    from marketbot.config import load_settings
-    from marketbot.store.database import Database
-
-    database = Database.from_settings(load_settings())
-    database.migrate()
-    return database
 
 
 def _parse_params(pairs: list[str] | None) -> dict[str, str]:
@@ -104,7 +94,7 @@ def backtest(
     limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
     frame = read_ohlcv_csv(data) if data is not None else None
     names = _symbols(symbol, universe) if frame is None else []
-    engine = BacktestingEngine(None if frame is not None else _open_database())
+    engine = BacktestingEngine(None if frame is not None else open_database())
     result = engine.run_backtest(
         strategy,
         start,
@@ -213,7 +203,7 @@ def lookahead(
     if data is not None:
         frame = read_ohlcv_csv(data)
     else:
-        frame = PriceRepository(_open_database()).load_bars(
+        frame = PriceRepository(open_database()).load_bars(
             _require_symbol(symbol), timeframe=timeframe
         )
     report = check_lookahead(instance, frame, params, cuts=cuts)
@@ -223,32 +213,6 @@ def lookahead(
         console.print(f"  {finding.describe()}")
     if not report.passed:
         raise typer.Exit(code=2)
-
-
-@data_app.command("import")
-def data_import(
-    file: Annotated[Path, typer.Argument(help="CSV with timestamp,open,high,low,close,volume.")],
-    symbol: Annotated[str, typer.Option(help="Symbol to store it under, e.g. bitcoin.")],
-    timeframe: Annotated[str | None, typer.Option(help="Timeframe (default: inferred).")] = None,
-    source: Annotated[str, typer.Option(help="Where the data came from.")] = "csv",
-) -> None:
-    """Import an OHLCV CSV into the database (all or nothing; re-import overwrites)."""
-    from marketbot.sources.csv_file import import_csv
-    from marketbot.store.prices import PriceRepository
-
-    summary = import_csv(
-        PriceRepository(_open_database()), file, symbol=symbol, timeframe=timeframe, source=source
-    )
-    typer.echo(summary)
-
-
-@data_app.command("list")
-def data_list() -> None:
-    """List stored series: symbols, timeframes, ranges, row counts and gaps."""
-    from marketbot.cli_tables import make_console, series_table
-    from marketbot.store.prices import PriceRepository
-
-    make_console().print(series_table(PriceRepository(_open_database()).list_series()))
 
 
 @runs_app.command("list")
@@ -261,7 +225,7 @@ def runs_list(
     from marketbot.cli_tables import make_console, runs_table
     from marketbot.store.runs import BacktestRunRepository
 
-    runs = BacktestRunRepository(_open_database()).list_runs(
+    runs = BacktestRunRepository(open_database()).list_runs(
         limit=limit, strategy=strategy, symbol=symbol
     )
     make_console().print(runs_table(runs))
@@ -331,7 +295,7 @@ def optimize(
     windows = window_lengths(walk_forward) if walk_forward is not None else None
     frame = read_ohlcv_csv(data) if data is not None else None
     names = _symbols(symbol, None) if frame is None else []
-    engine = BacktestingEngine(None if frame is not None else _open_database())
+    engine = BacktestingEngine(None if frame is not None else open_database())
     optimizer = StrategyOptimizer(
         engine, executor=make_executor(executor, jobs=jobs, scheduler=scheduler)
     )
@@ -392,7 +356,7 @@ def demo(
     from marketbot.config import load_settings
     from marketbot.demo import run_demo
 
-    run_demo(_open_database(), sample_dir, load_settings().data_dir / "reports")
+    run_demo(open_database(), sample_dir, load_settings().data_dir / "reports")
 
 
 def main(argv: list[str] | None = None) -> Any:
