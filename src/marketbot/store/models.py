@@ -280,3 +280,47 @@ class OptimizationRun(Base):
     combinations: Mapped[int] = mapped_column(sa.Integer)
     summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     results: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class PolymarketMarket(Base):
+    """A Polymarket market as Gamma last described it, and how far its history is collected.
+
+    ``outcomes``, ``token_ids`` and ``outcome_prices`` are parallel JSON lists in Gamma's
+    order (``outcomes[i]`` is traded as CLOB token ``token_ids[i]``); a market has a handful
+    of outcomes, so a list column is simpler than a child table and still queryable.
+    ``liquidity``, ``volume`` and ``outcome_prices`` are a snapshot taken at ``updated_at``,
+    not history. ``collected_until`` is the end of the last time range whose price history
+    was fetched for every token; ``fidelity_minutes`` is the resolution it was fetched at.
+    """
+
+    __tablename__ = "polymarket_markets"
+    __table_args__ = (
+        sa.UniqueConstraint("market_id"),
+        sa.Index("ix_polymarket_markets_slug", "slug"),
+        sa.CheckConstraint("volume IS NULL OR volume >= 0", name="volume_positive"),
+        sa.CheckConstraint("liquidity IS NULL OR liquidity >= 0", name="liquidity_positive"),
+        sa.CheckConstraint(
+            "fidelity_minutes IS NULL OR fidelity_minutes >= 1", name="fidelity_minutes_positive"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    market_id: Mapped[str] = mapped_column(sa.String(128))
+    condition_id: Mapped[str] = mapped_column(sa.String(128))
+    slug: Mapped[str] = mapped_column(sa.String(255))
+    question: Mapped[str] = mapped_column(sa.Text)
+    event_slug: Mapped[str | None] = mapped_column(sa.String(255))
+    outcomes: Mapped[list[str]] = mapped_column(sa.JSON)
+    token_ids: Mapped[list[str]] = mapped_column(sa.JSON)
+    outcome_prices: Mapped[list[float]] = mapped_column(sa.JSON)
+    volume: Mapped[float | None] = mapped_column(sa.Double)
+    liquidity: Mapped[float | None] = mapped_column(sa.Double)
+    start_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    closed_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_status: Mapped[str | None] = mapped_column(sa.String(64))
+    winning_outcome: Mapped[str | None] = mapped_column(sa.String(128))
+    fidelity_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    collected_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)

@@ -20,6 +20,7 @@ TABLES = {
     "crypto_price_history",
     "optimization_runs",
     "polymarket_history",
+    "polymarket_markets",
     "position_configs",
     "trade_journal",
 }
