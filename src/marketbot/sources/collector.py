@@ -1,0 +1,336 @@
+"""HistoricalDataCollector: CoinGecko price history into the store, with gap filling and updates.
+
+Series are stored as (source ``coingecko``, the coin id as given, the bar length), so
+``--symbol bitcoin`` finds them beside the bundled data. Every fetched batch is written in one
+transaction, and writes are upserts, so a failed request stores nothing of its batch and a
+re-run stores no duplicates. See :mod:`marketbot.sources.coingecko_api` for how CoinGecko's
+points become close-only bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import pandas as pd
+
+from marketbot.core.clock import Clock, SystemClock
+from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.timeframes import timeframe_seconds
+from marketbot.sources.coingecko_api import (
+    OHLC_DAYS,
+    CoinGeckoClient,
+    close_only_bars,
+    market_chart_timeframe,
+    ohlc_timeframe,
+)
+from marketbot.sources.missing_ranges import MissingRun, missing_runs, split_run
+from marketbot.store.prices import PriceRepository, canonical_timeframe
+
+__all__ = ["COINGECKO_SOURCE", "CollectionSummary", "GapFillSummary", "HistoricalDataCollector"]
+
+COINGECKO_SOURCE: Final = "coingecko"
+Progress = Callable[[int, int], None]
+_DAY_SECONDS: Final = 86_400
+# market_chart/range gives hourly points for windows up to 90 days: longer windows of an
+# hourly (or finer) series are cut, or CoinGecko would answer with daily points.
+_HOURLY_WINDOW_SECONDS: Final = 90 * _DAY_SECONDS
+# Daily windows are cut too, to keep each answer (and each transaction) a few kB.
+_DAILY_WINDOW_SECONDS: Final = 365 * _DAY_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSummary:
+    """What one collection stored.
+
+    Attributes:
+        source: The series' source, ``coingecko``.
+        symbol: The coin id.
+        timeframe: Bar length stored.
+        bars_stored: Bars written (new or refreshed).
+        first: Open time of the first bar written, or None.
+        last: Open time of the last bar written, or None.
+        endpoint: The CoinGecko endpoint used.
+    """
+
+    source: str
+    symbol: str
+    timeframe: str
+    bars_stored: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    endpoint: str
+
+    def __str__(self) -> str:
+        if self.first is None or self.last is None:
+            span = "no complete bars"
+        else:
+            span = f"{self.first:%Y-%m-%d %H:%M} .. {self.last:%Y-%m-%d %H:%M} UTC"
+        return (
+            f"{self.source}/{self.symbol}/{self.timeframe}: {self.bars_stored} bars stored "
+            f"({span}) from {self.endpoint}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GapFillSummary:
+    """What a gap fill found and fetched.
+
+    Attributes:
+        source: The series' source.
+        symbol: The coin id.
+        timeframe: Bar length.
+        runs: The missing stretches found (before fetching).
+        bars_missing: Bars missing in total.
+        bars_filled: Bars fetched and stored.
+        requests: API requests made.
+        notes: Why some bars could not be fetched, if any.
+    """
+
+    source: str
+    symbol: str
+    timeframe: str
+    runs: list[MissingRun]
+    bars_missing: int
+    bars_filled: int
+    requests: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bars_still_missing(self) -> int:
+        """Bars that were missing and still are (the source had no point for them)."""
+        return self.bars_missing - self.bars_filled
+
+    def __str__(self) -> str:
+        head = f"{self.source}/{self.symbol}/{self.timeframe}: "
+        if not self.runs:
+            return head + "no missing bars"
+        text = (
+            f"{self.bars_missing} missing bars in {len(self.runs)} gaps; {self.bars_filled} "
+            f"filled with {self.requests} requests, {self.bars_still_missing} still missing"
+        )
+        return head + text + "".join(f"; {note}" for note in self.notes)
+
+
+class HistoricalDataCollector:
+    """Collects CoinGecko price history into the store, fills its gaps, keeps it up to date.
+
+    Args:
+        prices: Where bars are stored.
+        coingecko: The CoinGecko client.
+        clock: What "now" is (bars still open at now are never stored).
+        vs_currency: Quote currency; other than ``usd``, the source becomes
+            ``coingecko-<currency>`` so that prices in two currencies never share a series.
+    """
+
+    def __init__(
+        self,
+        prices: PriceRepository,
+        coingecko: CoinGeckoClient,
+        *,
+        clock: Clock | None = None,
+        vs_currency: str = "usd",
+    ) -> None:
+        if not vs_currency.isalpha():
+            raise ConfigError(f"vs_currency must be a currency code like 'usd': {vs_currency!r}")
+        self.prices = prices
+        self.coingecko = coingecko
+        self.vs_currency = vs_currency.lower()
+        self.source = (
+            COINGECKO_SOURCE if self.vs_currency == "usd" else f"{COINGECKO_SOURCE}-{vs_currency}"
+        )
+        self._clock: Clock = clock if clock is not None else SystemClock()
+
+    def _now(self) -> pd.Timestamp:
+        return pd.Timestamp(self._clock.now())
+
+    def collect_crypto_history(
+        self, symbol: str = "bitcoin", days: int = 365, *, timeframe: str | None = None
+    ) -> CollectionSummary:
+        """Fetch the last ``days`` days of ``symbol`` and store them (one transaction).
+
+        Without ``timeframe`` the bars have CoinGecko's own spacing for that many days (5m for
+        1 day, 1h up to 90, 1d beyond). A coarser timeframe that is a whole multiple of it is
+        built from the same points; the ohlc endpoint's candle size for ``days`` (30m, 4h or
+        4d) fetches real candles instead.
+
+        Raises:
+            ConfigError: ``days`` is not a positive whole number, or ``timeframe`` cannot be
+                made from what CoinGecko gives for ``days`` (the message says what can).
+            DataError: CoinGecko answered with no points, or with malformed data.
+        """
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ConfigError(f"days must be a whole number of days >= 1, got {days!r}")
+        now = self._now()
+        native = market_chart_timeframe(days)
+        wanted = canonical_timeframe(timeframe) if timeframe else native
+        candle = ohlc_timeframe(days) if days in OHLC_DAYS else None
+        if wanted == candle and wanted != native:
+            bars = self.coingecko.ohlc(symbol, vs_currency=self.vs_currency, days=days, now=now)
+            endpoint = f"/coins/{symbol}/ohlc"
+        elif timeframe_seconds(wanted) % timeframe_seconds(native) == 0:
+            points = self.coingecko.market_chart(symbol, vs_currency=self.vs_currency, days=days)
+            if points.empty:
+                raise DataError(f"CoinGecko /coins/{symbol}/market_chart: no prices ({days} days)")
+            bars = close_only_bars(points, wanted, now)
+            endpoint = f"/coins/{symbol}/market_chart"
+        else:
+            ohlc = f", or {candle} candles (ohlc)" if candle else ""
+            raise ConfigError(
+                f"CoinGecko gives {days} days of {symbol} as {native} points{ohlc}; timeframe "
+                f"{wanted} is not a whole multiple of {native}. Choose another timeframe or days."
+            )
+        return self._store(symbol, wanted, bars, endpoint)
+
+    def _store(
+        self, symbol: str, timeframe: str, bars: pd.DataFrame, endpoint: str
+    ) -> CollectionSummary:
+        if not bars.empty:
+            self.prices.upsert_bars(self.source, symbol, timeframe, bars)
+        index = pd.DatetimeIndex(bars.index)
+        return CollectionSummary(
+            source=self.source,
+            symbol=symbol,
+            timeframe=timeframe,
+            bars_stored=len(bars),
+            first=index[0] if len(index) else None,
+            last=index[-1] if len(index) else None,
+            endpoint=endpoint,
+        )
+
+    def find_missing(
+        self,
+        symbol: str,
+        start_date: pd.Timestamp | str | None = None,
+        end_date: pd.Timestamp | str | None = None,
+        *,
+        timeframe: str | None = None,
+    ) -> tuple[str, list[MissingRun]]:
+        """The timeframe and the missing runs of the stored series in a range.
+
+        ``start_date`` defaults to the first stored bar, ``end_date`` to the last bar that
+        has closed by now.
+
+        Raises:
+            DataError: nothing of ``symbol`` from this source is stored and no timeframe and
+                start date were given, or it is stored in several timeframes and none is
+                chosen.
+        """
+        now = self._now()
+        if timeframe is None:
+            _, timeframe = self.prices.resolve_series(symbol, source=self.source)
+        timeframe = canonical_timeframe(timeframe)
+        bar_seconds = timeframe_seconds(timeframe)
+        stored = self._stored_opens(symbol, timeframe)
+        if start_date is None and stored.empty:
+            raise DataError(
+                f"nothing of {symbol} ({timeframe}) from {self.source} is stored; give a start "
+                f"date, or collect it first"
+            )
+        start = _utc(start_date) if start_date is not None else stored[0]
+        last_closed = now - pd.Timedelta(seconds=bar_seconds)
+        end = min(_utc(end_date), last_closed) if end_date is not None else last_closed
+        return timeframe, missing_runs(stored, start, end, bar_seconds)
+
+    def _stored_opens(self, symbol: str, timeframe: str) -> pd.DatetimeIndex:
+        try:
+            bars = self.prices.load_bars(symbol, timeframe=timeframe, source=self.source)
+        except DataError:
+            return pd.DatetimeIndex([], tz="UTC")
+        return pd.DatetimeIndex(bars.index)
+
+    def fill_gaps(
+        self,
+        symbol: str,
+        start_date: pd.Timestamp | str | None = None,
+        end_date: pd.Timestamp | str | None = None,
+        *,
+        timeframe: str | None = None,
+        progress: Progress | None = None,
+    ) -> GapFillSummary:
+        """Fetch only the missing bars of a stored series (``/market_chart/range``).
+
+        Each missing stretch is fetched in windows short enough for CoinGecko to answer at
+        the series' spacing; each window's bars are stored in one transaction. Bars the
+        source has no point for stay missing and are reported.
+
+        Raises:
+            DataError: as for :meth:`find_missing`, or a malformed answer.
+        """
+        timeframe, runs = self.find_missing(symbol, start_date, end_date, timeframe=timeframe)
+        bar_seconds = timeframe_seconds(timeframe)
+        windows, notes = self._windows(runs, bar_seconds)
+        filled = 0
+        for done, window in enumerate(windows, start=1):
+            filled += self._fetch_window(symbol, timeframe, window)
+            if progress is not None:
+                progress(done, len(windows))
+        return GapFillSummary(
+            source=self.source,
+            symbol=symbol,
+            timeframe=timeframe,
+            runs=runs,
+            bars_missing=sum(run.bars for run in runs),
+            bars_filled=filled,
+            requests=len(windows),
+            notes=notes,
+        )
+
+    def _windows(
+        self, runs: list[MissingRun], bar_seconds: int
+    ) -> tuple[list[MissingRun], list[str]]:
+        now = self._now()
+        if bar_seconds < 3600:
+            # Points finer than hourly exist only for the last day.
+            oldest = now - pd.Timedelta(days=1)
+            recent = [run for run in runs if run.first >= oldest]
+            notes = []
+            if len(recent) < len(runs):
+                skipped = sum(run.bars for run in runs) - sum(run.bars for run in recent)
+                notes.append(
+                    f"{skipped} bars are older than a day; CoinGecko keeps points finer than "
+                    f"hourly for the last day only"
+                )
+            window_seconds, runs = _DAY_SECONDS, recent
+        elif bar_seconds < _DAY_SECONDS:
+            window_seconds, notes = _HOURLY_WINDOW_SECONDS, []
+        else:
+            window_seconds, notes = max(_DAILY_WINDOW_SECONDS, bar_seconds), []
+        max_bars = max(1, window_seconds // bar_seconds)
+        return [piece for run in runs for piece in split_run(run, bar_seconds, max_bars)], notes
+
+    def _fetch_window(self, symbol: str, timeframe: str, window: MissingRun) -> int:
+        bar = pd.Timedelta(seconds=timeframe_seconds(timeframe))
+        # Bar (open, open + bar] closes with the last point in it: ask up to the last close.
+        points = self.coingecko.market_chart_range(
+            symbol, vs_currency=self.vs_currency, start=window.first, end=window.last + bar
+        )
+        bars = close_only_bars(points, timeframe, self._now())
+        wanted = (bars.index >= window.first) & (bars.index <= window.last)
+        bars = bars[wanted]
+        if not bars.empty:
+            self.prices.upsert_bars(self.source, symbol, timeframe, bars)
+        return len(bars)
+
+    def update_all(self, progress: Progress | None = None) -> list[GapFillSummary]:
+        """Bring every stored series of this source up to date, from its last bar to now."""
+        tracked = [
+            series for series in self.prices.list_series() if series.source == self.source
+        ]
+        summaries = []
+        for done, series in enumerate(tracked, start=1):
+            summaries.append(
+                self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe)
+            )
+            if progress is not None:
+                progress(done, len(tracked))
+        return summaries
+
+
+def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(moment)
+    except ValueError as exc:
+        raise ConfigError(f"{moment!r} is not a date (use e.g. 2024-01-31)") from exc
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
