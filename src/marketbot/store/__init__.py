@@ -14,9 +14,17 @@ from marketbot.store.models import (
     Base,
     CryptoPriceHistory,
     PolymarketHistory,
+    PolymarketMarket,
     PositionConfig,
     TradeJournal,
     UTCDateTime,
+)
+from marketbot.store.polymarket import (
+    PolymarketMarketInfo,
+    PolymarketMarketSummary,
+    PolymarketPricePoint,
+    PolymarketRepository,
+    TrackedPolymarketMarket,
 )
 from marketbot.store.prices import PriceRepository, SeriesSummary, TimeLike, canonical_timeframe
 from marketbot.store.runs import (
@@ -40,11 +48,17 @@ __all__ = [
     "CryptoPriceHistory",
     "Database",
     "PolymarketHistory",
+    "PolymarketMarket",
+    "PolymarketMarketInfo",
+    "PolymarketMarketSummary",
+    "PolymarketPricePoint",
+    "PolymarketRepository",
     "PositionConfig",
     "PriceRepository",
     "SeriesSummary",
     "StoredBacktestRun",
     "TimeLike",
+    "TrackedPolymarketMarket",
     "TradeJournal",
     "UTCDateTime",
     "alembic_config",
