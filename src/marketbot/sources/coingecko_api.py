@@ -121,7 +121,7 @@ def parse_market_chart(payload: Any, where: str) -> pd.DataFrame:
 
 def _series(rows: Sequence[Sequence[float]], name: str) -> pd.Series:
     array = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
-    index = pd.to_datetime(array[:, 0].astype(np.int64), unit="ms", utc=True)
+    index = pd.to_datetime(array[:, 0].astype(np.int64), unit="ms", utc=True).as_unit("ns")
     series = pd.Series(array[:, 1], index=index, name=name)
     # Duplicate stamps happen at CoinGecko's bucket edges; the later row is the fresher one.
     return series[~series.index.duplicated(keep="last")].sort_index()
@@ -138,14 +138,14 @@ def close_only_bars(points: pd.DataFrame, timeframe: str, now: pd.Timestamp) -> 
     bar_ns = timeframe_seconds(timeframe) * NANOSECONDS_PER_SECOND
     if points.empty:
         return _empty_bars()
-    stamps = pd.DatetimeIndex(points.index).asi8
+    stamps = pd.DatetimeIndex(points.index).as_unit("ns").asi8
     # The bar (open, open + bar] holds the point: a point on a boundary closes the bar before.
     opens = -(-stamps // bar_ns) * bar_ns - bar_ns
     last_of_bar = np.flatnonzero(np.append(opens[1:] != opens[:-1], True))
     opens = opens[last_of_bar]
     closes = points["price"].to_numpy()[last_of_bar]
     complete = opens + bar_ns <= now.value
-    index = pd.DatetimeIndex(pd.to_datetime(opens[complete], utc=True), name="timestamp")
+    index = pd.DatetimeIndex(pd.to_datetime(opens[complete], unit="ns", utc=True), name="timestamp")
     close = closes[complete]
     return pd.DataFrame(
         {
@@ -175,7 +175,9 @@ def parse_ohlc(payload: Any, timeframe: str, now: pd.Timestamp, where: str) -> p
     bars = pd.DataFrame(
         array[complete, 1:5],
         columns=["open", "high", "low", "close"],
-        index=pd.DatetimeIndex(pd.to_datetime(open_ns[complete], utc=True), name="timestamp"),
+        index=pd.DatetimeIndex(
+            pd.to_datetime(open_ns[complete], unit="ns", utc=True), name="timestamp"
+        ),
     )
     bars["volume"] = 0.0
     return bars[~bars.index.duplicated(keep="last")].sort_index()
@@ -209,8 +211,9 @@ class CoinGeckoClient:
         headers = {}
         if settings.coingecko_api_key is not None:
             headers[_API_KEY_HEADER] = settings.coingecko_api_key.get_secret_value()
-        limiter = PriorityRateLimiter(settings.coingecko_calls_per_minute, clock=clock)
+        # One sleep for the limiter's waits and the retries' backoff, so tests can fake both.
         options: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+        limiter = PriorityRateLimiter(settings.coingecko_calls_per_minute, clock=clock, **options)
         http = HttpClient(
             settings.coingecko_url,
             service="CoinGecko",

@@ -1,0 +1,295 @@
+"""HistoricalDataCollector against a local CoinGecko server, into SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from pytest_httpserver import HTTPServer
+
+from marketbot.config import Settings
+from marketbot.core.clock import ManualClock
+from marketbot.core.errors import ConfigError, DataError, TemporaryError
+from marketbot.net import ApiError, ServerUnavailableError
+from marketbot.sources.coingecko_api import CoinGeckoClient, close_only_bars, parse_market_chart
+from marketbot.sources.collector import HistoricalDataCollector
+from marketbot.store import CryptoPriceHistory, Database, PriceRepository
+from tests.support.coingecko_server import SAMPLE_NOW, FakeCoinGecko, Fault, load_sample
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.clock = ManualClock(SAMPLE_NOW.to_pydatetime())
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock.advance(timedelta(seconds=seconds))
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
+    return FakeCoinGecko(httpserver)
+
+
+@pytest.fixture
+def collector(
+    database: Database, coingecko: FakeCoinGecko, fake_time: FakeTime
+) -> Iterator[HistoricalDataCollector]:
+    settings = Settings(coingecko_url=coingecko.base_url, coingecko_api_key="demo-key")
+    client = CoinGeckoClient.from_settings(settings, clock=fake_time.clock, sleep=fake_time.sleep)
+    try:
+        yield HistoricalDataCollector(PriceRepository(database), client, clock=fake_time.clock)
+    finally:
+        client.close()
+
+
+def expected_hourly() -> pd.DataFrame:
+    return close_only_bars(parse_market_chart(load_sample(), "sample"), "1h", SAMPLE_NOW)
+
+
+def stored(database: Database, timeframe: str = "1h") -> pd.DataFrame:
+    return PriceRepository(database).load_bars("bitcoin", timeframe=timeframe, source="coingecko")
+
+
+def row_count(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return int(
+            connection.scalar(sa.select(sa.func.count()).select_from(CryptoPriceHistory)) or 0
+        )
+
+
+def test_collect_when_30_days_stores_hourly_close_only_bars_with_api_key(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    summary = collector.collect_crypto_history("bitcoin", days=30)
+
+    expected = expected_hourly()
+    assert (summary.source, summary.symbol, summary.timeframe) == ("coingecko", "bitcoin", "1h")
+    assert summary.bars_stored == len(expected) == 718
+    pd.testing.assert_frame_equal(stored(database), expected, check_freq=False)
+    [request] = coingecko.requests
+    assert request.path == "/api/v3/coins/bitcoin/market_chart"
+    assert request.args == {"vs_currency": "usd", "days": "30"}
+    assert request.headers["X-Cg-Demo-Api-Key"] == "demo-key"
+
+
+def test_collect_when_run_twice_stores_no_duplicates(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    collector.collect_crypto_history("bitcoin", days=30)
+    collector.collect_crypto_history("bitcoin", days=30)
+
+    assert row_count(database) == 718
+
+
+def test_collect_when_timeframe_is_a_multiple_builds_coarser_bars(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    summary = collector.collect_crypto_history("bitcoin", days=30, timeframe="1d")
+
+    assert summary.timeframe == "1d"
+    daily = stored(database, "1d")
+    assert len(daily) == 30  # 2021-03-09 .. 2021-04-07; 2021-04-08 has not closed yet
+    assert daily.index[0] == pd.Timestamp("2021-03-09T00:00Z")
+    assert daily.index[-1] == pd.Timestamp("2021-04-07T00:00Z")
+
+
+def test_collect_when_timeframe_is_the_ohlc_candle_uses_ohlc_endpoint(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    summary = collector.collect_crypto_history("bitcoin", days=30, timeframe="4h")
+
+    assert coingecko.requests[-1].path == "/api/v3/coins/bitcoin/ohlc"
+    candles = coingecko.ohlc_4h()
+    complete = [c for c in candles if c[0] <= SAMPLE_NOW.value // 1_000_000]
+    assert summary.bars_stored == len(complete)
+    bars = stored(database, "4h")
+    first = complete[0]
+    assert bars.index[0] == pd.Timestamp(int(first[0]) - 4 * 3600 * 1000, unit="ms", tz="UTC")
+    assert bars.iloc[0][["open", "high", "low", "close"]].tolist() == first[1:]
+
+
+def test_collect_when_timeframe_cannot_be_made_raises_config_error_saying_what_can(
+    collector: HistoricalDataCollector,
+) -> None:
+    with pytest.raises(ConfigError, match=r"as 1h points, or 4h candles.*45m"):
+        collector.collect_crypto_history("bitcoin", days=30, timeframe="45m")
+
+
+@pytest.mark.parametrize("days", [0, -3, 2.5])
+def test_collect_when_days_invalid_raises(collector: HistoricalDataCollector, days: int) -> None:
+    with pytest.raises(ConfigError, match="days must be a whole number"):
+        collector.collect_crypto_history("bitcoin", days=days)
+
+
+def test_collect_when_coin_unknown_raises_naming_coin_and_endpoint(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    with pytest.raises(ApiError, match=r"CoinGecko GET /coins/notacoin/market_chart: HTTP 404"):
+        collector.collect_crypto_history("notacoin", days=30)
+    assert row_count(database) == 0
+
+
+@pytest.mark.parametrize(
+    "body", ['{"prices": [[1615291675936, 54197.2], [16152', '{"prices": [[1, "x"]]}']
+)
+def test_collect_when_answer_is_malformed_raises_and_stores_nothing(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database, body: str
+) -> None:
+    coingecko.fail_next("market_chart", Fault(200, body))
+
+    with pytest.raises(DataError, match=r"/coins/bitcoin/market_chart"):
+        collector.collect_crypto_history("bitcoin", days=30)
+    assert row_count(database) == 0
+
+
+def test_collect_when_429_with_retry_after_waits_then_stores(
+    collector: HistoricalDataCollector,
+    coingecko: FakeCoinGecko,
+    fake_time: FakeTime,
+    database: Database,
+) -> None:
+    coingecko.fail_next("market_chart", Fault(429, "", {"Retry-After": "30"}))
+
+    summary = collector.collect_crypto_history("bitcoin", days=30)
+
+    assert 30.0 in fake_time.sleeps
+    assert summary.bars_stored == row_count(database) == 718
+    assert len(coingecko.requests) == 2
+
+
+def test_collect_when_5xx_then_success_retries_and_stores(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    coingecko.fail_next("market_chart", Fault(503, "busy"), Fault(502, "bad gateway"))
+
+    collector.collect_crypto_history("bitcoin", days=30)
+
+    assert len(coingecko.requests) == 3
+    assert row_count(database) == 718
+
+
+def test_collect_when_5xx_persists_raises_after_attempts_and_stores_nothing(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    coingecko.fail_next("market_chart", *[Fault(500, "down")] * 10)
+
+    with pytest.raises(ServerUnavailableError, match=r"market_chart: HTTP 500.*4 attempts"):
+        collector.collect_crypto_history("bitcoin", days=30)
+    assert row_count(database) == 0
+
+
+def test_collect_when_429_storm_raises_temporary_error(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    coingecko.fail_next("market_chart", *[Fault(429, "", {"Retry-After": "5"})] * 20)
+
+    with pytest.raises(TemporaryError, match=r"market_chart.*429"):
+        collector.collect_crypto_history("bitcoin", days=30)
+    assert row_count(database) == 0
+
+
+def holes_request_windows(coingecko: FakeCoinGecko) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    return [
+        (
+            pd.Timestamp(int(r.args["from"]), unit="s", tz="UTC"),
+            pd.Timestamp(int(r.args["to"]), unit="s", tz="UTC"),
+        )
+        for r in coingecko.requests
+        if r.path.endswith("market_chart/range")
+    ]
+
+
+def test_fill_gaps_when_series_has_holes_requests_only_the_holes_and_fills_them(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    full = expected_hourly()
+    holes = [full.index[100:103], full.index[400:401], full.index[650:660]]
+    dropped = holes[0].union(holes[1]).union(holes[2])
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.drop(dropped))
+
+    summary = collector.fill_gaps("bitcoin")
+
+    hour = pd.Timedelta(hours=1)
+    # The source itself lacks one hour, so that one is a fourth run and stays missing.
+    assert summary.bars_missing == len(dropped) + 1
+    assert summary.bars_filled == len(dropped)
+    assert summary.bars_still_missing == 1
+    windows = holes_request_windows(coingecko)
+    assert len(windows) == 4
+    for start, end in windows:
+        assert not any(start < t <= end - hour for t in full.drop(dropped).index)
+    for hole in holes:
+        assert (hole[0], hole[-1] + hour) in windows
+    pd.testing.assert_frame_equal(stored(database), full, check_freq=False)
+
+
+def test_fill_gaps_when_nothing_missing_makes_no_request(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko
+) -> None:
+    collector.collect_crypto_history("bitcoin", days=30)
+    coingecko.requests.clear()
+
+    summary = collector.fill_gaps("bitcoin", "2021-03-20", "2021-03-25")
+
+    assert summary.runs == []
+    assert coingecko.requests == []
+    assert "no missing bars" in str(summary)
+
+
+def test_fill_gaps_when_start_before_first_bar_fetches_the_head(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    full = expected_hourly()
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.iloc[200:])
+
+    summary = collector.fill_gaps("bitcoin", full.index[0], full.index[199])
+
+    assert summary.bars_filled == 200
+    pd.testing.assert_frame_equal(stored(database), full, check_freq=False)
+
+
+def test_fill_gaps_when_a_window_answer_is_malformed_keeps_earlier_windows_and_stored_bars(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    full = expected_hourly()
+    kept = full.drop(full.index[100:103]).drop(full.index[400:402])
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", kept)
+    coingecko.fail_next("market_chart/range", Fault(200, "{}"))
+
+    with pytest.raises(ApiError, match=r"market_chart/range \(bitcoin, .*no 'prices'"):
+        collector.fill_gaps("bitcoin")
+    assert row_count(database) == len(kept)  # nothing lost, nothing half-written
+
+
+def test_fill_gaps_when_symbol_never_stored_and_no_start_raises(
+    collector: HistoricalDataCollector,
+) -> None:
+    with pytest.raises(DataError, match="bitcoin"):
+        collector.fill_gaps("bitcoin", timeframe="1h")
+
+
+def test_update_all_when_series_is_behind_fetches_only_the_tail(
+    collector: HistoricalDataCollector,
+    coingecko: FakeCoinGecko,
+    database: Database,
+) -> None:
+    full = expected_hourly()
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.iloc[:-48])
+
+    [summary] = collector.update_all()
+
+    assert summary.bars_filled == 48
+    [(start, end)] = holes_request_windows(coingecko)
+    assert start == full.index[-48]
+    assert end == full.index[-1] + pd.Timedelta(hours=1)
+    pd.testing.assert_frame_equal(stored(database), full, check_freq=False)
