@@ -315,14 +315,10 @@ class HistoricalDataCollector:
 
     def update_all(self, progress: Progress | None = None) -> list[GapFillSummary]:
         """Bring every stored series of this source up to date, from its last bar to now."""
-        tracked = [
-            series for series in self.prices.list_series() if series.source == self.source
-        ]
+        tracked = [series for series in self.prices.list_series() if series.source == self.source]
         summaries = []
         for done, series in enumerate(tracked, start=1):
-            summaries.append(
-                self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe)
-            )
+            summaries.append(self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe))
             if progress is not None:
                 progress(done, len(tracked))
         return summaries

@@ -53,7 +53,7 @@ def missing_runs(
     if bar_seconds <= 0:
         raise ConfigError(f"bar length must be positive, got {bar_seconds} seconds")
     bar_ns = bar_seconds * 1_000_000_000
-    stored = np.unique(stored_opens.asi8)
+    stored = np.unique(stored_opens.as_unit("ns").asi8)
     offset = int(stored[0] % bar_ns) if stored.size else 0
     first = -(-(start.value - offset) // bar_ns) * bar_ns + offset
     last = (end.value - offset) // bar_ns * bar_ns + offset
