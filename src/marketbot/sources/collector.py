@@ -9,14 +9,16 @@ points become close-only bars.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 import pandas as pd
 
+from marketbot.config import Settings
 from marketbot.core.clock import Clock, SystemClock
-from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.errors import ConfigError, DataError, MarketbotError
 from marketbot.core.timeframes import timeframe_seconds
 from marketbot.sources.coingecko_api import (
     OHLC_DAYS,
@@ -26,11 +28,19 @@ from marketbot.sources.coingecko_api import (
     ohlc_timeframe,
 )
 from marketbot.sources.missing_ranges import MissingRun, missing_runs, split_run
+from marketbot.store.database import Database
 from marketbot.store.prices import PriceRepository, canonical_timeframe
 
-__all__ = ["COINGECKO_SOURCE", "CollectionSummary", "GapFillSummary", "HistoricalDataCollector"]
+__all__ = [
+    "COINGECKO_SOURCE",
+    "CollectionSummary",
+    "GapFillSummary",
+    "HistoricalDataCollector",
+    "SeriesUpdate",
+]
 
 COINGECKO_SOURCE: Final = "coingecko"
+_LOG = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 _DAY_SECONDS: Final = 86_400
 # market_chart/range gives hourly points for windows up to 90 days: longer windows of an
@@ -71,6 +81,28 @@ class CollectionSummary:
             f"{self.source}/{self.symbol}/{self.timeframe}: {self.bars_stored} bars stored "
             f"({span}) from {self.endpoint}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesUpdate:
+    """The outcome of bringing one stored series up to date.
+
+    Attributes:
+        series: Which series, ``source/symbol/timeframe``.
+        bars_added: Bars fetched and stored.
+        error: Why the update failed, or None when it worked.
+        detail: A one-line account of what was done.
+    """
+
+    series: str
+    bars_added: int
+    error: str | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.error is not None:
+            return f"{self.series}: FAILED: {self.error}"
+        return self.detail or f"{self.series}: {self.bars_added} bars added"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +173,24 @@ class HistoricalDataCollector:
             COINGECKO_SOURCE if self.vs_currency == "usd" else f"{COINGECKO_SOURCE}-{vs_currency}"
         )
         self._clock: Clock = clock if clock is not None else SystemClock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        database: Database,
+        *,
+        vs_currency: str = "usd",
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> HistoricalDataCollector:
+        """A collector on the configured CoinGecko URL and key, storing into ``database``."""
+        coingecko = CoinGeckoClient.from_settings(settings, clock=clock, sleep=sleep)
+        return cls(PriceRepository(database), coingecko, clock=clock, vs_currency=vs_currency)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.coingecko.close()
 
     def _now(self) -> pd.Timestamp:
         return pd.Timestamp(self._clock.now())
@@ -313,15 +363,26 @@ class HistoricalDataCollector:
             self.prices.upsert_bars(self.source, symbol, timeframe, bars)
         return len(bars)
 
-    def update_all(self, progress: Progress | None = None) -> list[GapFillSummary]:
-        """Bring every stored series of this source up to date, from its last bar to now."""
+    def update_all(self, progress: Progress | None = None) -> list[SeriesUpdate]:
+        """Bring every stored series of this source up to date, from its last bar to now.
+
+        A series that fails (an unknown coin, an API outage) is reported and the others
+        still update.
+        """
         tracked = [series for series in self.prices.list_series() if series.source == self.source]
-        summaries = []
+        updates = []
         for done, series in enumerate(tracked, start=1):
-            summaries.append(self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe))
+            label = f"{series.source}/{series.symbol}/{series.timeframe}"
+            try:
+                summary = self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe)
+            except MarketbotError as exc:
+                _LOG.warning("update of %s failed: %s", label, exc)
+                updates.append(SeriesUpdate(label, 0, error=str(exc)))
+            else:
+                updates.append(SeriesUpdate(label, summary.bars_filled, detail=str(summary)))
             if progress is not None:
                 progress(done, len(tracked))
-        return summaries
+        return updates
 
 
 def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:

@@ -66,3 +66,47 @@ def import_csv(
     written = prices.upsert_bars(source, symbol, chosen, frame)
     first, last = frame.index[0].isoformat(), frame.index[-1].isoformat()
     return f"imported {written} {chosen} bars of {symbol} ({source}) from {first} to {last}"
+
+
+def export_csv(
+    prices: PriceRepository,
+    path: str | Path,
+    *,
+    symbol: str,
+    timeframe: str | None = None,
+    source: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> str:
+    """Write one stored series to a CSV that :func:`import_csv` reads back; return a summary.
+
+    Columns are ``timestamp,open,high,low,close,volume``; timestamps are bar open times in
+    ISO 8601 UTC (``2024-01-31T00:00:00Z``), numbers in their shortest exact form. The file
+    is written beside the target and renamed into place, so a failed export never leaves half
+    a file.
+
+    Raises:
+        DataError: the series is not stored (or is ambiguous), or the file cannot be written.
+    """
+    chosen_source, chosen_timeframe = prices.resolve_series(
+        symbol, timeframe=timeframe, source=source
+    )
+    bars = prices.load_bars(
+        symbol, timeframe=chosen_timeframe, source=chosen_source, start=start, end=end
+    )
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    frame = bars.copy()
+    frame.index = pd.DatetimeIndex(frame.index).strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame.index.name = "timestamp"
+    try:
+        frame.to_csv(partial, lineterminator="\n")  # floats as repr: shortest exact text
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    span = "no bars" if bars.empty else f"{frame.index[0]} to {frame.index[-1]}"
+    return (
+        f"exported {len(bars)} {chosen_timeframe} bars of {symbol} ({chosen_source}), "
+        f"{span}, to {target}"
+    )

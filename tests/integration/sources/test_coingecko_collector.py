@@ -286,10 +286,30 @@ def test_update_all_when_series_is_behind_fetches_only_the_tail(
     full = expected_hourly()
     PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.iloc[:-48])
 
-    [summary] = collector.update_all()
+    [update] = collector.update_all()
 
-    assert summary.bars_filled == 48
+    assert update.series == "coingecko/bitcoin/1h"
+    assert update.bars_added == 48
+    assert update.error is None
     [(start, end)] = holes_request_windows(coingecko)
     assert start == full.index[-48]
     assert end == full.index[-1] + pd.Timedelta(hours=1)
     pd.testing.assert_frame_equal(stored(database), full, check_freq=False)
+
+
+def test_update_all_when_one_series_fails_reports_it_and_updates_the_others(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    full = expected_hourly()
+    prices = PriceRepository(database)
+    prices.upsert_bars("coingecko", "bitcoin", "1h", full.iloc[:-10])
+    prices.upsert_bars("coingecko", "delisted-coin", "1h", full.iloc[:-10])
+
+    updates = {update.series: update for update in collector.update_all()}
+
+    assert updates["coingecko/bitcoin/1h"].bars_added == 10
+    failed = updates["coingecko/delisted-coin/1h"]
+    assert failed.bars_added == 0
+    assert failed.error is not None
+    assert "HTTP 404" in failed.error
+    assert "FAILED" in str(failed)
