@@ -43,3 +43,108 @@ def data_list() -> None:
     from marketbot.store.prices import PriceRepository
 
     make_console().print(series_table(PriceRepository(open_database()).list_series()))
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+@data_app.command("collect")
+def data_collect(
+    symbol: Annotated[str, typer.Argument(help="CoinGecko coin id, e.g. bitcoin.")] = "bitcoin",
+    days: Annotated[int, typer.Option(help="Days of history up to now.")] = 365,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Bar length (default: CoinGecko's spacing for --days).")
+    ] = None,
+    vs_currency: Annotated[str, typer.Option(help="Quote currency.")] = "usd",
+) -> None:
+    """Collect price history from CoinGecko into the database (one transaction)."""
+    from marketbot.config import load_settings
+    from marketbot.sources.collector import HistoricalDataCollector
+
+    collector = HistoricalDataCollector.from_settings(
+        load_settings(), open_database(), vs_currency=vs_currency
+    )
+    try:
+        typer.echo(collector.collect_crypto_history(symbol, days, timeframe=timeframe))
+    finally:
+        collector.close()
+
+
+@data_app.command("gaps")
+def data_gaps(
+    symbol: Annotated[str, typer.Argument(help="Stored symbol, e.g. bitcoin or BTC/USDT.")],
+    timeframe: Annotated[
+        str | None, typer.Option(help="Timeframe (default: 1d or the only one).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Source (default: the only one).")] = None,
+) -> None:
+    """List the holes in a stored series, and how far it is behind now."""
+    import pandas as pd
+
+    from marketbot.cli_tables import gaps_table, make_console
+    from marketbot.core.timeframes import timeframe_seconds
+    from marketbot.store.prices import PriceRepository
+
+    prices = PriceRepository(open_database())
+    source, timeframe = prices.resolve_series(symbol, timeframe=timeframe, source=source)
+    gaps = prices.find_gaps(symbol, timeframe, source=source)
+    console = make_console()
+    console.print(gaps_table(gaps, title=f"Gaps in {source}/{symbol}/{timeframe}"))
+    last = prices.last_timestamp(source, symbol, timeframe)
+    if last is not None:
+        bar = pd.Timedelta(seconds=timeframe_seconds(timeframe))
+        behind = (pd.Timestamp.now(tz="UTC") - last - bar) // bar
+        console.print(
+            f"{sum(g.missing_bars for g in gaps)} missing bars in {len(gaps)} gaps; last bar "
+            f"{last:%Y-%m-%d %H:%M} UTC, {max(0, behind)} closed bars behind now"
+        )
+
+
+@data_app.command("fill-gaps")
+def data_fill_gaps(
+    symbol: Annotated[str, typer.Argument(help="CoinGecko coin id, e.g. bitcoin.")],
+    start: Annotated[str | None, typer.Option(help="From (default: the first stored bar).")] = None,
+    end: Annotated[str | None, typer.Option(help="To (default: now).")] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Timeframe (default: the only one).")
+    ] = None,
+    vs_currency: Annotated[str, typer.Option(help="Quote currency.")] = "usd",
+    quiet: Quiet = False,
+) -> None:
+    """Fetch only the missing bars of a CoinGecko series (market_chart/range)."""
+    from marketbot.cli_progress import progress_bar
+    from marketbot.config import load_settings
+    from marketbot.sources.collector import HistoricalDataCollector
+
+    collector = HistoricalDataCollector.from_settings(
+        load_settings(), open_database(), vs_currency=vs_currency
+    )
+    try:
+        with progress_bar("filling gaps", quiet=quiet) as advance:
+            summary = collector.fill_gaps(symbol, start, end, timeframe=timeframe, progress=advance)
+    finally:
+        collector.close()
+    typer.echo(summary)
+
+
+@data_app.command("export")
+def data_export(
+    symbol: Annotated[str, typer.Argument(help="Stored symbol, e.g. bitcoin or BTC/USDT.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    timeframe: Annotated[
+        str | None, typer.Option(help="Timeframe (default: 1d or the only one).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Source (default: the only one).")] = None,
+    start: Annotated[str | None, typer.Option(help="First bar (date or time).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last bar (date or time).")] = None,
+) -> None:
+    """Export a stored series as timestamp,open,high,low,close,volume CSV."""
+    from marketbot.sources.csv_file import export_csv
+    from marketbot.store.prices import PriceRepository
+
+    prices = PriceRepository(open_database())
+    typer.echo(
+        export_csv(
+            prices, output, symbol=symbol, timeframe=timeframe, source=source, start=start, end=end
+        )
+    )

@@ -247,3 +247,15 @@ def runs_table(runs: Iterable[Any]) -> Table:
             recommendation_text(run.recommendation),
         )
     return table
+
+
+def gaps_table(gaps: Iterable[Any], *, title: str) -> Table:
+    """Holes in a series: the bars either side and how many are missing."""
+    table = Table(title=title)
+    for column in ("after", "before", "missing bars"):
+        table.add_column(column, justify="right" if column == "missing bars" else "left")
+    for gap in gaps:
+        table.add_row(
+            f"{gap.after:%Y-%m-%d %H:%M}", f"{gap.before:%Y-%m-%d %H:%M}", str(gap.missing_bars)
+        )
+    return table
