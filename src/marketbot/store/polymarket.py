@@ -119,6 +119,16 @@ class PolymarketMarketInfo:
         return tuple(zip(self.outcomes, self.token_ids, strict=True))
 
     @property
+    def history_end(self) -> datetime | None:
+        """When trading stopped, for a closed market: its close time, else its end date.
+
+        None for an open market (its history goes on) or a closed one without either date.
+        """
+        if not self.closed:
+            return None
+        return self.closed_time if self.closed_time is not None else self.end_date
+
+    @property
     def winning_outcome(self) -> str | None:
         """The outcome a closed market settled to, or None when open or not clear-cut.
 
@@ -160,17 +170,9 @@ class TrackedPolymarketMarket:
     updated_at: datetime
 
     @property
-    def history_end(self) -> datetime | None:
-        """The last moment with prices to collect: the later of close and end, if closed."""
-        if not self.info.closed:
-            return None
-        moments = [m for m in (self.info.closed_time, self.info.end_date) if m is not None]
-        return max(moments) if moments else None
-
-    @property
     def history_complete(self) -> bool:
         """Whether the market is closed and its history collected up to its close."""
-        end = self.history_end
+        end = self.info.history_end
         if not self.info.closed or self.collected_until is None:
             return False
         return end is None or self.collected_until >= end

@@ -178,8 +178,8 @@ def test_mark_collected_when_market_closed_and_covered_is_complete(
     assert stored.winning_outcome == "No"
     assert stored.fidelity_minutes == 60
     assert stored.collected_until is not None and stored.collected_until >= closed_at
-    assert stored.history_end == MARKET.end_date  # the later of close and scheduled end
-    assert not stored.history_complete
+    assert stored.info.history_end == closed_at  # trading stopped then, not at end_date
+    assert stored.history_complete
 
 
 def test_load_market_prices_when_market_unknown_raises(repository: PolymarketRepository) -> None:
