@@ -6,7 +6,7 @@ Heavy imports happen inside the commands so that ``marketbot --help`` stays fast
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -148,3 +148,58 @@ def data_export(
             prices, output, symbol=symbol, timeframe=timeframe, source=source, start=start, end=end
         )
     )
+
+
+@data_app.command("update")
+def data_update(
+    daemon: Annotated[
+        bool, typer.Option("--daemon", help="Keep running: update now, then daily.")
+    ] = False,
+    hour: Annotated[
+        int | None, typer.Option(help="Daemon: hour of the day, UTC (default: the setting).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Bring every stored CoinGecko, exchange and Polymarket series up to date."""
+    from marketbot.cli_progress import progress_bar
+    from marketbot.config import load_settings
+    from marketbot.sources.daily_update import DailyUpdater
+
+    settings = load_settings()
+    updater = DailyUpdater(settings, open_database())
+    if not daemon:
+        with progress_bar("updating", quiet=quiet) as advance:
+            updates = updater.run(progress=advance)
+        _print_updates(updates)
+        if any(update.error is not None for update in updates):
+            raise typer.Exit(code=1)
+        return
+    _run_daemon(updater, settings.update_hour_utc if hour is None else hour)
+
+
+def _print_updates(updates: list[Any]) -> None:
+    from datetime import UTC, datetime
+
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if not updates:
+        typer.echo(f"{stamp} nothing to update: no stored CoinGecko, exchange or Polymarket series")
+    for update in updates:
+        typer.echo(f"{stamp} {update}")
+
+
+def _run_daemon(updater: Any, hour_utc: int) -> None:
+    import signal
+
+    from marketbot.sources.daily_update import build_daily_scheduler
+
+    scheduler = build_daily_scheduler(lambda: _print_updates(updater.run()), hour_utc=hour_utc)
+
+    def stop(signum: int, _frame: object) -> None:
+        typer.echo(f"stopping on {signal.Signals(signum).name}")
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    typer.echo(f"updating now, then daily at {hour_utc:02d}:00 UTC; Ctrl-C stops")
+    scheduler.start()
+    typer.echo("stopped")

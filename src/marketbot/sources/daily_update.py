@@ -1,0 +1,124 @@
+"""The daily update: every collector brings what it tracks up to date, on a schedule.
+
+:class:`DailyUpdater` runs CoinGecko's, the exchanges' and Polymarket's updates in turn; a
+failure in one series is reported and the rest still update. :func:`build_daily_scheduler`
+runs a job once a day at a fixed UTC hour with APScheduler (and once at start), for
+``marketbot data update --daemon``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from marketbot.config import Settings
+from marketbot.core.clock import Clock
+from marketbot.core.errors import ConfigError
+from marketbot.sources.collector import HistoricalDataCollector, SeriesUpdate
+from marketbot.store.database import Database
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+__all__ = ["DAILY_JOB_ID", "DailyUpdater", "build_daily_scheduler"]
+
+DAILY_JOB_ID = "marketbot-daily-update"
+_LOG = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+class DailyUpdater:
+    """Brings every stored series up to date: CoinGecko coins, exchange pairs, Polymarket.
+
+    Args:
+        settings: API URLs, keys and rates.
+        database: Where the series are stored.
+        clock: What "now" is.
+        sleep: How to wait between retries and for the rate limit.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self._clock = clock
+        self._sleep = sleep
+
+    def run(self, progress: Progress | None = None) -> list[SeriesUpdate]:
+        """Update everything once; one entry per series, failures included."""
+        collector = HistoricalDataCollector.from_settings(
+            self.settings, self.database, clock=self._clock, sleep=self._sleep
+        )
+        try:
+            updates = collector.update_all(progress=progress)
+        finally:
+            collector.close()
+        for update in updates:
+            _LOG.info("%s", update)
+        return updates
+
+
+def build_daily_scheduler(
+    job: Callable[[], Any],
+    *,
+    hour_utc: int,
+    run_at_start: bool = True,
+    scheduler: BaseScheduler | None = None,
+) -> BaseScheduler:
+    """A scheduler that runs ``job`` every day at ``hour_utc``:00 UTC (and once at start).
+
+    Runs that were missed (the machine slept) are run once when it wakes, within an hour;
+    two runs never overlap.
+
+    Args:
+        job: What to run.
+        hour_utc: Hour of the day, 0-23, UTC.
+        run_at_start: Also run the job as soon as the scheduler starts.
+        scheduler: The APScheduler scheduler to add the job to; a blocking one by default.
+
+    Raises:
+        ConfigError: ``hour_utc`` is not 0-23.
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    if isinstance(hour_utc, bool) or not isinstance(hour_utc, int) or not 0 <= hour_utc <= 23:
+        raise ConfigError(f"the update hour must be 0-23 (UTC), got {hour_utc!r}")
+    if scheduler is None:
+        scheduler = BlockingScheduler(timezone=UTC)
+    exclusive_job = _one_at_a_time(job)
+    options: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+    scheduler.add_job(
+        exclusive_job,
+        CronTrigger(hour=hour_utc, minute=0, timezone=UTC),
+        id=DAILY_JOB_ID,
+        **options,
+    )
+    if run_at_start:
+        scheduler.add_job(exclusive_job, id=f"{DAILY_JOB_ID}-at-start", **options)
+    return scheduler
+
+
+def _one_at_a_time(job: Callable[[], Any]) -> Callable[[], Any]:
+    """``job``, skipped (and logged) while a previous run is still going."""
+    running = threading.Lock()
+
+    def run_exclusively() -> Any:
+        if not running.acquire(blocking=False):
+            _LOG.warning("the previous update is still running; this run is skipped")
+            return None
+        try:
+            return job()
+        finally:
+            running.release()
+
+    return run_exclusively
