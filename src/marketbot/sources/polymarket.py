@@ -14,6 +14,7 @@ history has none and copying today's value into the past would be invented data.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,6 +174,9 @@ class _MarketPlan:
     end: datetime
     fidelity_minutes: int
     window_seconds: int
+    # False when the user's range was empty (start after the market stopped trading): then
+    # nothing was fetched, and the market must not look collected up to its end.
+    records_progress: bool = True
 
     def windows(self, token_id: str) -> list[tuple[int, int]]:
         start_ts = math.ceil(self.starts[token_id].timestamp())
@@ -315,7 +319,8 @@ class PolymarketCollector:
             span_end = end if end is not None else self._default_end(info, now)
             span_start = start if start is not None else self._default_start(info, span_end)
             starts = dict.fromkeys(info.token_ids, span_start)
-            plans.append(self._plan(info, starts, span_end, fidelity_minutes))
+            plan = self._plan(info, starts, span_end, fidelity_minutes)
+            plans.append(dataclasses.replace(plan, records_progress=span_start <= span_end))
         counter = _Progress(sum(plan.request_count for plan in plans), progress)
         return CollectionSummary(tuple(self._collect(plan, counter) for plan in plans))
 
@@ -404,7 +409,8 @@ class PolymarketCollector:
             points = self._fetch_token(plan, outcome, token_id, windows, progress)
             stored = self.repository.upsert_points(info.market_id, token_id, outcome, points)
             tokens.append(TokenCollection(outcome, token_id, stored, len(windows)))
-        self.repository.mark_collected(info.market_id, plan.end, plan.fidelity_minutes)
+        if plan.records_progress:
+            self.repository.mark_collected(info.market_id, plan.end, plan.fidelity_minutes)
         return MarketCollection(info, min(plan.starts.values()), plan.end, tuple(tokens))
 
     def _fetch_token(

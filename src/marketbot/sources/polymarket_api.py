@@ -414,7 +414,12 @@ class PolymarketApi:
             raise
 
     def find_markets(self, market: str) -> list[PolymarketMarketInfo]:
-        """The markets a user means by ``market``: a numeric id, a market slug or an event slug.
+        """The markets a user means by ``market``: a numeric id, an event slug or a market slug.
+
+        An event slug is tried first, since that is what a polymarket.com/event/... URL shows:
+        it gives every market of the event. A single-market event often has the same slug as
+        its market, so trying the market first would miss markets added to the event later.
+        A numeric id always means one market.
 
         Raises:
             ConfigError: ``market`` is empty.
@@ -425,11 +430,11 @@ class PolymarketApi:
             raise ConfigError("give a Polymarket market slug or numeric id, e.g. --market 516926")
         if market.isdigit():
             return [self.market_by_id(market)]
-        markets = self.markets_by_slug(market) or self.event_markets(market)
+        markets = self.event_markets(market) or self.markets_by_slug(market)
         if not markets:
             raise ApiError(
                 f"Polymarket has no market or event with slug {market!r} (asked "
-                f"{GAMMA_SERVICE} GET /markets?slug={market} and GET /events?slug={market}); "
+                f"{GAMMA_SERVICE} GET /events?slug={market} and GET /markets?slug={market}); "
                 "check the slug in the market's URL",
                 _NOT_FOUND,
             )
