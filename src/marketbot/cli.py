@@ -15,6 +15,7 @@ import typer
 
 from marketbot.cli_common import open_database
 from marketbot.cli_data import data_app
+from marketbot.cli_polymarket import polymarket_app
 
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
@@ -34,6 +35,7 @@ runs_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
+app.add_typer(polymarket_app, name="polymarket")
 
 
 def _parse_params(pairs: list[str] | None) -> dict[str, str]:
