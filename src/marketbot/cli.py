@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+import marketbot.cli_download  # noqa: F401 - registers `data download`
 from marketbot.cli_common import open_database
 from marketbot.cli_data import data_app
 from marketbot.cli_polymarket import polymarket_app

@@ -62,6 +62,10 @@ def _suggest(wanted: str, known: list[str]) -> str:
     matches = difflib.get_close_matches(wanted, known, n=_SUGGESTIONS, cutoff=0.6)
     if not matches and wanted.upper() != wanted:
         matches = difflib.get_close_matches(wanted.upper(), known, n=_SUGGESTIONS, cutoff=0.6)
+    if not matches and "/" in wanted:
+        # "BTC/XYZ" resembles no pair by spelling; the pairs of its base asset are the hint.
+        base = wanted.partition("/")[0].upper()
+        matches = [name for name in known if name.partition("/")[0] == base][:_SUGGESTIONS]
     return ", ".join(matches) if matches else "none"
 
 
