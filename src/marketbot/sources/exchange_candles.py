@@ -69,7 +69,7 @@ class CandleDownloadSummary:
     def __str__(self) -> str:
         series = f"{self.timeframe} bars of {self.pair} ({self.exchange_id})"
         if self.bars_wanted == 0:
-            return f"stored no {series}: nothing to fetch, the stored bars are up to date"
+            return f"stored no {series}: no closed bar is missing in the range asked for"
         missing = self.bars_wanted - self.bars_stored
         if self.first is None or self.last is None:
             return f"stored no {series}: the exchange had none of the {missing} bar(s) asked for"

@@ -248,7 +248,11 @@ def delete_bars(database: Database, moments: pd.DatetimeIndex) -> None:
 def test_download_when_range_spans_pages_stores_every_closed_bar_page_by_page(
     downloader: ExchangeCandleDownloader, binance: FakeBinance, database: Database
 ) -> None:
-    summary = downloader.download(PAIR, "1h", since=BARS.index[0])
+    progress: list[tuple[int, int]] = []
+
+    summary = downloader.download(
+        PAIR, "1h", since=BARS.index[0], progress=lambda done, total: progress.append((done, total))
+    )
 
     first = BARS.index[0]
     assert binance.start_times() == [first, first + 1000 * HOUR, first + 2000 * HOUR]
@@ -257,6 +261,7 @@ def test_download_when_range_spans_pages_stores_every_closed_bar_page_by_page(
     assert (summary.bars_stored, summary.pages) == (len(CLOSED), 3)
     assert (summary.first, summary.last) == (CLOSED.index[0], CLOSED.index[-1])
     assert str(summary).startswith(f"stored {len(CLOSED)} 1h bars of BTC/USDT (binance) from")
+    assert progress == [(1000, 2499), (2000, 2499), (2499, 2499), (2499, 2499)]
 
 
 def test_download_when_exchange_returns_the_open_candle_does_not_store_it(
@@ -332,7 +337,7 @@ def test_update_when_bars_stored_fetches_only_the_new_closed_ones(
 
     assert (again.bars_stored, again.pages) == (0, 0)
     assert str(again) == (
-        "stored no 1h bars of BTC/USDT (binance): nothing to fetch, the stored bars are up to date"
+        "stored no 1h bars of BTC/USDT (binance): no closed bar is missing in the range asked for"
     )
 
 
