@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
 from marketbot.config import Settings
-from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
 from marketbot.net import ApiError, ServerUnavailableError
 from marketbot.sources.polymarket import PolymarketCollector
@@ -27,26 +26,15 @@ from tests.support.fake_polymarket import (
     FakePolymarket,
     sample_history,
 )
+from tests.support.fake_time import FakeTime
 
 SAMPLE_START = datetime(2026, 2, 6, 16, tzinfo=UTC)
 SAMPLE_POINTS = 1439  # 1,440 in the answer, the last second twice
 
 
-class FakeTime:
-    """A manual clock and a sleep that moves it, recording every wait."""
-
-    def __init__(self) -> None:
-        self.clock = ManualClock(NOW)
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.advance(timedelta(seconds=seconds))
-
-
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(NOW)
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ __all__ = [
 _HISTORY: Final = cast(sa.Table, PolymarketHistory.__table__)
 _MARKETS: Final = cast(sa.Table, PolymarketMarket.__table__)
 _ROWS_PER_CHUNK: Final = 2000
+# The dialects with INSERT ... ON CONFLICT DO UPDATE, which idempotent batches rely on.
+_UPSERT_INSERTS: Final[dict[str, Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # A closed market's final outcome price at or above this settled to that outcome; Gamma
 # reports settled prices as "1"/"0" for CLOB markets and 0.99999.../0.0000... for old AMMs.
 _SETTLED_PRICE: Final = 0.99
@@ -212,15 +214,13 @@ class PolymarketRepository:
     # -- writing ---------------------------------------------------------------------------
 
     def _insert_function(self) -> Any:
-        dialect = self._database.dialect
-        if dialect == "sqlite":
-            return sqlite.insert
-        if dialect == "postgresql":
-            return postgresql.insert
-        raise ConfigError(
-            f"storing Polymarket data needs SQLite or PostgreSQL (a bulk upsert); this "
-            f"database is {dialect}"
-        )
+        insert = _UPSERT_INSERTS.get(self._database.dialect)
+        if insert is None:
+            raise ConfigError(
+                f"storing Polymarket data needs SQLite or PostgreSQL (a bulk upsert); this "
+                f"database is {self._database.dialect}"
+            )
+        return insert
 
     def upsert_market(self, info: PolymarketMarketInfo) -> None:
         """Insert a market or refresh what Gamma says about it; collection progress is kept.
