@@ -17,7 +17,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from marketbot.cli import main
-from tests.unit.sources.test_exchange_candles import BARS, FakeBinance
+from tests.support.fake_binance import BARS, FakeBinance
 
 SINCE, UNTIL = BARS.index[100], BARS.index[1599]  # 1500 bars: two pages
 

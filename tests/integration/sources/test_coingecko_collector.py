@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -11,28 +10,18 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
 from marketbot.config import Settings
-from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError, DataError, TemporaryError
 from marketbot.net import ApiError, ServerUnavailableError
 from marketbot.sources.coingecko_api import CoinGeckoClient, close_only_bars, parse_market_chart
 from marketbot.sources.collector import HistoricalDataCollector
 from marketbot.store import CryptoPriceHistory, Database, PriceRepository
 from tests.support.coingecko_server import SAMPLE_NOW, FakeCoinGecko, Fault, load_sample
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.clock = ManualClock(SAMPLE_NOW.to_pydatetime())
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.advance(timedelta(seconds=seconds))
+from tests.support.fake_time import FakeTime
 
 
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(SAMPLE_NOW.to_pydatetime())
 
 
 @pytest.fixture

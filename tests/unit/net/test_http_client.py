@@ -25,25 +25,14 @@ from marketbot.net import (
     ServerUnavailableError,
 )
 from marketbot.net.http_client import parse_retry_after
+from tests.support.fake_time import FakeTime
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class FakeTime:
-    """A manual clock plus a sleep that advances it and records every wait."""
-
-    def __init__(self) -> None:
-        self.clock = ManualClock(START)
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.clock.advance(timedelta(seconds=seconds))
-
-
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(START)
 
 
 @pytest.fixture
