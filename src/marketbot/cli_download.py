@@ -56,11 +56,13 @@ def data_download(
 ) -> None:
     """Download an exchange's candles (a page per transaction; re-runs store no duplicates)."""
     from marketbot.cli_progress import progress_bar
+    from marketbot.config import load_settings
     from marketbot.sources.exchange_candles import ExchangeCandleDownloader
     from marketbot.sources.exchange_client import ExchangeClient
     from marketbot.store.prices import PriceRepository
 
-    urls = _parse_api_urls(api_url)
+    # --api-url wins over MARKETBOT_EXCHANGE_API_URLS, key by key.
+    urls = {**load_settings().exchange_api_urls.get(exchange, {}), **_parse_api_urls(api_url)}
     prices = PriceRepository(open_database())
     label = f"{exchange} {pair} {timeframe}"
     with (

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         polymarket_calls_per_minute: Polymarket rate budget.
         http_timeout_seconds: Timeout of one HTTP attempt.
         update_hour_utc: Hour of the day (UTC) at which ``data update --daemon`` runs.
+        exchange_api_urls: Per ccxt exchange id, replacements for its API roots (keys of
+            ccxt's ``urls['api']``), e.g. ``{"binance": {"public": "https://proxy/api/v3"}}``;
+            from the environment as JSON.
     """
 
     model_config = SettingsConfigDict(env_prefix="MARKETBOT_", frozen=True, extra="ignore")
@@ -48,6 +51,7 @@ class Settings(BaseSettings):
     polymarket_calls_per_minute: int = Field(default=60, ge=1)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     update_hour_utc: int = Field(default=1, ge=0, le=23)
+    exchange_api_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from marketbot.config import Settings
 from marketbot.core.clock import Clock
-from marketbot.core.errors import ConfigError
-from marketbot.sources.collector import HistoricalDataCollector, SeriesUpdate
+from marketbot.core.errors import ConfigError, MarketbotError
+from marketbot.sources.collector import COINGECKO_SOURCE, HistoricalDataCollector, SeriesUpdate
+from marketbot.sources.exchange_candles import ExchangeCandleDownloader
+from marketbot.sources.exchange_client import ExchangeClient
+from marketbot.sources.polymarket import PolymarketCollector
 from marketbot.store.database import Database
+from marketbot.store.polymarket import PolymarketRepository
+from marketbot.store.prices import PriceRepository, SeriesSummary
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
@@ -54,16 +60,74 @@ class DailyUpdater:
         self._sleep = sleep
 
     def run(self, progress: Progress | None = None) -> list[SeriesUpdate]:
-        """Update everything once; one entry per series, failures included."""
+        """Update everything once; one entry per series or market, failures included."""
+        updates = self._update_coingecko(progress)
+        updates += self._update_exchanges()
+        updates += self._update_polymarket()
+        for update in updates:
+            _LOG.info("%s", update)
+        return updates
+
+    def _update_coingecko(self, progress: Progress | None) -> list[SeriesUpdate]:
         collector = HistoricalDataCollector.from_settings(
             self.settings, self.database, clock=self._clock, sleep=self._sleep
         )
         try:
-            updates = collector.update_all(progress=progress)
+            return collector.update_all(progress=progress)
         finally:
             collector.close()
-        for update in updates:
-            _LOG.info("%s", update)
+
+    def _update_exchanges(self) -> list[SeriesUpdate]:
+        """Every stored exchange pair (a ``BASE/QUOTE`` symbol under a ccxt exchange id)."""
+        candidates = [
+            series
+            for series in PriceRepository(self.database).list_series()
+            if "/" in series.symbol and not series.source.startswith(COINGECKO_SOURCE)
+        ]
+        if not candidates:
+            return []  # ccxt takes seconds to import: only when there is an exchange series
+        import ccxt
+
+        by_exchange: dict[str, list[SeriesSummary]] = {}
+        for series in candidates:
+            if series.source in ccxt.exchanges:
+                by_exchange.setdefault(series.source, []).append(series)
+        updates = []
+        for exchange_id, series_list in by_exchange.items():
+            sleep = self._sleep if self._sleep is not None else time.sleep
+            urls = self.settings.exchange_api_urls.get(exchange_id)
+            with ExchangeClient(
+                exchange_id, api_urls=urls, clock=self._clock, sleep=sleep
+            ) as client:
+                downloader = ExchangeCandleDownloader(client, PriceRepository(self.database))
+                for series in series_list:
+                    label = f"{exchange_id}/{series.symbol}/{series.timeframe}"
+                    try:
+                        summary = downloader.update(series.symbol, series.timeframe)
+                    except MarketbotError as exc:
+                        updates.append(SeriesUpdate(label, 0, error=str(exc)))
+                    else:
+                        detail = f"{label}: {summary}"
+                        updates.append(SeriesUpdate(label, summary.bars_stored, detail=detail))
+        return updates
+
+    def _update_polymarket(self) -> list[SeriesUpdate]:
+        if not PolymarketRepository(self.database).list_markets():
+            return []
+        with PolymarketCollector.from_settings(
+            self.settings, self.database, clock=self._clock, sleep=self._sleep
+        ) as collector:
+            summary = collector.update_all()
+        updates = [
+            SeriesUpdate(
+                f"polymarket/{market.market.slug}", market.points, detail=market.describe()
+            )
+            for market in summary.collected
+        ]
+        updates += [
+            SeriesUpdate(f"polymarket/{slug}", 0, error=message)
+            for slug, message in summary.failures
+        ]
         return updates
 
 
