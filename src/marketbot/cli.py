@@ -69,6 +69,9 @@ def backtest(
     cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
     data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Stored source, e.g. coingecko or binance.")
+    ] = None,
     stop_loss: Annotated[float | None, typer.Option(help="Stop-loss fraction.")] = None,
     take_profit: Annotated[float | None, typer.Option(help="Take-profit fraction.")] = None,
     trailing_stop: Annotated[float | None, typer.Option(help="Trailing stop fraction.")] = None,
@@ -110,6 +113,7 @@ def backtest(
         slippage=slippage,
         cash=cash,
         timeframe=timeframe,
+        source=source,
         stop_loss=stop_loss,
         take_profit=take_profit,
         trailing_stop=trailing_stop,

@@ -102,17 +102,37 @@ def data_gaps(
 
 @data_app.command("fill-gaps")
 def data_fill_gaps(
-    symbol: Annotated[str, typer.Argument(help="CoinGecko coin id, e.g. bitcoin.")],
+    symbol: Annotated[str, typer.Argument(help="Coin id (bitcoin) or pair (BTC/USDT).")],
     start: Annotated[str | None, typer.Option(help="From (default: the first stored bar).")] = None,
     end: Annotated[str | None, typer.Option(help="To (default: now).")] = None,
     timeframe: Annotated[
         str | None, typer.Option(help="Timeframe (default: the only one).")
     ] = None,
-    vs_currency: Annotated[str, typer.Option(help="Quote currency.")] = "usd",
+    source: Annotated[
+        str, typer.Option(help="coingecko, or the ccxt exchange id of a downloaded pair.")
+    ] = "coingecko",
+    vs_currency: Annotated[str, typer.Option(help="CoinGecko: quote currency.")] = "usd",
     quiet: Quiet = False,
 ) -> None:
-    """Fetch only the missing bars of a CoinGecko series (market_chart/range)."""
+    """Fetch only the missing bars of a CoinGecko or exchange series."""
     from marketbot.cli_progress import progress_bar
+
+    with progress_bar("filling gaps", quiet=quiet) as advance:
+        if source.startswith("coingecko"):
+            summary = _fill_coingecko_gaps(symbol, start, end, timeframe, vs_currency, advance)
+        else:
+            summary = _fill_exchange_gaps(source, symbol, start, end, timeframe, advance)
+    typer.echo(summary)
+
+
+def _fill_coingecko_gaps(
+    symbol: str,
+    start: str | None,
+    end: str | None,
+    timeframe: str | None,
+    vs_currency: str,
+    advance: Any,
+) -> object:
     from marketbot.config import load_settings
     from marketbot.sources.collector import HistoricalDataCollector
 
@@ -120,11 +140,30 @@ def data_fill_gaps(
         load_settings(), open_database(), vs_currency=vs_currency
     )
     try:
-        with progress_bar("filling gaps", quiet=quiet) as advance:
-            summary = collector.fill_gaps(symbol, start, end, timeframe=timeframe, progress=advance)
+        return collector.fill_gaps(symbol, start, end, timeframe=timeframe, progress=advance)
     finally:
         collector.close()
-    typer.echo(summary)
+
+
+def _fill_exchange_gaps(
+    exchange: str,
+    pair: str,
+    start: str | None,
+    end: str | None,
+    timeframe: str | None,
+    advance: Any,
+) -> object:
+    from marketbot.config import load_settings
+    from marketbot.sources.exchange_candles import ExchangeCandleDownloader
+    from marketbot.sources.exchange_client import ExchangeClient
+    from marketbot.store.prices import PriceRepository
+
+    prices = PriceRepository(open_database())
+    _, timeframe = prices.resolve_series(pair, timeframe=timeframe, source=exchange)
+    urls = load_settings().exchange_api_urls.get(exchange)
+    with ExchangeClient(exchange, api_urls=urls) as client:
+        downloader = ExchangeCandleDownloader(client, prices)
+        return downloader.fill_gaps(pair, timeframe, start=start, end=end, progress=advance)
 
 
 @data_app.command("export")

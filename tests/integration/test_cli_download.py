@@ -6,6 +6,7 @@ The command runs in-process on a real SQLite file in a temporary data directory;
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -148,3 +149,53 @@ def test_cli_help_does_not_import_ccxt() -> None:
     # ccxt costs seconds to import; `marketbot --help` must not pay for it.
     check = "import sys, marketbot.cli; sys.exit('ccxt' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0
+
+
+def test_data_fill_gaps_when_exchange_pair_has_a_hole_fetches_only_it_then_backtests(
+    data_dir: Path,
+    httpserver: HTTPServer,
+    binance: FakeBinance,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "MARKETBOT_EXCHANGE_API_URLS",
+        json.dumps(
+            {
+                "binance": {
+                    "public": httpserver.url_for("/api/v3"),
+                    "fapiPublic": httpserver.url_for("/fapi/v1"),
+                    "dapiPublic": httpserver.url_for("/dapi/v1"),
+                }
+            }
+        ),
+    )
+    code, _, err = run_cli(
+        ["data", "download", "--exchange", "binance", "--pair", "BTC/USDT",
+         "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    hole = BARS.index[300:310]
+    with sqlite3.connect(data_dir / "marketbot.db") as connection:
+        connection.execute(
+            "DELETE FROM crypto_price_history WHERE timestamp BETWEEN ? AND ?",
+            (hole[0].value // 10**9, hole[-1].value // 10**9),
+        )
+    before = len(binance.kline_requests())
+
+    code, out, err = run_cli(["data", "fill-gaps", "BTC/USDT", "--source", "binance", "-q"], capsys)
+
+    assert code == 0, err
+    assert out.startswith("stored 10 1h bars of BTC/USDT (binance)")
+    [request] = binance.kline_requests()[before:]
+    assert int(request["startTime"]) == hole[0].value // 10**6
+    assert len(stored_rows(data_dir)) == 1500
+
+    code, out, err = run_cli(
+        ["backtest", "--strategy", "sma_crossover", "--symbol", "BTC/USDT", "--source", "binance",
+         "--param", "fast=10", "--param", "slow=50", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["symbol"] == "BTC/USDT"
