@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from marketbot.cli import main
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.frames import SAMPLE_DIR
 
 GOOD_CSV = "timestamp,open,high,low,close,volume\n" + "\n".join(
@@ -23,19 +23,8 @@ GOOD_CSV = "timestamp,open,high,low,close,volume\n" + "\n".join(
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     yield tmp_path / "var"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def stored_rows(capsys: pytest.CaptureFixture[str]) -> str:

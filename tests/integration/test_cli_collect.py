@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from marketbot.cli import main
 from marketbot.config import load_settings
 from marketbot.store import Database, PriceRepository
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.coingecko_server import FakeCoinGecko
 from tests.support.frames import SAMPLE_DIR
 
@@ -25,20 +25,9 @@ def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
 def data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coingecko: FakeCoinGecko
 ) -> Iterator[Path]:
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     monkeypatch.setenv("MARKETBOT_COINGECKO_URL", coingecko.base_url)
     yield tmp_path / "var"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def load(symbol: str, *, source: str, timeframe: str) -> pd.DataFrame:

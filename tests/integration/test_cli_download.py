@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from marketbot.cli import main
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.fake_binance import BARS, FakeBinance
 
 SINCE, UNTIL = BARS.index[100], BARS.index[1599]  # 1500 bars: two pages
@@ -25,8 +25,7 @@ SINCE, UNTIL = BARS.index[100], BARS.index[1599]  # 1500 bars: two pages
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     yield tmp_path / "var"
 
 
@@ -44,16 +43,6 @@ def api_urls(httpserver: HTTPServer) -> list[str]:
         "--api-url", f"fapiPublic={httpserver.url_for('/fapi/v1')}",
         "--api-url", f"dapiPublic={httpserver.url_for('/dapi/v1')}",
     ]  # fmt: skip
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def download(

@@ -7,26 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from marketbot.cli import main
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.frames import SAMPLE_DIR
 
 BTC = str(SAMPLE_DIR / "btc_usd_1d_bitstamp.csv")
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     return tmp_path / "var"
 
 

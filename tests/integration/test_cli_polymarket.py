@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from marketbot.cli import main
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.fake_polymarket import (
     CLOSED_MARKET_ID,
     OPEN_MARKET_ID,
@@ -27,23 +27,12 @@ def polymarket(
     httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakePolymarket]:
     fake = FakePolymarket(httpserver)
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     monkeypatch.setenv("MARKETBOT_POLYMARKET_GAMMA_URL", fake.gamma_url)
     monkeypatch.setenv("MARKETBOT_POLYMARKET_CLOB_URL", fake.clob_url)
     # Local answers are instant; the default budget would make `update` wait for the window.
     monkeypatch.setenv("MARKETBOT_POLYMARKET_CALLS_PER_MINUTE", "10000")
     yield fake
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def collect_open_market(capsys: pytest.CaptureFixture[str]) -> str:

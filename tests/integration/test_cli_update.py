@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from marketbot.cli import main
 from marketbot.config import load_settings
 from marketbot.sources.coingecko_api import close_only_bars, parse_market_chart
 from marketbot.store import Database, PriceRepository
+from tests.support.cli import isolated_data_dir, run_cli
 from tests.support.coingecko_server import SAMPLE_NOW, FakeCoinGecko, load_sample
 
 
@@ -32,8 +32,7 @@ def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
 def data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coingecko: FakeCoinGecko
 ) -> Iterator[Path]:
-    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    isolated_data_dir(tmp_path, monkeypatch)
     monkeypatch.setenv("MARKETBOT_COINGECKO_URL", coingecko.base_url)
     # The tail up to the real now is years of hourly bars: about 25 windows, no waiting.
     monkeypatch.setenv("MARKETBOT_COINGECKO_CALLS_PER_MINUTE", "600")
@@ -51,16 +50,6 @@ def store_hourly(symbol: str, drop_last: int) -> pd.DataFrame:
 def stored_count(symbol: str) -> int:
     with Database.from_settings(load_settings()) as database:
         return len(PriceRepository(database).load_bars(symbol, timeframe="1h", source="coingecko"))
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_data_update_when_series_behind_fetches_the_tail(

@@ -11,27 +11,24 @@ endpoint and what was wrong.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import httpx
-import tenacity
 
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, TemporaryError
 from marketbot.net.rate_limiter import PRIORITY_NORMAL, PriorityRateLimiter, RateLimited
+from marketbot.net.retrying import RetryPolicy, call_with_retries
 
 __all__ = ["ApiError", "HttpClient", "ServerUnavailableError"]
 
 _LOG = logging.getLogger(__name__)
-_T = TypeVar("_T")
 # How much of an unexpected body an error message quotes.
 _BODY_EXCERPT_CHARS: Final = 200
 
@@ -124,7 +121,7 @@ class HttpClient:
         self.backoff_seconds = backoff_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._sleep = sleep
+        self._policy = RetryPolicy(max_attempts, backoff_seconds, sleep)
         self._client = httpx.Client(
             base_url=self.base_url + "/",
             headers=dict(headers or {}),
@@ -168,39 +165,15 @@ class HttpClient:
             TemporaryError: still rate limited after the limiter's retries.
         """
         endpoint = f"{self.service} GET /{path.lstrip('/')}"
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
-            retry=tenacity.retry_if_exception_type(ServerUnavailableError),
-            sleep=self._sleep,
-            before_sleep=lambda state: _LOG.warning(
-                "%s: attempt %d failed (%s); retrying",
-                endpoint,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else "?",
-            ),
-            reraise=True,
+        return call_with_retries(
+            self._attempt,
+            (path.lstrip("/"), dict(params or {}), endpoint),
+            limiter=self.limiter,
+            priority=priority,
+            policy=self._policy,
+            retry_on=ServerUnavailableError,
+            describe=lambda: endpoint,
         )
-        try:
-            return retrying(self._through_limiter, path, dict(params or {}), endpoint, priority)
-        except ServerUnavailableError as exc:
-            raise ServerUnavailableError(
-                f"{exc} (gave up after {self.max_attempts} attempts)"
-            ) from exc
-        except RateLimited as exc:  # only when the limiter was told not to retry
-            raise TemporaryError(f"{endpoint}: {exc}") from exc
-        except TemporaryError as exc:
-            if isinstance(exc.__cause__, RateLimited):
-                raise TemporaryError(f"{endpoint}: {exc}") from exc
-            raise
-
-    def _through_limiter(
-        self, path: str, params: dict[str, Any], endpoint: str, priority: int
-    ) -> Any:
-        future = self.limiter.queue_request(
-            self._attempt, args=(path, params, endpoint), priority=priority
-        )
-        return _wait_for(future, self.limiter)
 
     def _attempt(self, path: str, params: dict[str, Any], endpoint: str) -> Any:
         try:
@@ -234,14 +207,3 @@ class HttpClient:
                 f"{endpoint}: the answer is not valid JSON ({exc}); it begins "
                 f"{_excerpt(response.text)!r}"
             ) from exc
-
-
-def _wait_for(future: Future[_T], limiter: PriorityRateLimiter) -> _T:
-    """The future's result, driving the limiter's queue ourselves when no worker runs it."""
-    while not future.done() and not limiter.is_running:
-        # Another request's failure sits on its own future; ours is read below.
-        with contextlib.suppress(Exception):
-            limiter.process_queue()
-        if limiter.pending_count() == 0 and not future.done():
-            break
-    return future.result()

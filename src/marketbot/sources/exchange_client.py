@@ -24,18 +24,16 @@ import difflib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-import tenacity
-
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, ExchangeError, TemporaryError
 from marketbot.core.timeframes import timeframe_seconds
-from marketbot.net.http_client import _wait_for, parse_retry_after
+from marketbot.net.http_client import parse_retry_after
 from marketbot.net.rate_limiter import PRIORITY_NORMAL, PriorityRateLimiter, RateLimited
+from marketbot.net.retrying import RetryPolicy, call_with_retries
 
 __all__ = ["ExchangeClient", "ExchangeUnavailableError", "default_limiter"]
 
@@ -312,38 +310,16 @@ class ExchangeClient:
             context: What is being asked for, for error messages (exchange, pair...).
             priority: The limiter priority: 1 emergency, 5 normal, 10 low.
         """
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=tenacity.wait_exponential(multiplier=self.backoff_seconds, max=60),
-            retry=tenacity.retry_if_exception_type(ExchangeUnavailableError),
-            sleep=self._sleep,
-            before_sleep=lambda state: _LOG.warning(
-                "%s: attempt %d failed (%s); retrying",
-                context,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else "?",
-            ),
-            reraise=True,
+        result: _T = call_with_retries(
+            self._attempt,
+            (fn, context),
+            limiter=self.limiter,
+            priority=priority,
+            policy=RetryPolicy(self.max_attempts, self.backoff_seconds, self._sleep),
+            retry_on=ExchangeUnavailableError,
+            describe=lambda: f"{context}: {self._last_endpoint}",
         )
-        try:
-            result: _T = retrying(self._through_limiter, fn, context, priority)
-        except ExchangeUnavailableError as exc:
-            raise ExchangeUnavailableError(
-                f"{exc} (gave up after {self.max_attempts} attempts)"
-            ) from exc
-        except RateLimited as exc:  # only when the limiter was told not to retry
-            raise TemporaryError(f"{context}: {self._last_endpoint}: {exc}") from exc
-        except TemporaryError as exc:
-            if isinstance(exc.__cause__, RateLimited):
-                raise TemporaryError(f"{context}: {self._last_endpoint}: {exc}") from exc
-            raise
         return result
-
-    def _through_limiter(self, fn: Callable[[], _T], context: str, priority: int) -> _T:
-        future: Future[_T] = self.limiter.queue_request(
-            self._attempt, args=(fn, context), priority=priority
-        )
-        return _wait_for(future, self.limiter)
 
     def _attempt(self, fn: Callable[[], _T], context: str) -> _T:
         import ccxt
