@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -252,3 +253,79 @@ def test_get_json_when_emergency_queued_after_low_ones_it_reaches_server_first(
     names = [name for _, name in arrivals]
     assert names[:2] == ["first", "emergency"]
     assert sorted(names[2:]) == ["low-0", "low-1", "low-2"]
+
+
+class ResettingServer:
+    """A raw TCP server on 127.0.0.1: resets the first ``resets`` connections, then answers."""
+
+    def __init__(self, resets: int, body: bytes) -> None:
+        self.resets = resets
+        self.body = body
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed by the test
+            with connection:
+                self.connections += 1
+                connection.recv(65536)
+                if self.connections <= self.resets:
+                    # Linger 0: close() sends RST, as a crashed proxy or a dropped link does.
+                    connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    continue
+                head = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+                )
+                connection.sendall(head.encode() + self.body)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_get_json_when_connection_is_reset_retries_then_succeeds(fake_time: FakeTime) -> None:
+    server = ResettingServer(resets=2, body=b'{"ok": true}')
+    limiter = PriorityRateLimiter(600, clock=fake_time.clock, sleep=fake_time.sleep)
+    try:
+        with HttpClient(
+            f"http://127.0.0.1:{server.port}",
+            service="TestAPI",
+            limiter=limiter,
+            sleep=fake_time.sleep,
+        ) as http_client:
+            assert http_client.get_json("x") == {"ok": True}
+    finally:
+        server.close()
+    assert server.connections == 3
+    assert fake_time.sleeps == [1.0, 2.0]
+
+
+def test_get_json_when_connection_keeps_resetting_raises_naming_the_endpoint(
+    fake_time: FakeTime,
+) -> None:
+    server = ResettingServer(resets=99, body=b"{}")
+    limiter = PriorityRateLimiter(600, clock=fake_time.clock, sleep=fake_time.sleep)
+    try:
+        with (
+            HttpClient(
+                f"http://127.0.0.1:{server.port}",
+                service="TestAPI",
+                limiter=limiter,
+                max_attempts=3,
+                sleep=fake_time.sleep,
+            ) as http_client,
+            pytest.raises(ServerUnavailableError, match=r"TestAPI GET /x: connection failed"),
+        ):
+            http_client.get_json("x")
+    finally:
+        server.close()
+    assert server.connections == 3
