@@ -27,11 +27,14 @@ if TYPE_CHECKING:
     )
     from marketbot.core.recommendation import Recommendation, RecommendationThresholds
     from marketbot.core.risk_limits import RiskConfig, RiskLimits
+    from marketbot.net.rate_limiter import PriorityRateLimiter
     from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
     from marketbot.risk.enforcer import RiskDecision, RiskEnforcer
     from marketbot.risk.exit_manager import ExitManager, ExitRuleSet, Position
     from marketbot.risk.portfolio_manager import PortfolioManager
     from marketbot.risk.rebalancer import Rebalancer
+    from marketbot.sources.collector import HistoricalDataCollector
+    from marketbot.sources.polymarket import PolymarketCollector
     from marketbot.strategies.base import Parameter, Signals, Strategy
     from marketbot.strategies.loader import builtin_strategies, load_strategy
 
@@ -45,12 +48,15 @@ __all__ = [
     "ExitManager",
     "ExitRuleSet",
     "ExitRules",
+    "HistoricalDataCollector",
     "LookaheadReport",
     "MarketbotError",
     "OptimizationResult",
     "Parameter",
+    "PolymarketCollector",
     "PortfolioManager",
     "Position",
+    "PriorityRateLimiter",
     "Rebalancer",
     "Recommendation",
     "RecommendationThresholds",
@@ -96,6 +102,9 @@ _HOMES = {
     "Position": "marketbot.risk.exit_manager",
     "PortfolioManager": "marketbot.risk.portfolio_manager",
     "Rebalancer": "marketbot.risk.rebalancer",
+    "PriorityRateLimiter": "marketbot.net.rate_limiter",
+    "HistoricalDataCollector": "marketbot.sources.collector",
+    "PolymarketCollector": "marketbot.sources.polymarket",
     "OptimizationResult": "marketbot.optimize.optimizer",
     "StrategyOptimizer": "marketbot.optimize.optimizer",
     "Parameter": "marketbot.strategies.base",
