@@ -27,6 +27,20 @@ def timeframe_seconds(timeframe: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+_WEEK_SECONDS: Final = 604_800
+# 1970-01-01 was a Thursday: weeks open on Monday 00:00 UTC, four days into the epoch's week.
+_MONDAY_OFFSET_SECONDS: Final = 4 * 86_400
+
+
+def bar_grid_offset_seconds(bar_seconds: int) -> int:
+    """Where bars of this length start, from the epoch: weeks on Mondays, the rest at 0.
+
+    A bar of ``bar_seconds`` opens at ``offset + k * bar_seconds`` seconds since the epoch,
+    as exchanges open daily bars at 00:00 UTC and weekly bars on Monday 00:00 UTC.
+    """
+    return _MONDAY_OFFSET_SECONDS if bar_seconds % _WEEK_SECONDS == 0 else 0
+
+
 def seconds_to_timeframe(seconds: int) -> str:
     """The shortest label for a bar length, e.g. 3600 -> ``1h``, 86400 -> ``1d``."""
     for unit in ("w", "d", "h", "m"):

@@ -30,7 +30,11 @@ import pandas as pd
 from marketbot.config import Settings
 from marketbot.core.clock import Clock
 from marketbot.core.errors import ConfigError
-from marketbot.core.timeframes import NANOSECONDS_PER_SECOND, timeframe_seconds
+from marketbot.core.timeframes import (
+    NANOSECONDS_PER_SECOND,
+    bar_grid_offset_seconds,
+    timeframe_seconds,
+)
 from marketbot.net import PRIORITY_NORMAL, ApiError, HttpClient, PriorityRateLimiter
 
 __all__ = [
@@ -135,12 +139,14 @@ def close_only_bars(points: pd.DataFrame, timeframe: str, now: pd.Timestamp) -> 
         timeframe: Bar length, e.g. ``1h``.
         now: Bars closing after this moment are still open and are dropped.
     """
-    bar_ns = timeframe_seconds(timeframe) * NANOSECONDS_PER_SECOND
+    bar_seconds = timeframe_seconds(timeframe)
+    bar_ns = bar_seconds * NANOSECONDS_PER_SECOND
+    offset_ns = bar_grid_offset_seconds(bar_seconds) * NANOSECONDS_PER_SECOND
     if points.empty:
         return _empty_bars()
-    stamps = pd.DatetimeIndex(points.index).as_unit("ns").asi8
+    stamps = pd.DatetimeIndex(points.index).as_unit("ns").asi8 - offset_ns
     # The bar (open, open + bar] holds the point: a point on a boundary closes the bar before.
-    opens = -(-stamps // bar_ns) * bar_ns - bar_ns
+    opens = -(-stamps // bar_ns) * bar_ns - bar_ns + offset_ns
     last_of_bar = np.flatnonzero(np.append(opens[1:] != opens[:-1], True))
     opens = opens[last_of_bar]
     closes = points["price"].to_numpy()[last_of_bar]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from marketbot.core.errors import ConfigError
+from marketbot.core.timeframes import bar_grid_offset_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,9 @@ def missing_runs(
 ) -> list[MissingRun]:
     """Runs of bars in ``[start, end]`` that are not stored.
 
-    The bar grid is that of the stored bars (their offset from the epoch), or the epoch grid
-    when nothing is stored; ``start`` rounds up and ``end`` down onto it.
+    The bar grid is that of the stored bars (their offset from the epoch), or, when nothing
+    is stored, the usual one (:func:`~marketbot.core.timeframes.bar_grid_offset_seconds`:
+    weeks from Monday, the rest from the epoch); ``start`` rounds up and ``end`` down onto it.
 
     Args:
         stored_opens: Open times of the stored bars (UTC, any order).
@@ -54,7 +56,8 @@ def missing_runs(
         raise ConfigError(f"bar length must be positive, got {bar_seconds} seconds")
     bar_ns = bar_seconds * 1_000_000_000
     stored = np.unique(stored_opens.as_unit("ns").asi8)
-    offset = int(stored[0] % bar_ns) if stored.size else 0
+    usual_offset = bar_grid_offset_seconds(bar_seconds) * 1_000_000_000
+    offset = int(stored[0] % bar_ns) if stored.size else usual_offset
     first = -(-(start.value - offset) // bar_ns) * bar_ns + offset
     last = (end.value - offset) // bar_ns * bar_ns + offset
     if last < first:

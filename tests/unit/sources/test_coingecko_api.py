@@ -181,3 +181,14 @@ def test_close_only_bars_when_no_points_returns_empty_frame() -> None:
     assert bars.empty
     assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
     assert np.dtype(bars["close"].dtype) == np.float64
+
+
+def test_close_only_bars_when_weekly_bars_open_on_mondays() -> None:
+    stamps = pd.date_range("2024-01-01T06:00Z", periods=20, freq="1D")  # 2024-01-01: Monday
+    points = pd.DataFrame({"price": range(1, 21), "volume": 0.0}, index=stamps, dtype=float)
+
+    bars = close_only_bars(points, "1w", pd.Timestamp("2024-01-21T00:00Z"))  # week 3 is open
+
+    assert [t.day_name() for t in bars.index] == ["Monday", "Monday"]
+    assert bars.index[0] == pd.Timestamp("2024-01-01T00:00Z")
+    assert bars["close"].tolist() == [7.0, 14.0]  # Sunday 06:00's price closes each week

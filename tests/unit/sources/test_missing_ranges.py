@@ -89,3 +89,15 @@ def test_split_run_when_longer_than_window_cuts_in_order() -> None:
         MissingRun(at(4), at(7), 4),
         MissingRun(at(8), at(9), 2),
     ]
+
+
+def test_missing_runs_when_weekly_and_nothing_stored_uses_monday_grid() -> None:
+    week = 7 * 24 * HOUR
+    nothing = pd.DatetimeIndex([], tz="UTC")
+
+    runs = missing_runs(
+        nothing, pd.Timestamp("2024-01-03T00:00Z"), T0 + pd.Timedelta(days=30), week
+    )
+
+    assert runs[0].first == pd.Timestamp("2024-01-08T00:00Z")  # the first Monday after
+    assert runs[0].first.day_name() == "Monday"
