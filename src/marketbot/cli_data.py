@@ -109,37 +109,50 @@ def data_fill_gaps(
         str | None, typer.Option(help="Timeframe (default: the only one).")
     ] = None,
     source: Annotated[
-        str, typer.Option(help="coingecko, or the ccxt exchange id of a downloaded pair.")
+        str,
+        typer.Option(
+            help="coingecko (coingecko-eur, coingecko-ohlc...), or the ccxt exchange id of a "
+            "downloaded pair."
+        ),
     ] = "coingecko",
-    vs_currency: Annotated[str, typer.Option(help="CoinGecko: quote currency.")] = "usd",
     quiet: Quiet = False,
 ) -> None:
     """Fetch only the missing bars of a CoinGecko or exchange series."""
     from marketbot.cli_progress import progress_bar
+    from marketbot.sources.collector import coingecko_currency
 
+    currency = coingecko_currency(source)
     with progress_bar("filling gaps", quiet=quiet) as advance:
-        if source.startswith("coingecko"):
-            summary = _fill_coingecko_gaps(symbol, start, end, timeframe, vs_currency, advance)
+        if currency is not None:
+            summary = _fill_coingecko_gaps(source, currency, symbol, start, end, timeframe, advance)
         else:
             summary = _fill_exchange_gaps(source, symbol, start, end, timeframe, advance)
     typer.echo(summary)
 
 
 def _fill_coingecko_gaps(
+    source: str,
+    currency: str,
     symbol: str,
     start: str | None,
     end: str | None,
     timeframe: str | None,
-    vs_currency: str,
     advance: Any,
 ) -> object:
     from marketbot.config import load_settings
     from marketbot.sources.collector import HistoricalDataCollector
 
+    database = open_database()
     collector = HistoricalDataCollector.from_settings(
-        load_settings(), open_database(), vs_currency=vs_currency
+        load_settings(), database, vs_currency=currency
     )
     try:
+        if source == collector.ohlc_source:
+            # The ohlc endpoint has no date range: refresh what it reaches.
+            _, timeframe = collector.prices.resolve_series(
+                symbol, timeframe=timeframe, source=source
+            )
+            return collector.refresh_ohlc(symbol, timeframe)
         return collector.fill_gaps(symbol, start, end, timeframe=timeframe, progress=advance)
     finally:
         collector.close()

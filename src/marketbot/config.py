@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         coingecko_url: CoinGecko API root (a proxy or the paid ``pro-api`` host also work).
         coingecko_api_key: Optional demo-plan key, sent as the ``x-cg-demo-api-key`` header.
         coingecko_calls_per_minute: CoinGecko rate budget (the free demo plan allows 30).
+        coingecko_history_days: How far back the CoinGecko plan answers (365 on the demo
+            plan); older missing bars are reported, not requested. 0 means no limit.
         polymarket_gamma_url: Polymarket Gamma API root (markets and events).
         polymarket_clob_url: Polymarket CLOB API root (price history).
         polymarket_calls_per_minute: Polymarket rate budget.
@@ -46,6 +48,7 @@ class Settings(BaseSettings):
     coingecko_url: str = "https://api.coingecko.com/api/v3"
     coingecko_api_key: SecretStr | None = None
     coingecko_calls_per_minute: int = Field(default=30, ge=1)
+    coingecko_history_days: int = Field(default=365, ge=0)
     polymarket_gamma_url: str = "https://gamma-api.polymarket.com"
     polymarket_clob_url: str = "https://clob.polymarket.com"
     polymarket_calls_per_minute: int = Field(default=60, ge=1)

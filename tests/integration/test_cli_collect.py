@@ -27,6 +27,8 @@ def data_dir(
 ) -> Iterator[Path]:
     isolated_data_dir(tmp_path, monkeypatch)
     monkeypatch.setenv("MARKETBOT_COINGECKO_URL", coingecko.base_url)
+    # The sample is from 2021: beyond the demo plan's 365 days from the real now.
+    monkeypatch.setenv("MARKETBOT_COINGECKO_HISTORY_DAYS", "0")
     yield tmp_path / "var"
 
 

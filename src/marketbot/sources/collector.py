@@ -29,7 +29,7 @@ from marketbot.sources.coingecko_api import (
 )
 from marketbot.sources.missing_ranges import MissingRun, missing_runs, split_run
 from marketbot.store.database import Database
-from marketbot.store.prices import PriceRepository, canonical_timeframe
+from marketbot.store.prices import PriceRepository, SeriesSummary, canonical_timeframe
 
 __all__ = [
     "COINGECKO_SOURCE",
@@ -37,9 +37,13 @@ __all__ = [
     "GapFillSummary",
     "HistoricalDataCollector",
     "SeriesUpdate",
+    "coingecko_currency",
+    "coingecko_sources",
 ]
 
 COINGECKO_SOURCE: Final = "coingecko"
+# How far back CoinGecko's free demo plan answers; paid plans reach further.
+DEMO_HISTORY_DAYS: Final = 365
 _LOG = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 _DAY_SECONDS: Final = 86_400
@@ -163,15 +167,17 @@ class HistoricalDataCollector:
         *,
         clock: Clock | None = None,
         vs_currency: str = "usd",
+        history_days: int | None = DEMO_HISTORY_DAYS,
     ) -> None:
         if not vs_currency.isalpha():
             raise ConfigError(f"vs_currency must be a currency code like 'usd': {vs_currency!r}")
+        if history_days is not None and history_days < 1:
+            raise ConfigError(f"history_days must be at least 1 (or None), got {history_days}")
         self.prices = prices
         self.coingecko = coingecko
         self.vs_currency = vs_currency.lower()
-        self.source = (
-            COINGECKO_SOURCE if self.vs_currency == "usd" else f"{COINGECKO_SOURCE}-{vs_currency}"
-        )
+        self.source, self.ohlc_source = coingecko_sources(self.vs_currency)
+        self.history_days = history_days
         self._clock: Clock = clock if clock is not None else SystemClock()
 
     @classmethod
@@ -186,11 +192,23 @@ class HistoricalDataCollector:
     ) -> HistoricalDataCollector:
         """A collector on the configured CoinGecko URL and key, storing into ``database``."""
         coingecko = CoinGeckoClient.from_settings(settings, clock=clock, sleep=sleep)
-        return cls(PriceRepository(database), coingecko, clock=clock, vs_currency=vs_currency)
+        return cls(
+            PriceRepository(database),
+            coingecko,
+            clock=clock,
+            vs_currency=vs_currency,
+            history_days=settings.coingecko_history_days or None,
+        )
 
     def close(self) -> None:
         """Close the HTTP connections."""
         self.coingecko.close()
+
+    def __enter__(self) -> HistoricalDataCollector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _now(self) -> pd.Timestamp:
         return pd.Timestamp(self._clock.now())
@@ -217,30 +235,52 @@ class HistoricalDataCollector:
         wanted = canonical_timeframe(timeframe) if timeframe else native
         candle = ohlc_timeframe(days) if days in OHLC_DAYS else None
         if wanted == candle and wanted != native:
-            bars = self.coingecko.ohlc(symbol, vs_currency=self.vs_currency, days=days, now=now)
-            endpoint = f"/coins/{symbol}/ohlc"
-        elif timeframe_seconds(wanted) % timeframe_seconds(native) == 0:
+            return self._collect_ohlc(symbol, days, now)
+        if timeframe_seconds(wanted) % timeframe_seconds(native) == 0:
             points = self.coingecko.market_chart(symbol, vs_currency=self.vs_currency, days=days)
             if points.empty:
                 raise DataError(f"CoinGecko /coins/{symbol}/market_chart: no prices ({days} days)")
             bars = close_only_bars(points, wanted, now)
-            endpoint = f"/coins/{symbol}/market_chart"
-        else:
-            ohlc = f", or {candle} candles (ohlc)" if candle else ""
+            return self._store(self.source, symbol, wanted, bars, f"/coins/{symbol}/market_chart")
+        ohlc = f", or {candle} candles (ohlc)" if candle else ""
+        raise ConfigError(
+            f"CoinGecko gives {days} days of {symbol} as {native} points{ohlc}; timeframe "
+            f"{wanted} is not a whole multiple of {native}. Choose another timeframe or days."
+        )
+
+    def _collect_ohlc(self, symbol: str, days: int, now: pd.Timestamp) -> CollectionSummary:
+        # Real candles live in their own series: close-only bars must never overwrite them.
+        bars = self.coingecko.ohlc(symbol, vs_currency=self.vs_currency, days=days, now=now)
+        endpoint = f"/coins/{symbol}/ohlc"
+        return self._store(self.ohlc_source, symbol, ohlc_timeframe(days), bars, endpoint)
+
+    def refresh_ohlc(self, symbol: str, timeframe: str) -> CollectionSummary:
+        """Fetch the longest ohlc window with ``timeframe`` candles and store what it holds.
+
+        The ohlc endpoint takes no date range, only ``days``; so an ohlc series is brought up
+        to date (and its recent holes filled) by asking for the most days that still give
+        candles of its size: 1 day for 30m, 30 for 4h, 365 for 4d.
+
+        Raises:
+            ConfigError: CoinGecko has no ohlc candles of that size.
+        """
+        timeframe = canonical_timeframe(timeframe)
+        reach = [days for days in OHLC_DAYS if ohlc_timeframe(days) == timeframe]
+        if not reach:
+            sizes = sorted({ohlc_timeframe(days) for days in OHLC_DAYS}, key=timeframe_seconds)
             raise ConfigError(
-                f"CoinGecko gives {days} days of {symbol} as {native} points{ohlc}; timeframe "
-                f"{wanted} is not a whole multiple of {native}. Choose another timeframe or days."
+                f"CoinGecko's ohlc candles are {', '.join(sizes)}; there are no {timeframe} ones"
             )
-        return self._store(symbol, wanted, bars, endpoint)
+        return self._collect_ohlc(symbol, max(reach), self._now())
 
     def _store(
-        self, symbol: str, timeframe: str, bars: pd.DataFrame, endpoint: str
+        self, source: str, symbol: str, timeframe: str, bars: pd.DataFrame, endpoint: str
     ) -> CollectionSummary:
         if not bars.empty:
-            self.prices.upsert_bars(self.source, symbol, timeframe, bars)
+            self.prices.upsert_bars(source, symbol, timeframe, bars)
         index = pd.DatetimeIndex(bars.index)
         return CollectionSummary(
-            source=self.source,
+            source=source,
             symbol=symbol,
             timeframe=timeframe,
             bars_stored=len(bars),
@@ -330,25 +370,27 @@ class HistoricalDataCollector:
     def _windows(
         self, runs: list[MissingRun], bar_seconds: int
     ) -> tuple[list[MissingRun], list[str]]:
+        """Request windows over the reachable part of the runs, and notes on the rest."""
         now = self._now()
+        reachable_from, why = None, ""
+        if self.history_days is not None:
+            reachable_from = now - pd.Timedelta(days=self.history_days)
+            why = f"CoinGecko's plan reaches back {self.history_days} days"
         if bar_seconds < 3600:
-            # Points finer than hourly exist only for the last day.
-            oldest = now - pd.Timedelta(days=1)
-            recent = [run for run in runs if run.first >= oldest]
-            notes = []
-            if len(recent) < len(runs):
-                skipped = sum(run.bars for run in runs) - sum(run.bars for run in recent)
-                notes.append(
-                    f"{skipped} bars are older than a day; CoinGecko keeps points finer than "
-                    f"hourly for the last day only"
-                )
-            window_seconds, runs = _DAY_SECONDS, recent
+            reachable_from = now - pd.Timedelta(days=1)
+            why = "CoinGecko keeps points finer than hourly for the last day only"
+        reachable = [_clip(run, reachable_from, bar_seconds) for run in runs]
+        kept = [run for run in reachable if run is not None]
+        unreachable = sum(run.bars for run in runs) - sum(run.bars for run in kept)
+        notes = [f"{unreachable} bars are out of reach: {why}"] if unreachable else []
+        if bar_seconds < 3600:
+            window_seconds = _DAY_SECONDS
         elif bar_seconds < _DAY_SECONDS:
-            window_seconds, notes = _HOURLY_WINDOW_SECONDS, []
+            window_seconds = _HOURLY_WINDOW_SECONDS
         else:
-            window_seconds, notes = max(_DAILY_WINDOW_SECONDS, bar_seconds), []
+            window_seconds = max(_DAILY_WINDOW_SECONDS, bar_seconds)
         max_bars = max(1, window_seconds // bar_seconds)
-        return [piece for run in runs for piece in split_run(run, bar_seconds, max_bars)], notes
+        return [piece for run in kept for piece in split_run(run, bar_seconds, max_bars)], notes
 
     def _fetch_window(self, symbol: str, timeframe: str, window: MissingRun) -> int:
         bar = pd.Timedelta(seconds=timeframe_seconds(timeframe))
@@ -364,25 +406,78 @@ class HistoricalDataCollector:
         return len(bars)
 
     def update_all(self, progress: Progress | None = None) -> list[SeriesUpdate]:
-        """Bring every stored series of this source up to date, from its last bar to now.
+        """Bring every stored series of this currency up to date, from its last bar to now.
 
-        A series that fails (an unknown coin, an API outage) is reported and the others
-        still update.
+        Close-only series are filled from their last bar with ``/market_chart/range``; ohlc
+        series are refreshed with ``/ohlc`` (:meth:`refresh_ohlc`). A series that fails (an
+        unknown coin, an API outage) is reported and the others still update.
         """
-        tracked = [series for series in self.prices.list_series() if series.source == self.source]
+        tracked = [
+            series
+            for series in self.prices.list_series()
+            if series.source in (self.source, self.ohlc_source)
+        ]
         updates = []
         for done, series in enumerate(tracked, start=1):
-            label = f"{series.source}/{series.symbol}/{series.timeframe}"
-            try:
-                summary = self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe)
-            except MarketbotError as exc:
-                _LOG.warning("update of %s failed: %s", label, exc)
-                updates.append(SeriesUpdate(label, 0, error=str(exc)))
-            else:
-                updates.append(SeriesUpdate(label, summary.bars_filled, detail=str(summary)))
+            updates.append(self._update_one(series))
             if progress is not None:
                 progress(done, len(tracked))
         return updates
+
+    def _update_one(self, series: SeriesSummary) -> SeriesUpdate:
+        label = f"{series.source}/{series.symbol}/{series.timeframe}"
+        try:
+            if series.source == self.ohlc_source:
+                summary = self.refresh_ohlc(series.symbol, series.timeframe)
+                added = 0 if summary.last is None else _bars_after(summary, series.last)
+                return SeriesUpdate(label, added, detail=f"{summary}; {added} new")
+            filled = self.fill_gaps(series.symbol, series.last, timeframe=series.timeframe)
+        except MarketbotError as exc:
+            _LOG.warning("update of %s failed: %s", label, exc)
+            return SeriesUpdate(label, 0, error=str(exc))
+        return SeriesUpdate(label, filled.bars_filled, detail=str(filled))
+
+
+def coingecko_sources(vs_currency: str) -> tuple[str, str]:
+    """The sources of close-only and of ohlc series in a quote currency.
+
+    ``usd`` gives ``("coingecko", "coingecko-ohlc")``, ``eur`` gives
+    ``("coingecko-eur", "coingecko-ohlc-eur")``: two currencies or two kinds of bar never
+    share a series.
+    """
+    currency = vs_currency.lower()
+    suffix = "" if currency == "usd" else f"-{currency}"
+    return f"{COINGECKO_SOURCE}{suffix}", f"{COINGECKO_SOURCE}-ohlc{suffix}"
+
+
+def coingecko_currency(source: str) -> str | None:
+    """The quote currency of a CoinGecko source name, or None if it is not one."""
+    if source in (COINGECKO_SOURCE, f"{COINGECKO_SOURCE}-ohlc"):
+        return "usd"
+    for prefix in (f"{COINGECKO_SOURCE}-ohlc-", f"{COINGECKO_SOURCE}-"):
+        if source.startswith(prefix) and source[len(prefix) :].isalpha():
+            return source[len(prefix) :]
+    return None
+
+
+def _bars_after(summary: CollectionSummary, last: pd.Timestamp) -> int:
+    if summary.last is None or summary.last <= last:
+        return 0
+    bar = pd.Timedelta(seconds=timeframe_seconds(summary.timeframe))
+    return int((summary.last - last) // bar)
+
+
+def _clip(
+    run: MissingRun, reachable_from: pd.Timestamp | None, bar_seconds: int
+) -> MissingRun | None:
+    """The part of ``run`` from ``reachable_from`` on, or None if it lies wholly before."""
+    if reachable_from is None or run.first >= reachable_from:
+        return run
+    if run.last < reachable_from:
+        return None
+    bar = pd.Timedelta(seconds=bar_seconds)
+    skipped = -(-(reachable_from - run.first) // bar)
+    return MissingRun(run.first + skipped * bar, run.last, run.bars - skipped)
 
 
 def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:

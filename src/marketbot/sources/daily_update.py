@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 from marketbot.config import Settings
 from marketbot.core.clock import Clock
 from marketbot.core.errors import ConfigError, MarketbotError
-from marketbot.sources.collector import COINGECKO_SOURCE, HistoricalDataCollector, SeriesUpdate
+from marketbot.sources.collector import (
+    HistoricalDataCollector,
+    SeriesUpdate,
+    coingecko_currency,
+)
 from marketbot.sources.exchange_candles import ExchangeCandleDownloader
 from marketbot.sources.exchange_client import ExchangeClient
 from marketbot.sources.polymarket import PolymarketCollector
@@ -61,28 +65,46 @@ class DailyUpdater:
 
     def run(self, progress: Progress | None = None) -> list[SeriesUpdate]:
         """Update everything once; one entry per series or market, failures included."""
-        updates = self._update_coingecko(progress)
-        updates += self._update_exchanges()
+        series = PriceRepository(self.database).list_series()
+        updates = self._update_coingecko(series, progress)
+        updates += self._update_exchanges(series)
         updates += self._update_polymarket()
         for update in updates:
             _LOG.info("%s", update)
         return updates
 
-    def _update_coingecko(self, progress: Progress | None) -> list[SeriesUpdate]:
-        collector = HistoricalDataCollector.from_settings(
-            self.settings, self.database, clock=self._clock, sleep=self._sleep
+    def _update_coingecko(
+        self, stored: list[SeriesSummary], progress: Progress | None
+    ) -> list[SeriesUpdate]:
+        """Every CoinGecko series, one collector per quote currency."""
+        currencies = sorted(
+            {currency for s in stored if (currency := coingecko_currency(s.source)) is not None}
         )
-        try:
-            return collector.update_all(progress=progress)
-        finally:
-            collector.close()
+        updates: list[SeriesUpdate] = []
+        for currency in currencies:
+            try:
+                collector = HistoricalDataCollector.from_settings(
+                    self.settings,
+                    self.database,
+                    vs_currency=currency,
+                    clock=self._clock,
+                    sleep=self._sleep,
+                )
+            except MarketbotError as exc:
+                updates.append(SeriesUpdate(f"coingecko ({currency})", 0, error=str(exc)))
+                continue
+            try:
+                updates += collector.update_all(progress=progress)
+            finally:
+                collector.close()
+        return updates
 
-    def _update_exchanges(self) -> list[SeriesUpdate]:
+    def _update_exchanges(self, stored: list[SeriesSummary]) -> list[SeriesUpdate]:
         """Every stored exchange pair (a ``BASE/QUOTE`` symbol under a ccxt exchange id)."""
         candidates = [
             series
-            for series in PriceRepository(self.database).list_series()
-            if "/" in series.symbol and not series.source.startswith(COINGECKO_SOURCE)
+            for series in stored
+            if "/" in series.symbol and coingecko_currency(series.source) is None
         ]
         if not candidates:
             return []  # ccxt takes seconds to import: only when there is an exchange series
@@ -92,32 +114,44 @@ class DailyUpdater:
         for series in candidates:
             if series.source in ccxt.exchanges:
                 by_exchange.setdefault(series.source, []).append(series)
-        updates = []
+        updates: list[SeriesUpdate] = []
         for exchange_id, series_list in by_exchange.items():
-            sleep = self._sleep if self._sleep is not None else time.sleep
-            urls = self.settings.exchange_api_urls.get(exchange_id)
-            with ExchangeClient(
-                exchange_id, api_urls=urls, clock=self._clock, sleep=sleep
-            ) as client:
-                downloader = ExchangeCandleDownloader(client, PriceRepository(self.database))
-                for series in series_list:
-                    label = f"{exchange_id}/{series.symbol}/{series.timeframe}"
-                    try:
-                        summary = downloader.update(series.symbol, series.timeframe)
-                    except MarketbotError as exc:
-                        updates.append(SeriesUpdate(label, 0, error=str(exc)))
-                    else:
-                        detail = f"{label}: {summary}"
-                        updates.append(SeriesUpdate(label, summary.bars_stored, detail=detail))
+            updates += self._update_exchange(exchange_id, series_list)
+        return updates
+
+    def _update_exchange(
+        self, exchange_id: str, series_list: list[SeriesSummary]
+    ) -> list[SeriesUpdate]:
+        labels = [f"{exchange_id}/{s.symbol}/{s.timeframe}" for s in series_list]
+        sleep = self._sleep if self._sleep is not None else time.sleep
+        urls = self.settings.exchange_api_urls.get(exchange_id)
+        try:
+            client = ExchangeClient(exchange_id, api_urls=urls, clock=self._clock, sleep=sleep)
+        except MarketbotError as exc:  # e.g. a bad URL override: every pair of it fails
+            return [SeriesUpdate(label, 0, error=str(exc)) for label in labels]
+        updates = []
+        with client:
+            downloader = ExchangeCandleDownloader(client, PriceRepository(self.database))
+            for label, series in zip(labels, series_list, strict=True):
+                try:
+                    summary = downloader.update(series.symbol, series.timeframe)
+                except MarketbotError as exc:
+                    updates.append(SeriesUpdate(label, 0, error=str(exc)))
+                else:
+                    detail = f"{label}: {summary}"
+                    updates.append(SeriesUpdate(label, summary.bars_stored, detail=detail))
         return updates
 
     def _update_polymarket(self) -> list[SeriesUpdate]:
         if not PolymarketRepository(self.database).list_markets():
             return []
-        with PolymarketCollector.from_settings(
-            self.settings, self.database, clock=self._clock, sleep=self._sleep
-        ) as collector:
-            summary = collector.update_all()
+        try:
+            with PolymarketCollector.from_settings(
+                self.settings, self.database, clock=self._clock, sleep=self._sleep
+            ) as collector:
+                summary = collector.update_all()
+        except MarketbotError as exc:
+            return [SeriesUpdate("polymarket", 0, error=str(exc))]
         updates = [
             SeriesUpdate(
                 f"polymarket/{market.market.slug}", market.points, detail=market.describe()

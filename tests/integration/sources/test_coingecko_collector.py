@@ -45,8 +45,8 @@ def expected_hourly() -> pd.DataFrame:
     return close_only_bars(parse_market_chart(load_sample(), "sample"), "1h", SAMPLE_NOW)
 
 
-def stored(database: Database, timeframe: str = "1h") -> pd.DataFrame:
-    return PriceRepository(database).load_bars("bitcoin", timeframe=timeframe, source="coingecko")
+def stored(database: Database, timeframe: str = "1h", source: str = "coingecko") -> pd.DataFrame:
+    return PriceRepository(database).load_bars("bitcoin", timeframe=timeframe, source=source)
 
 
 def row_count(database: Database) -> int:
@@ -100,8 +100,9 @@ def test_collect_when_timeframe_is_the_ohlc_candle_uses_ohlc_endpoint(
     assert coingecko.requests[-1].path == "/api/v3/coins/bitcoin/ohlc"
     candles = coingecko.ohlc_4h()
     complete = [c for c in candles if c[0] <= SAMPLE_NOW.value // 1_000_000]
+    assert summary.source == "coingecko-ohlc"  # real candles never share a series with flat ones
     assert summary.bars_stored == len(complete)
-    bars = stored(database, "4h")
+    bars = stored(database, "4h", source="coingecko-ohlc")
     first = complete[0]
     assert bars.index[0] == pd.Timestamp(int(first[0]) - 4 * 3600 * 1000, unit="ms", tz="UTC")
     assert bars.iloc[0][["open", "high", "low", "close"]].tolist() == first[1:]
@@ -302,3 +303,83 @@ def test_update_all_when_one_series_fails_reports_it_and_updates_the_others(
     assert failed.error is not None
     assert "HTTP 404" in failed.error
     assert "FAILED" in str(failed)
+
+
+def test_update_all_when_5m_series_is_days_behind_fetches_the_last_day_and_reports_the_rest(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    five = close_only_bars(parse_market_chart(load_sample(), "sample"), "5m", SAMPLE_NOW)
+    last_kept = SAMPLE_NOW - pd.Timedelta(days=2)
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "5m", five[:last_kept])
+
+    [update] = collector.update_all()
+
+    day_ago = SAMPLE_NOW - pd.Timedelta(days=1)
+    [(start, _)] = holes_request_windows(coingecko)
+    assert day_ago <= start < day_ago + pd.Timedelta(minutes=5)  # the reachable part only
+    assert update.bars_added > 0
+    assert "out of reach: CoinGecko keeps points finer than hourly for the last day" in str(update)
+
+
+def test_fill_gaps_when_history_limit_cuts_the_run_fetches_only_the_reachable_part(
+    database: Database, coingecko: FakeCoinGecko, fake_time: FakeTime
+) -> None:
+    full = expected_hourly()
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.iloc[:200])
+    fake_time.clock.set((SAMPLE_NOW + pd.Timedelta(days=355)).to_pydatetime())
+    settings = Settings(coingecko_url=coingecko.base_url, coingecko_history_days=365)
+    with HistoricalDataCollector.from_settings(
+        settings, database, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as collector:
+        summary = collector.fill_gaps("bitcoin", end_date=SAMPLE_NOW)
+
+    reachable_from = SAMPLE_NOW - pd.Timedelta(days=10)
+    windows = holes_request_windows(coingecko)
+    assert windows[0][0] >= reachable_from
+    assert windows[0][0] - reachable_from < pd.Timedelta(hours=1)
+    assert "out of reach: CoinGecko's plan reaches back 365 days" in str(summary)
+    stored_bars = stored(database)
+    assert stored_bars.index.min() == full.index[0]
+    assert not stored_bars[full.index[200] : reachable_from - pd.Timedelta(hours=1)].size
+
+
+def test_collect_when_ohlc_then_close_only_of_same_size_they_stay_separate_series(
+    collector: HistoricalDataCollector, database: Database
+) -> None:
+    collector.collect_crypto_history("bitcoin", days=30, timeframe="4h")
+    candles = stored(database, "4h", source="coingecko-ohlc")
+
+    collector.collect_crypto_history("bitcoin", days=60, timeframe="4h")
+
+    pd.testing.assert_frame_equal(stored(database, "4h", source="coingecko-ohlc"), candles)
+    flat = stored(database, "4h")
+    assert (flat["high"] == flat["low"]).all()
+    assert (candles["high"] > candles["low"]).any()
+
+
+def test_update_all_when_ohlc_series_stored_refreshes_it_from_the_ohlc_endpoint(
+    collector: HistoricalDataCollector, coingecko: FakeCoinGecko, database: Database
+) -> None:
+    collector.collect_crypto_history("bitcoin", days=30, timeframe="4h")
+    candles = stored(database, "4h", source="coingecko-ohlc")
+    prices = PriceRepository(database)
+    prices.delete_series("coingecko-ohlc", "bitcoin", "4h")
+    prices.upsert_bars("coingecko-ohlc", "bitcoin", "4h", candles.iloc[:-6])
+    coingecko.requests.clear()
+
+    [update] = collector.update_all()
+
+    assert update.series == "coingecko-ohlc/bitcoin/4h"
+    assert update.bars_added == 6
+    assert [(r.path, r.args["days"]) for r in coingecko.requests] == [
+        ("/api/v3/coins/bitcoin/ohlc", "30")
+    ]
+    pd.testing.assert_frame_equal(stored(database, "4h", source="coingecko-ohlc"), candles)
+
+
+def test_collector_when_currency_in_capitals_uses_one_lower_case_source(
+    collector: HistoricalDataCollector,
+) -> None:
+    eur = HistoricalDataCollector(collector.prices, collector.coingecko, vs_currency="EUR")
+
+    assert (eur.source, eur.ohlc_source) == ("coingecko-eur", "coingecko-ohlc-eur")

@@ -30,6 +30,7 @@ def settings(httpserver: HTTPServer) -> Settings:
         httpserver.expect_request(f"{root}/exchangeInfo").respond_with_json({"symbols": []})
     return Settings(
         coingecko_url=httpserver.url_for("/api/v3"),
+        coingecko_history_days=0,  # the 2021 sample is older than the demo plan's 365 days
         polymarket_gamma_url=httpserver.url_for("/gamma"),
         polymarket_clob_url=httpserver.url_for("/clob"),
         exchange_api_urls={
@@ -93,3 +94,42 @@ def test_run_when_an_exchange_series_fails_reports_it(
     assert update.series == "binance/DOGE/USDT/1h"
     assert update.error is not None
     assert "DOGE/USDT" in update.error
+
+
+def test_run_when_series_in_other_currencies_updates_each_in_its_currency(
+    httpserver: HTTPServer, settings: Settings, database: Database
+) -> None:
+    coingecko = FakeCoinGecko(httpserver)
+    hourly = close_only_bars(parse_market_chart(load_sample(), "sample"), "1h", SAMPLE_NOW)
+    prices = PriceRepository(database)
+    prices.upsert_bars("coingecko-eur", "bitcoin", "1h", hourly.iloc[:-5])
+    prices.upsert_bars("coingecko", "bitcoin", "1h", hourly.iloc[:-5])
+    fake_time = FakeTime(SAMPLE_NOW.to_pydatetime())
+
+    updates = DailyUpdater(settings, database, clock=fake_time.clock, sleep=fake_time.sleep).run()
+
+    assert {u.series: u.bars_added for u in updates} == {
+        "coingecko-eur/bitcoin/1h": 5,
+        "coingecko/bitcoin/1h": 5,
+    }
+    assert sorted(r.args["vs_currency"] for r in coingecko.requests) == ["eur", "usd"]
+
+
+def test_run_when_an_exchange_is_misconfigured_reports_its_pairs_and_updates_the_rest(
+    httpserver: HTTPServer, settings: Settings, database: Database
+) -> None:
+    FakeCoinGecko(httpserver)
+    hourly = close_only_bars(parse_market_chart(load_sample(), "sample"), "1h", SAMPLE_NOW)
+    prices = PriceRepository(database)
+    prices.upsert_bars("coingecko", "bitcoin", "1h", hourly.iloc[:-5])
+    prices.upsert_bars("binance", "BTC/USDT", "1h", BARS.iloc[:10])
+    broken = settings.model_copy(update={"exchange_api_urls": {"binance": {"publik": "http://x"}}})
+    fake_time = FakeTime(SAMPLE_NOW.to_pydatetime())
+
+    updates = DailyUpdater(broken, database, clock=fake_time.clock, sleep=fake_time.sleep).run()
+
+    by_series = {update.series: update for update in updates}
+    assert by_series["coingecko/bitcoin/1h"].bars_added == 5
+    failed = by_series["binance/BTC/USDT/1h"]
+    assert failed.error is not None
+    assert "publik" in failed.error
