@@ -184,6 +184,12 @@ class HttpClient:
             raise ServerUnavailableError(
                 f"{endpoint}: connection failed ({type(exc).__name__}: {exc})"
             ) from exc
+        except httpx.DecodingError as exc:  # a body cut or garbled in transit
+            raise ServerUnavailableError(
+                f"{endpoint}: the answer could not be decoded ({exc})"
+            ) from exc
+        except httpx.HTTPError as exc:  # redirect loops, malformed URLs: retrying will not help
+            raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock)

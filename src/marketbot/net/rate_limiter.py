@@ -2,7 +2,9 @@
 
 Requests wait in a min-heap keyed by ``(priority, sequence)``: a lower priority number runs
 first and equal priorities run first-in, first-out. A call starts only when fewer than
-``calls_per_minute`` calls (retries included) started in the last window. When a call
+``calls_per_minute`` calls (retries included) are running or ended within the last window:
+counting from a call's end, not its start, means a server that receives each call before it
+ends never sees more than the rate in any window, however long calls take. When a call
 raises :class:`RateLimited` (HTTP 429), the whole limiter pauses for Retry-After, or an
 exponential backoff when the server gave none, and the request goes back into the heap
 with its original sequence number, so it stays ahead of newer requests of equal priority.
@@ -33,6 +35,9 @@ __all__ = [
     "PriorityRateLimiter",
     "RateLimited",
 ]
+
+# How often a thread re-checks while every slot is held by calls still in flight.
+_IN_FLIGHT_POLL_SECONDS = 0.02
 
 PRIORITY_EMERGENCY = 1
 PRIORITY_NORMAL = 5
@@ -132,7 +137,10 @@ class PriorityRateLimiter:
         self._condition = threading.Condition()
         self._heap: list[_Entry] = []
         self._next_sequence = 0
+        # When each call in the window ended: a call counts until a window after its answer,
+        # so the server, which sees it before it ends, never sees more than the rate.
         self._call_times: deque[datetime] = deque()
+        self._in_flight = 0
         self._paused_until: datetime | None = None
         self._worker: threading.Thread | None = None
 
@@ -212,7 +220,11 @@ class PriorityRateLimiter:
             self._condition.notify_all()
         if self._worker is not None:
             self._worker.join(timeout_seconds)
+            if self._worker.is_alive():
+                return  # still inside a call: it stops after it, and the event stays set
             self._worker = None
+        # Cleared, or the interruptible waits of later process_queue() calls would not wait.
+        self._stop_event.clear()
 
     @property
     def is_running(self) -> bool:
@@ -241,13 +253,22 @@ class PriorityRateLimiter:
             try:
                 result = request.fn(*request.args, **request.kwargs)
             except RateLimited as exc:
+                self._record_call_end()
                 self._handle_rate_limited(entry, exc)
                 continue
             except Exception as exc:
+                self._record_call_end()
                 request.future.set_exception(exc)
                 raise
+            self._record_call_end()
             request.future.set_result(result)
             return result
+
+    def _record_call_end(self) -> None:
+        with self._condition:
+            self._in_flight -= 1
+            self._call_times.append(self._clock.now())
+            self._condition.notify_all()
 
     def _take_when_allowed(self, should_stop: Callable[[], bool]) -> _Entry | None:
         """Pop the best request once a slot is free, recording its start; None if none."""
@@ -261,7 +282,7 @@ class PriorityRateLimiter:
                     is_retry = entry.request.rate_limited_count > 0
                     if not is_retry and not entry.request.future.set_running_or_notify_cancel():
                         continue  # cancelled while queued: it uses no slot
-                    self._call_times.append(self._clock.now())
+                    self._in_flight += 1
                     return entry
             self._sleep(wait_seconds)
 
@@ -269,8 +290,12 @@ class PriorityRateLimiter:
         while self._call_times and self._call_times[0] <= now - self._window:
             self._call_times.popleft()
         waits = [0.0]
-        if len(self._call_times) >= self.calls_per_minute:
-            waits.append((self._call_times[0] + self._window - now).total_seconds())
+        must_leave = len(self._call_times) + self._in_flight - self.calls_per_minute + 1
+        if 0 < must_leave <= len(self._call_times):
+            waits.append((self._call_times[must_leave - 1] + self._window - now).total_seconds())
+        elif must_leave > 0:
+            # Every slot is taken by calls still running (on other threads): wait for one.
+            waits.append(_IN_FLIGHT_POLL_SECONDS)
         if self._paused_until is not None:
             waits.append((self._paused_until - now).total_seconds())
         return max(waits)

@@ -334,3 +334,55 @@ def test_worker_when_stopped_while_waiting_for_a_slot_stops_and_leaves_the_rest_
     assert time.monotonic() - started < 1.0
     assert not limiter.is_running
     assert limiter.pending_count() == 1
+
+
+class CountingClock(SystemClock):
+    """The system clock, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def now(self) -> datetime:
+        self.reads += 1
+        return super().now()
+
+
+def test_process_queue_after_worker_stopped_waits_instead_of_spinning() -> None:
+    clock = CountingClock()
+    limiter = PriorityRateLimiter(1, clock=clock, window_seconds=0.2)
+    limiter.start()
+    limiter.stop()
+    limiter.queue_request(lambda: "first")
+    limiter.queue_request(lambda: "second")
+
+    assert limiter.process_queue() == "first"
+    assert limiter.process_queue() == "second"  # waits about 0.2 s for the window
+    # A real wait reads the clock a handful of times; a busy loop would read it thousands.
+    assert clock.reads < 50
+
+
+def test_process_queue_when_calls_overlap_on_threads_counts_running_ones_against_the_rate() -> None:
+    limiter = PriorityRateLimiter(2, window_seconds=0.3)
+    release = threading.Event()
+    running: list[int] = []
+    most_at_once = 0
+
+    def slow(n: int) -> int:
+        nonlocal most_at_once
+        running.append(n)
+        most_at_once = max(most_at_once, len(running))
+        release.wait(2)
+        running.remove(n)
+        return n
+
+    for n in range(3):
+        limiter.queue_request(slow, args=(n,))
+    threads = [threading.Thread(target=limiter.process_queue) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    assert most_at_once == 2  # the third waits: two slots are held by calls in flight
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert limiter.pending_count() == 0
