@@ -173,7 +173,10 @@ def test_data_fill_gaps_when_exchange_pair_has_a_hole_fetches_only_it_then_backt
         )
     before = len(binance.kline_requests())
 
-    code, out, err = run_cli(["data", "fill-gaps", "BTC/USDT", "--source", "binance", "-q"], capsys)
+    code, out, err = run_cli(
+        ["data", "fill-gaps", "BTC/USDT", "--source", "binance", "--end", UNTIL.isoformat(), "-q"],
+        capsys,
+    )
 
     assert code == 0, err
     assert out.startswith("stored 10 1h bars of BTC/USDT (binance)")

@@ -21,6 +21,7 @@ import pandas as pd
 from marketbot.core.bars import OHLCV_COLUMNS, bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.sources.exchange_client import ExchangeClient
+from marketbot.sources.missing_ranges import missing_runs
 from marketbot.store.prices import PriceRepository, TimeLike
 
 __all__ = [
@@ -254,27 +255,40 @@ class ExchangeCandleDownloader:
         end: TimeLike | None = None,
         progress: ProgressCallback | None = None,
     ) -> CandleDownloadSummary:
-        """Fetch only the bars missing inside the stored series (between start and end).
+        """Fetch only the bars missing from the series between ``start`` and ``end``.
 
-        Holes the exchange has no candles for (an outage) stay holes: the summary's
-        ``bars_wanted`` minus ``bars_stored`` says how many bars are still missing.
+        ``start`` defaults to the first stored bar and ``end`` to the last closed one, so by
+        default the holes and the tail are fetched; an earlier ``start`` fetches a missing
+        head too, as CoinGecko's gap filling does. Holes the exchange has no candles for (an
+        outage) stay holes: the summary's ``bars_wanted`` minus ``bars_stored`` says how
+        many bars are still missing.
 
         Raises:
-            DataError: nothing is stored for the series; or as for :meth:`download`.
+            DataError: nothing is stored for the series and no ``start`` is given; or as
+                for :meth:`download`.
             ConfigError, TemporaryError, ExchangeError: as for :meth:`download`.
         """
         bar_ms = self._prepare(pair, timeframe)
-        low = _to_epoch_ms(start, "start") if start is not None else None
-        high = _to_epoch_ms(end, "end") if end is not None else None
-        ranges = []
-        for gap in self.prices.find_gaps(pair, timeframe, source=self.source):
-            first_ms = _to_epoch_ms(gap.first_missing, "gap")
-            last_ms = _to_epoch_ms(gap.before, "gap") - bar_ms
-            first_ms = first_ms if low is None else max(first_ms, low)
-            last_ms = last_ms if high is None else min(last_ms, high)
-            if first_ms <= last_ms:
-                ranges.append((first_ms, last_ms))
+        stored = self._stored_opens(pair, timeframe)
+        if start is None and stored.empty:
+            raise DataError(
+                f"no {timeframe} bars of {pair} from {self.source} are stored; give a start, "
+                f"or download them first"
+            )
+        low_ms = _to_epoch_ms(start, "start") if start is not None else _to_epoch_ms(stored[0], "")
+        high_ms = self._last_closed_open_ms(bar_ms, end)
+        runs = missing_runs(
+            stored, _timestamp(low_ms), _timestamp(high_ms), bar_ms // _MS_PER_SECOND
+        )
+        ranges = [(_to_epoch_ms(run.first, "gap"), _to_epoch_ms(run.last, "gap")) for run in runs]
         return self._collect(pair, timeframe, bar_ms, ranges, progress)
+
+    def _stored_opens(self, pair: str, timeframe: str) -> pd.DatetimeIndex:
+        try:
+            bars = self.prices.load_bars(pair, timeframe=timeframe, source=self.source)
+        except DataError:
+            return pd.DatetimeIndex([], tz="UTC")
+        return pd.DatetimeIndex(bars.index)
 
     # -- the work --------------------------------------------------------------------------
 

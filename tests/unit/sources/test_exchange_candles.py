@@ -550,3 +550,15 @@ def test_candles_to_frame_returns_a_canonical_frame() -> None:
 
     assert frame.index[0] == pd.Timestamp("2020-09-13T12:26:40", tz=UTC)
     assert frame.iloc[0].tolist() == [1.0, 2.0, 0.5, 1.5, 0.0]
+
+
+def test_fill_gaps_when_start_is_before_the_first_bar_fetches_the_head_too(
+    downloader: ExchangeCandleDownloader, binance: FakeBinance, database: Database
+) -> None:
+    PriceRepository(database).upsert_bars("binance", PAIR, "1h", CLOSED.iloc[100:])
+
+    summary = downloader.fill_gaps(PAIR, "1h", start=CLOSED.index[40])
+
+    assert summary.bars_stored == 60
+    assert binance.start_times() == [CLOSED.index[40]]
+    pd.testing.assert_frame_equal(stored(database), CLOSED.iloc[40:], check_freq=False)
