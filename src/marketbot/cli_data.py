@@ -56,18 +56,23 @@ def data_collect(
         str | None, typer.Option(help="Bar length (default: CoinGecko's spacing for --days).")
     ] = None,
     vs_currency: Annotated[str, typer.Option(help="Quote currency.")] = "usd",
+    quiet: Quiet = False,
 ) -> None:
     """Collect price history from CoinGecko into the database (one transaction)."""
+    from marketbot.cli_progress import progress_bar
     from marketbot.config import load_settings
     from marketbot.sources.collector import HistoricalDataCollector
 
-    collector = HistoricalDataCollector.from_settings(
-        load_settings(), open_database(), vs_currency=vs_currency
-    )
-    try:
-        typer.echo(collector.collect_crypto_history(symbol, days, timeframe=timeframe))
-    finally:
-        collector.close()
+    with (
+        HistoricalDataCollector.from_settings(
+            load_settings(), open_database(), vs_currency=vs_currency
+        ) as collector,
+        progress_bar(f"collecting {symbol}", quiet=quiet) as advance,
+    ):
+        advance(0, 1)  # one request: the bar shows that it is under way (and rate waits)
+        summary = collector.collect_crypto_history(symbol, days, timeframe=timeframe)
+        advance(1, 1)
+    typer.echo(summary)
 
 
 @data_app.command("gaps")

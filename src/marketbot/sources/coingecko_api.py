@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ from marketbot.net import PRIORITY_NORMAL, ApiError, HttpClient, PriorityRateLim
 __all__ = [
     "OHLC_DAYS",
     "CoinGeckoClient",
+    "api_key_header",
     "close_only_bars",
     "market_chart_timeframe",
     "ohlc_timeframe",
@@ -52,7 +54,14 @@ __all__ = [
 OHLC_DAYS: Final = (1, 7, 14, 30, 90, 180, 365)
 _MS_PER_SECOND: Final = 1000
 _DAY_SECONDS: Final = 86_400
-_API_KEY_HEADER: Final = "x-cg-demo-api-key"
+_DEMO_KEY_HEADER: Final = "x-cg-demo-api-key"
+_PRO_KEY_HEADER: Final = "x-cg-pro-api-key"
+_PRO_HOST: Final = "pro-api.coingecko.com"
+
+
+def api_key_header(base_url: str) -> str:
+    """The header CoinGecko reads the key from: the pro one on its paid host, else demo."""
+    return _PRO_KEY_HEADER if urlsplit(base_url).hostname == _PRO_HOST else _DEMO_KEY_HEADER
 
 
 def market_chart_timeframe(days: int) -> str:
@@ -216,7 +225,8 @@ class CoinGeckoClient:
         """A client for ``MARKETBOT_COINGECKO_URL`` with the optional demo API key."""
         headers = {}
         if settings.coingecko_api_key is not None:
-            headers[_API_KEY_HEADER] = settings.coingecko_api_key.get_secret_value()
+            header = api_key_header(settings.coingecko_url)
+            headers[header] = settings.coingecko_api_key.get_secret_value()
         # One sleep for the limiter's waits and the retries' backoff, so tests can fake both.
         options: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
         limiter = PriorityRateLimiter(settings.coingecko_calls_per_minute, clock=clock, **options)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from marketbot.net import ApiError
 from marketbot.sources.coingecko_api import (
+    api_key_header,
     close_only_bars,
     market_chart_timeframe,
     ohlc_timeframe,
@@ -192,3 +193,17 @@ def test_close_only_bars_when_weekly_bars_open_on_mondays() -> None:
     assert [t.day_name() for t in bars.index] == ["Monday", "Monday"]
     assert bars.index[0] == pd.Timestamp("2024-01-01T00:00Z")
     assert bars["close"].tolist() == [7.0, 14.0]  # Sunday 06:00's price closes each week
+
+
+@pytest.mark.parametrize(
+    ("url", "header"),
+    [
+        ("https://api.coingecko.com/api/v3", "x-cg-demo-api-key"),
+        ("https://pro-api.coingecko.com/api/v3", "x-cg-pro-api-key"),
+        ("http://127.0.0.1:8080/proxy", "x-cg-demo-api-key"),
+    ],
+)
+def test_api_key_header_when_host_is_the_paid_one_uses_the_pro_header(
+    url: str, header: str
+) -> None:
+    assert api_key_header(url) == header
