@@ -2,6 +2,7 @@
 
 It runs on pytest-httpserver (a real HTTP server on 127.0.0.1) and answers in CoinGecko's
 documented formats, from the real ``market_chart`` answer in ``tests/fixtures/coingecko``.
+Like CoinGecko, it answers a range of more than 90 days with daily points only.
 Faults are queued per path: the next matching requests get them before the normal answer.
 """
 
@@ -22,6 +23,7 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "coingecko"
 SAMPLE = FIXTURE / "bitcoin_market_chart_usd_30d_2021-04-08.json"
 # The sample was saved at its last point's time: that is "now" for the server and the tests.
 SAMPLE_NOW = pd.Timestamp("2021-04-08T11:45:11Z")
+DAY_MS = 86_400_000
 
 
 def load_sample() -> dict[str, list[list[float]]]:
@@ -89,7 +91,10 @@ class FakeCoinGecko:
         if endpoint == "market_chart/range":
             start_ms = int(request.args["from"]) * 1000
             end_ms = int(request.args["to"]) * 1000
-            return self._json(self._chart(start_ms, end_ms))
+            chart = self._chart(start_ms, end_ms)
+            if end_ms - start_ms > 90 * DAY_MS:
+                chart = self._daily(chart)  # CoinGecko answers ranges over 90 days daily
+            return self._json(chart)
         if endpoint == "ohlc":
             return self._json(self.ohlc_4h())
         return Response("{}", 404, mimetype="application/json")
@@ -102,6 +107,18 @@ class FakeCoinGecko:
         return {
             key: [point for point in points if start_ms <= point[0] <= end_ms]
             for key, points in self.sample.items()
+        }
+
+    @staticmethod
+    def _daily(chart: dict[str, list[list[float]]]) -> dict[str, list[list[float]]]:
+        """The first point of each UTC day, as CoinGecko's daily granularity gives."""
+        return {
+            key: [
+                point
+                for i, point in enumerate(points)
+                if i == 0 or int(point[0]) // DAY_MS != int(points[i - 1][0]) // DAY_MS
+            ]
+            for key, points in chart.items()
         }
 
     def ohlc_4h(self) -> list[list[float]]:

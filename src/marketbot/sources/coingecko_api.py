@@ -47,7 +47,6 @@ __all__ = [
     "ohlc_timeframe",
     "parse_market_chart",
     "parse_ohlc",
-    "range_granularity",
 ]
 
 # The ``days`` values the ohlc endpoint accepts on the free plan.
@@ -69,16 +68,6 @@ def market_chart_timeframe(days: int) -> str:
     if days <= 1:
         return "5m"
     if days <= 90:
-        return "1h"
-    return "1d"
-
-
-def range_granularity(start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp) -> str:
-    """The spacing of market_chart/range points for ``[start, end]`` asked at ``now``."""
-    span_seconds = (end - start).total_seconds()
-    if span_seconds <= _DAY_SECONDS and (now - start).total_seconds() <= _DAY_SECONDS:
-        return "5m"
-    if span_seconds <= 90 * _DAY_SECONDS:
         return "1h"
     return "1d"
 

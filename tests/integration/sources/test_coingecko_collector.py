@@ -383,3 +383,24 @@ def test_collector_when_currency_in_capitals_uses_one_lower_case_source(
     eur = HistoricalDataCollector(collector.prices, collector.coingecko, vs_currency="EUR")
 
     assert (eur.source, eur.ohlc_source) == ("coingecko-eur", "coingecko-ohlc-eur")
+
+
+def test_fill_gaps_when_hole_is_longer_than_90_days_splits_it_so_answers_stay_hourly(
+    database: Database, coingecko: FakeCoinGecko, fake_time: FakeTime
+) -> None:
+    full = expected_hourly()
+    PriceRepository(database).upsert_bars("coingecko", "bitcoin", "1h", full.iloc[:100])
+    fake_time.clock.set((SAMPLE_NOW + pd.Timedelta(days=80)).to_pydatetime())
+    settings = Settings(coingecko_url=coingecko.base_url)
+    with HistoricalDataCollector.from_settings(
+        settings, database, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as collector:
+        summary = collector.fill_gaps("bitcoin")
+
+    windows = holes_request_windows(coingecko)
+    assert len(windows) == 2
+    assert all(end - start <= pd.Timedelta(days=90) for start, end in windows)
+    # By the later now the sample's last hour has closed too.
+    everything = close_only_bars(parse_market_chart(load_sample(), "s"), "1h", SAMPLE_NOW.ceil("h"))
+    assert summary.bars_filled == len(everything) - 100 == len(full) + 1 - 100
+    pd.testing.assert_frame_equal(stored(database), everything, check_freq=False)

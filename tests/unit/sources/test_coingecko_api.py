@@ -18,7 +18,6 @@ from marketbot.sources.coingecko_api import (
     ohlc_timeframe,
     parse_market_chart,
     parse_ohlc,
-    range_granularity,
 )
 from tests.support.coingecko_server import SAMPLE_NOW, load_sample
 
@@ -163,15 +162,6 @@ def test_granularity_when_days_given_follows_coingecko_rules(
 ) -> None:
     assert market_chart_timeframe(days) == chart
     assert ohlc_timeframe(days) == candles
-
-
-def test_range_granularity_when_span_and_age_vary_follows_coingecko_rules() -> None:
-    now = pd.Timestamp("2024-06-01T00:00Z")
-    day = pd.Timedelta(days=1)
-    assert range_granularity(now - day / 2, now, now) == "5m"
-    assert range_granularity(now - 10 * day, now - 9.5 * day, now) == "1h"
-    assert range_granularity(now - 60 * day, now, now) == "1h"
-    assert range_granularity(now - 120 * day, now, now) == "1d"
 
 
 def test_close_only_bars_when_no_points_returns_empty_frame() -> None:
