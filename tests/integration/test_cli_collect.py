@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pytest_httpserver import HTTPServer
 
 from marketbot.config import load_settings
 from marketbot.store import Database, PriceRepository
-from tests.support.cli import isolated_data_dir, run_cli
+from tests.support.cli import run_cli
 from tests.support.coingecko_server import FakeCoinGecko
 from tests.support.frames import SAMPLE_DIR
 
 
 @pytest.fixture
-def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
-    return FakeCoinGecko(httpserver)
-
-
-@pytest.fixture
-def data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coingecko: FakeCoinGecko
-) -> Iterator[Path]:
-    isolated_data_dir(tmp_path, monkeypatch)
-    monkeypatch.setenv("MARKETBOT_COINGECKO_URL", coingecko.base_url)
-    # The sample is from 2021: beyond the demo plan's 365 days from the real now.
-    monkeypatch.setenv("MARKETBOT_COINGECKO_HISTORY_DAYS", "0")
-    yield tmp_path / "var"
+def data_dir(coingecko_data_dir: Path) -> Path:
+    return coingecko_data_dir
 
 
 def load(symbol: str, *, source: str, timeframe: str) -> pd.DataFrame:

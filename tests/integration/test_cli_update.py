@@ -9,36 +9,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pytest_httpserver import HTTPServer
 
 from marketbot.config import load_settings
 from marketbot.sources.coingecko_api import close_only_bars, parse_market_chart
 from marketbot.store import Database, PriceRepository
-from tests.support.cli import isolated_data_dir, run_cli
-from tests.support.coingecko_server import SAMPLE_NOW, FakeCoinGecko, load_sample
+from tests.support.cli import run_cli
+from tests.support.coingecko_server import (
+    SAMPLE_NOW,
+    load_sample,
+)
 
 
 @pytest.fixture
-def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
-    return FakeCoinGecko(httpserver)
-
-
-@pytest.fixture
-def data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coingecko: FakeCoinGecko
-) -> Iterator[Path]:
-    isolated_data_dir(tmp_path, monkeypatch)
-    monkeypatch.setenv("MARKETBOT_COINGECKO_URL", coingecko.base_url)
-    # The sample is from 2021: beyond the demo plan's 365 days from the real now.
-    monkeypatch.setenv("MARKETBOT_COINGECKO_HISTORY_DAYS", "0")
-    # The tail up to the real now is years of hourly bars: about 25 windows, no waiting.
-    monkeypatch.setenv("MARKETBOT_COINGECKO_CALLS_PER_MINUTE", "600")
-    yield tmp_path / "var"
+def data_dir(coingecko_data_dir: Path) -> Path:
+    return coingecko_data_dir
 
 
 def store_hourly(symbol: str, drop_last: int) -> pd.DataFrame:

@@ -133,3 +133,14 @@ class FakeCoinGecko:
             candle[2] = min(candle[2], price)
             candle[3] = price
         return [[float(close_ms), *candle] for close_ms, candle in sorted(candles.items())]
+
+
+def point_settings_at(fake: FakeCoinGecko, monkeypatch: Any) -> None:
+    """Send the CLI's CoinGecko calls to ``fake``, without the demo plan's limits.
+
+    The sample is from 2021, beyond the plan's 365 days from the real now, and bringing it up
+    to now takes about 25 requests: neither limit may make a test wait or skip.
+    """
+    monkeypatch.setenv("MARKETBOT_COINGECKO_URL", fake.base_url)
+    monkeypatch.setenv("MARKETBOT_COINGECKO_HISTORY_DAYS", "0")
+    monkeypatch.setenv("MARKETBOT_COINGECKO_CALLS_PER_MINUTE", "600")

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pytest_httpserver import HTTPServer
 
 from marketbot.config import Settings
 from marketbot.core.errors import ConfigError, DataError, TemporaryError
@@ -22,11 +21,6 @@ from tests.support.fake_time import FakeTime
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime(SAMPLE_NOW.to_pydatetime())
-
-
-@pytest.fixture
-def coingecko(httpserver: HTTPServer) -> FakeCoinGecko:
-    return FakeCoinGecko(httpserver)
 
 
 @pytest.fixture
