@@ -26,6 +26,7 @@ naming the endpoint, the market or token, and the field.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -56,6 +57,8 @@ CLOB_SERVICE: Final = "Polymarket CLOB"
 MAX_HISTORY_WINDOW_SECONDS: Final = 14 * 86_400
 """Longest ``startTs``..``endTs`` span asked of ``/prices-history`` (the API refuses ~15 days+)."""
 _NOT_FOUND: Final = 404
+
+_LOG = logging.getLogger(__name__)
 
 
 def _label(market: Mapping[str, Any]) -> str:
@@ -233,7 +236,10 @@ def parse_gamma_markets(payload: Any, *, where: str) -> list[PolymarketMarketInf
 
 
 def parse_gamma_events(payload: Any, *, where: str) -> list[PolymarketMarketInfo]:
-    """Every market of a Gamma ``/events`` list answer, tagged with its event's slug.
+    """Every tradeable market of a Gamma ``/events`` list answer, tagged with its event's slug.
+
+    A market listed without ``clobTokenIds`` (not on the order book yet) is skipped with a
+    warning; a malformed one is an error.
 
     Raises:
         ApiError: not a list of event objects each with a ``markets`` list, or a malformed
@@ -246,7 +252,13 @@ def parse_gamma_events(payload: Any, *, where: str) -> list[PolymarketMarketInfo
         if not isinstance(event, dict) or not isinstance(event.get("markets"), list):
             raise ApiError(f"{where}: an event should be an object with a 'markets' list")
         slug = event.get("slug") if isinstance(event.get("slug"), str) else None
-        markets += [parse_gamma_market(m, where=where, event_slug=slug) for m in event["markets"]]
+        for market in event["markets"]:
+            if isinstance(market, dict) and not market.get("clobTokenIds"):
+                # Listed but not (yet) tradeable on the CLOB: it has no prices to collect,
+                # and the event's other markets should not fail for it.
+                _LOG.warning("%s: %s has no clobTokenIds; skipped", where, _label(market))
+                continue
+            markets.append(parse_gamma_market(market, where=where, event_slug=slug))
     return markets
 
 

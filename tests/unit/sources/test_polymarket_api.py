@@ -106,6 +106,28 @@ def test_parse_gamma_events_when_real_sample_tags_markets_with_the_event(
     assert no_end_date.end_date is None
 
 
+def test_parse_gamma_events_when_a_market_is_not_on_the_order_book_skips_only_it(
+    events_sample: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    events = copy.deepcopy(events_sample)
+    del events[0]["markets"][2]["clobTokenIds"]
+
+    markets = parse_gamma_events(events, where=WHERE)
+
+    assert [m.market_id for m in markets] == ["516926", "824952", "692258"]
+    assert "no clobTokenIds; skipped" in caplog.text
+
+
+def test_parse_gamma_events_when_token_ids_malformed_still_raises(
+    events_sample: list[dict[str, Any]],
+) -> None:
+    events = copy.deepcopy(events_sample)
+    events[0]["markets"][2]["clobTokenIds"] = "[1, 2"
+
+    with pytest.raises(ApiError, match="clobTokenIds"):
+        parse_gamma_events(events, where=WHERE)
+
+
 def test_parse_gamma_market_when_lists_are_real_json_lists_accepts_them(
     market: dict[str, Any],
 ) -> None:
