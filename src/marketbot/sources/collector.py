@@ -20,6 +20,7 @@ from marketbot.config import Settings
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, MarketbotError
 from marketbot.core.timeframes import timeframe_seconds
+from marketbot.core.timestamps import TimeLike, parse_utc
 from marketbot.sources.coingecko_api import (
     OHLC_DAYS,
     CoinGeckoClient,
@@ -292,8 +293,8 @@ class HistoricalDataCollector:
     def find_missing(
         self,
         symbol: str,
-        start_date: pd.Timestamp | str | None = None,
-        end_date: pd.Timestamp | str | None = None,
+        start_date: TimeLike | None = None,
+        end_date: TimeLike | None = None,
         *,
         timeframe: str | None = None,
     ) -> tuple[str, list[MissingRun]]:
@@ -318,9 +319,13 @@ class HistoricalDataCollector:
                 f"nothing of {symbol} ({timeframe}) from {self.source} is stored; give a start "
                 f"date, or collect it first"
             )
-        start = _utc(start_date) if start_date is not None else stored[0]
+        start = parse_utc(start_date, "start_date") if start_date is not None else stored[0]
         last_closed = now - pd.Timedelta(seconds=bar_seconds)
-        end = min(_utc(end_date), last_closed) if end_date is not None else last_closed
+        end = (
+            min(parse_utc(end_date, "end_date"), last_closed)
+            if end_date is not None
+            else last_closed
+        )
         return timeframe, missing_runs(stored, start, end, bar_seconds)
 
     def _stored_opens(self, symbol: str, timeframe: str) -> pd.DatetimeIndex:
@@ -333,8 +338,8 @@ class HistoricalDataCollector:
     def fill_gaps(
         self,
         symbol: str,
-        start_date: pd.Timestamp | str | None = None,
-        end_date: pd.Timestamp | str | None = None,
+        start_date: TimeLike | None = None,
+        end_date: TimeLike | None = None,
         *,
         timeframe: str | None = None,
         progress: Progress | None = None,
@@ -478,11 +483,3 @@ def _clip(
     bar = pd.Timedelta(seconds=bar_seconds)
     skipped = -(-(reachable_from - run.first) // bar)
     return MissingRun(run.first + skipped * bar, run.last, run.bars - skipped)
-
-
-def _utc(moment: pd.Timestamp | str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(moment)
-    except ValueError as exc:
-        raise ConfigError(f"{moment!r} is not a date (use e.g. 2024-01-31)") from exc
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

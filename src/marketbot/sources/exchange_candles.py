@@ -20,9 +20,10 @@ import pandas as pd
 
 from marketbot.core.bars import OHLCV_COLUMNS, bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.timestamps import TimeLike, parse_utc
 from marketbot.sources.exchange_client import ExchangeClient
 from marketbot.sources.missing_ranges import missing_runs
-from marketbot.store.prices import PriceRepository, TimeLike
+from marketbot.store.prices import PriceRepository
 
 __all__ = [
     "CandleDownloadSummary",
@@ -97,14 +98,7 @@ class _Tally:
 
 
 def _to_epoch_ms(value: TimeLike, what: str) -> int:
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{what}: not a date or time: {value!r}") from exc
-    if pd.isna(stamp):
-        raise ConfigError(f"{what}: not a date or time: {value!r}")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.value // 1_000_000)
+    return int(parse_utc(value, what).value // 1_000_000)
 
 
 def _timestamp(epoch_ms: int) -> pd.Timestamp:

@@ -6,6 +6,7 @@ Build one :class:`Database` from the settings (``Database.from_settings``), call
 backtests. See docs/store.md.
 """
 
+from marketbot.core.timestamps import TimeLike
 from marketbot.store.database import Database, alembic_config
 from marketbot.store.models import (
     Alert,
@@ -26,7 +27,7 @@ from marketbot.store.polymarket import (
     PolymarketRepository,
     TrackedPolymarketMarket,
 )
-from marketbot.store.prices import PriceRepository, SeriesSummary, TimeLike, canonical_timeframe
+from marketbot.store.prices import PriceRepository, SeriesSummary, canonical_timeframe
 from marketbot.store.runs import (
     BacktestOutcome,
     BacktestRecord,

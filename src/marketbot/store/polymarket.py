@@ -17,18 +17,15 @@ from typing import Any, Final, NamedTuple, cast
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.errors import DataError
 from marketbot.core.timeframes import NANOSECONDS_PER_SECOND
+from marketbot.core.timestamps import TimeLike, epoch_seconds_to_index, parse_utc
 from marketbot.store.database import Database
 from marketbot.store.models import PolymarketHistory, PolymarketMarket, UTCDateTime, utc_now
-from marketbot.store.prices import (
-    _REJECTED_BATCH_ERRORS,
-    TimeLike,
-    _chunks,
-    _epoch_seconds_to_index,
-    _to_utc,
+from marketbot.store.upserts import (
+    execute_in_one_transaction,
+    upsert_insert,
 )
 
 __all__ = [
@@ -41,9 +38,6 @@ __all__ = [
 
 _HISTORY: Final = cast(sa.Table, PolymarketHistory.__table__)
 _MARKETS: Final = cast(sa.Table, PolymarketMarket.__table__)
-_ROWS_PER_CHUNK: Final = 2000
-# The dialects with INSERT ... ON CONFLICT DO UPDATE, which idempotent batches rely on.
-_UPSERT_INSERTS: Final[dict[str, Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # A closed market's final outcome price at or above this settled to that outcome; Gamma
 # reports settled prices as "1"/"0" for CLOB markets and 0.99999.../0.0000... for old AMMs.
 _SETTLED_PRICE: Final = 0.99
@@ -213,15 +207,6 @@ class PolymarketRepository:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _insert_function(self) -> Any:
-        insert = _UPSERT_INSERTS.get(self._database.dialect)
-        if insert is None:
-            raise ConfigError(
-                f"storing Polymarket data needs SQLite or PostgreSQL (a bulk upsert); this "
-                f"database is {self._database.dialect}"
-            )
-        return insert
-
     def upsert_market(self, info: PolymarketMarketInfo) -> None:
         """Insert a market or refresh what Gamma says about it; collection progress is kept.
 
@@ -247,20 +232,15 @@ class PolymarketRepository:
             "winning_outcome": info.winning_outcome,
             "updated_at": utc_now(),
         }
-        statement = self._insert_function()(_MARKETS).values(values)
+        statement = upsert_insert(self._database, "storing Polymarket data")(_MARKETS)
         refreshed = {name: statement.excluded[name] for name in values if name != "market_id"}
         # An event page may list a market with less detail than the market itself gives.
         refreshed["event_slug"] = sa.func.coalesce(
             statement.excluded.event_slug, _MARKETS.c.event_slug
         )
         statement = statement.on_conflict_do_update(index_elements=["market_id"], set_=refreshed)
-        try:
-            with self._database.engine.begin() as connection:
-                connection.execute(statement)
-        except _REJECTED_BATCH_ERRORS as exc:
-            raise DataError(
-                f"Polymarket market {info.slug}: the database rejected it: {exc.orig}"
-            ) from exc
+        rejected = f"Polymarket market {info.slug}: the database rejected it"
+        execute_in_one_transaction(self._database, statement, [values], rejected=rejected)
 
     def mark_collected(self, market_id: str, until: datetime, fidelity_minutes: int) -> None:
         """Record that every token's history up to ``until`` was fetched at this fidelity.
@@ -305,7 +285,7 @@ class PolymarketRepository:
         rows = [self._row(market_id, token_id, outcome, point, where) for point in points]
         if not rows:
             return 0
-        statement = self._insert_function()(_HISTORY)
+        statement = upsert_insert(self._database, "storing Polymarket data")(_HISTORY)
         statement = statement.on_conflict_do_update(
             index_elements=["token_id", "timestamp"],
             set_={
@@ -316,16 +296,11 @@ class PolymarketRepository:
                 "liquidity": sa.func.coalesce(statement.excluded.liquidity, _HISTORY.c.liquidity),
             },
         )
-        try:
-            with self._database.engine.begin() as connection:
-                for chunk in _chunks(rows, _ROWS_PER_CHUNK):
-                    connection.execute(statement, list(chunk))
-        except _REJECTED_BATCH_ERRORS as exc:
-            raise DataError(
-                f"{where}: the database rejected the batch of {len(rows)} points, so none of "
-                f"them was stored: {exc.orig}"
-            ) from exc
-        return len(rows)
+        rejected = (
+            f"{where}: the database rejected the batch of {len(rows)} points, so none of them "
+            f"was stored"
+        )
+        return execute_in_one_transaction(self._database, statement, rows, rejected=rejected)
 
     @staticmethod
     def _row(
@@ -428,11 +403,12 @@ class PolymarketRepository:
         )
         if start is not None:
             query = query.where(
-                _HISTORY.c.timestamp >= -(-_to_utc(start, "start").value // NANOSECONDS_PER_SECOND)
+                _HISTORY.c.timestamp
+                >= -(-parse_utc(start, "start").value // NANOSECONDS_PER_SECOND)
             )
         if end is not None:
             query = query.where(
-                _HISTORY.c.timestamp <= _to_utc(end, "end").value // NANOSECONDS_PER_SECOND
+                _HISTORY.c.timestamp <= parse_utc(end, "end").value // NANOSECONDS_PER_SECOND
             )
         with self._database.engine.connect() as connection:
             rows = connection.execute(query).all()
@@ -444,7 +420,7 @@ class PolymarketRepository:
                     [np.nan if row[2] is None else row[2] for row in rows], dtype=np.float64
                 ),
             },
-            index=_epoch_seconds_to_index(stamps),
+            index=epoch_seconds_to_index(stamps),
         )
 
     def load_market_prices(self, market: str) -> pd.DataFrame:

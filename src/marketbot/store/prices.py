@@ -12,13 +12,11 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from marketbot.core.bars import OHLCV_COLUMNS, normalize_ohlcv
@@ -30,28 +28,14 @@ from marketbot.core.timeframes import (
     seconds_to_timeframe,
     timeframe_seconds,
 )
+from marketbot.core.timestamps import TimeLike, epoch_seconds_to_index, parse_utc
 from marketbot.store.database import Database
 from marketbot.store.models import CryptoPriceHistory
-
-TimeLike: TypeAlias = pd.Timestamp | datetime | str
-"""A point in time: a Timestamp, a datetime or an ISO 8601 string; naive means UTC."""
+from marketbot.store.upserts import execute_in_one_transaction, upsert_insert
 
 DEFAULT_TIMEFRAME: Final = "1d"
 _TABLE: Final = cast(sa.Table, CryptoPriceHistory.__table__)
 _KEY_COLUMNS: Final = ("source", "symbol", "timeframe", "timestamp")
-_COLUMNS_PER_ROW: Final = len(_KEY_COLUMNS) + len(OHLCV_COLUMNS)
-# Rows go to the driver as executemany() of a one-row statement, so a statement never binds
-# more than one row's parameters and SQLite's bound-variable limit (999 before 3.32) cannot
-# be hit however long the batch is; chunking bounds the size of each driver call.
-_ROWS_PER_CHUNK: Final = 2000
-# What a database raises when it refuses the data (constraints, triggers, bad values).
-# OperationalError (locks, lost connections) is left alone: it is not the batch's fault.
-_REJECTED_BATCH_ERRORS: Final = (
-    sa.exc.IntegrityError,
-    sa.exc.DataError,
-    sa.exc.InternalError,
-    sa.exc.ProgrammingError,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +74,6 @@ def _require_name(value: str, what: str) -> str:
     return value
 
 
-def _to_utc(value: TimeLike, what: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{what}: not a date or time: {value!r}") from exc
-    if pd.isna(stamp):
-        raise ConfigError(f"{what}: not a date or time: {value!r}")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _epoch_seconds_to_index(seconds: np.ndarray) -> pd.DatetimeIndex:
-    nanoseconds = np.asarray(seconds, dtype=np.int64) * NANOSECONDS_PER_SECOND
-    return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a large result is fetched.
@@ -121,11 +90,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
-    for offset in range(0, len(rows), size):
-        yield rows[offset : offset + size]
 
 
 class PriceRepository:
@@ -167,22 +131,16 @@ class PriceRepository:
         where = f"{source}/{symbol}/{timeframe}"
         bars = normalize_ohlcv(frame, where=where)
         rows = self._rows(source, symbol, timeframe, bars, where)
-        insert = self._insert_function()
-        try:
-            with self._database.engine.begin() as connection:
-                statement = insert(_TABLE)
-                statement = statement.on_conflict_do_update(
-                    index_elements=list(_KEY_COLUMNS),
-                    set_={name: statement.excluded[name] for name in OHLCV_COLUMNS},
-                )
-                for chunk in _chunks(rows, _ROWS_PER_CHUNK):
-                    connection.execute(statement, list(chunk))
-        except _REJECTED_BATCH_ERRORS as exc:
-            raise DataError(
-                f"{where}: the database rejected the batch of {len(rows)} bars, so none of them "
-                f"was stored: {exc.orig}"
-            ) from exc
-        return len(rows)
+        statement = upsert_insert(self._database, "storing bars")(_TABLE)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(_KEY_COLUMNS),
+            set_={name: statement.excluded[name] for name in OHLCV_COLUMNS},
+        )
+        rejected = (
+            f"{where}: the database rejected the batch of {len(rows)} bars, so none of them "
+            f"was stored"
+        )
+        return execute_in_one_transaction(self._database, statement, rows, rejected=rejected)
 
     @staticmethod
     def _rows(
@@ -215,16 +173,6 @@ class PriceRepository:
                 seconds.tolist(), *(columns[name] for name in OHLCV_COLUMNS), strict=True
             )
         ]
-
-    def _insert_function(self) -> Any:
-        dialect = self._database.dialect
-        if dialect == "sqlite":
-            return sqlite.insert
-        if dialect == "postgresql":
-            return postgresql.insert
-        raise ConfigError(
-            f"storing bars needs SQLite or PostgreSQL (a bulk upsert); this database is {dialect}"
-        )
 
     def delete_series(self, source: str, symbol: str, timeframe: str) -> int:
         """Delete every bar of one series; returns how many were deleted."""
@@ -295,16 +243,16 @@ class PriceRepository:
         # Stored times are whole seconds, so an inclusive bound rounds inwards.
         low = high = None
         if start is not None:
-            low = -(-_to_utc(start, "start").value // NANOSECONDS_PER_SECOND)
+            low = -(-parse_utc(start, "start").value // NANOSECONDS_PER_SECOND)
         if end is not None:
-            high = _to_utc(end, "end").value // NANOSECONDS_PER_SECOND
+            high = parse_utc(end, "end").value // NANOSECONDS_PER_SECOND
         return low, high
 
     @staticmethod
     def _frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
         # Transposing first means numpy converts six flat tuples, not 33k small ones.
         columns = list(zip(*rows, strict=True)) if rows else [()] * (1 + len(OHLCV_COLUMNS))
-        index = _epoch_seconds_to_index(np.array(columns[0], dtype=np.int64))
+        index = epoch_seconds_to_index(np.array(columns[0], dtype=np.int64))
         return pd.DataFrame(
             {
                 name: np.array(values, dtype=np.float64)
@@ -409,7 +357,7 @@ class PriceRepository:
                 )
                 .order_by(table.c.timestamp)
             ).all()
-        index = _epoch_seconds_to_index(np.asarray(stamps, dtype=np.int64))
+        index = epoch_seconds_to_index(np.asarray(stamps, dtype=np.int64))
         return find_gaps(index, timeframe_seconds(timeframe))
 
     def list_series(self) -> list[SeriesSummary]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.timeframes import infer_bar_seconds, seconds_to_timeframe
+from marketbot.core.timestamps import parse_utc
 from marketbot.store._codec import (
     decode_json_blob,
     decode_series,
@@ -31,8 +32,7 @@ from marketbot.store.models import BacktestRun, utc_now
 
 
 def _utc(value: datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return parse_utc(value, "stored time")
 
 
 def _empty_curve() -> pd.Series:
