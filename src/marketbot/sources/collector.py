@@ -313,7 +313,7 @@ class HistoricalDataCollector:
             _, timeframe = self.prices.resolve_series(symbol, source=self.source)
         timeframe = canonical_timeframe(timeframe)
         bar_seconds = timeframe_seconds(timeframe)
-        stored = self._stored_opens(symbol, timeframe)
+        stored = self.prices.bar_opens(self.source, symbol, timeframe)
         if start_date is None and stored.empty:
             raise DataError(
                 f"nothing of {symbol} ({timeframe}) from {self.source} is stored; give a start "
@@ -327,13 +327,6 @@ class HistoricalDataCollector:
             else last_closed
         )
         return timeframe, missing_runs(stored, start, end, bar_seconds)
-
-    def _stored_opens(self, symbol: str, timeframe: str) -> pd.DatetimeIndex:
-        try:
-            bars = self.prices.load_bars(symbol, timeframe=timeframe, source=self.source)
-        except DataError:
-            return pd.DatetimeIndex([], tz="UTC")
-        return pd.DatetimeIndex(bars.index)
 
     def fill_gaps(
         self,

@@ -263,7 +263,7 @@ class ExchangeCandleDownloader:
             ConfigError, TemporaryError, ExchangeError: as for :meth:`download`.
         """
         bar_ms = self._prepare(pair, timeframe)
-        stored = self._stored_opens(pair, timeframe)
+        stored = self.prices.bar_opens(self.source, pair, timeframe)
         if start is None and stored.empty:
             raise DataError(
                 f"no {timeframe} bars of {pair} from {self.source} are stored; give a start, "
@@ -276,13 +276,6 @@ class ExchangeCandleDownloader:
         )
         ranges = [(_to_epoch_ms(run.first, "gap"), _to_epoch_ms(run.last, "gap")) for run in runs]
         return self._collect(pair, timeframe, bar_ms, ranges, progress)
-
-    def _stored_opens(self, pair: str, timeframe: str) -> pd.DatetimeIndex:
-        try:
-            bars = self.prices.load_bars(pair, timeframe=timeframe, source=self.source)
-        except DataError:
-            return pd.DatetimeIndex([], tz="UTC")
-        return pd.DatetimeIndex(bars.index)
 
     # -- the work --------------------------------------------------------------------------
 

@@ -339,26 +339,32 @@ class PriceRepository:
             return None
         return pd.Timestamp(int(newest) * NANOSECONDS_PER_SECOND, tz="UTC")
 
+    def bar_opens(self, source: str, symbol: str, timeframe: str) -> pd.DatetimeIndex:
+        """Open times of every stored bar of one series, oldest first; empty if none.
+
+        Reads the timestamps only: collectors use it to find what is missing.
+        """
+        table = _TABLE
+        with self._database.engine.connect() as connection:
+            stamps = connection.scalars(
+                sa.select(table.c.timestamp)
+                .where(
+                    table.c.source == source,
+                    table.c.symbol == symbol,
+                    table.c.timeframe == canonical_timeframe(timeframe),
+                )
+                .order_by(table.c.timestamp)
+            ).all()
+        return epoch_seconds_to_index(np.asarray(stamps, dtype=np.int64))
+
     def find_gaps(self, symbol: str, timeframe: str, source: str | None = None) -> list[Gap]:
         """Every hole in a series, measured in bars of its timeframe.
 
         Raises:
             DataError: as for :meth:`load_bars`.
         """
-        table = _TABLE
-        with self._database.engine.connect() as connection:
-            source, timeframe = self._resolve(connection, symbol, timeframe, source)
-            stamps = connection.scalars(
-                sa.select(table.c.timestamp)
-                .where(
-                    table.c.source == source,
-                    table.c.symbol == symbol,
-                    table.c.timeframe == timeframe,
-                )
-                .order_by(table.c.timestamp)
-            ).all()
-        index = epoch_seconds_to_index(np.asarray(stamps, dtype=np.int64))
-        return find_gaps(index, timeframe_seconds(timeframe))
+        source, timeframe = self.resolve_series(symbol, timeframe=timeframe, source=source)
+        return find_gaps(self.bar_opens(source, symbol, timeframe), timeframe_seconds(timeframe))
 
     def list_series(self) -> list[SeriesSummary]:
         """Every stored series with its range, size and holes, sorted by symbol.
