@@ -92,7 +92,7 @@ def _jit(func: _F) -> _F:
 
 
 @_jit
-def _bar_return_nb(previous: float, value: float) -> float:
+def bar_return_nb(previous: float, value: float) -> float:
     """Return of one bar; -1 on the bar equity reaches 0 or below, 0 on every bar after."""
     if previous <= 0.0:
         return 0.0
@@ -122,7 +122,7 @@ def _equity_stats_nb(
     lowest_ratio = 1.0  # lowest equity / running peak
     longest = 0  # max over t of t - (last peak index before t)
     # Sums of returns shifted by the first return: stable even when returns barely differ.
-    shift = _bar_return_nb(equity[0], equity[1]) if n > 1 else 0.0
+    shift = bar_return_nb(equity[0], equity[1]) if n > 1 else 0.0
     shifted_sum = 0.0
     shifted_squares = 0.0
     downside_squares = 0.0
@@ -131,7 +131,7 @@ def _equity_stats_nb(
     for t in range(1, n):
         value = equity[t]
         finite &= np.isfinite(value)
-        ret = _bar_return_nb(previous, value)
+        ret = bar_return_nb(previous, value)
         previous = value
         shifted_sum += ret - shift
         shifted_squares += (ret - shift) * (ret - shift)
@@ -146,6 +146,30 @@ def _equity_stats_nb(
     # t - peak_index >= 2 means bar t-1 was below the peak: a drawdown at least that long
     # (regained at t, or still open). A gap of 1 is a drawdown only if it is the open one at
     # the last bar; otherwise the curve never fell.
+    return equity_stats_from_sums_nb(
+        n, finite, peak_index, lowest_ratio, longest, shift, shifted_sum, shifted_squares,
+        downside_squares, lowest, highest,
+    )  # fmt: skip
+
+
+@_jit
+def equity_stats_from_sums_nb(
+    n: int,
+    finite: bool,
+    peak_index: int,
+    lowest_ratio: float,
+    longest: int,
+    shift: float,
+    shifted_sum: float,
+    shifted_squares: float,
+    downside_squares: float,
+    lowest: float,
+    highest: float,
+) -> tuple[bool, float, float, float, float, int]:
+    """The statistics of ``_equity_stats_nb`` from its running sums over ``n`` bars.
+
+    Shared with the optimiser's streamed statistics, so both give the same numbers.
+    """
     if longest < 2:
         longest = 1 if peak_index < n - 1 else 0
     count = n - 1

@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 from numba import njit
 
-from marketbot.core.metrics import _bar_return_nb
+from marketbot.core.metrics import bar_return_nb, equity_stats_from_sums_nb
 
 # NumPy's pairwise summation: runs of at most 128 values, eight accumulators each.
 _PAIRWISE_BLOCK: Final = 128
@@ -71,9 +71,9 @@ def equity_stats_mark_nb(state: EquityState, t: int, value: float) -> EquityStat
     ) = state  # fmt: skip
     if t == 1:
         # Sums of returns are shifted by the first return, as in _equity_stats_nb.
-        shift = _bar_return_nb(previous, value)
+        shift = bar_return_nb(previous, value)
     finite &= np.isfinite(value)
-    ret = _bar_return_nb(previous, value)
+    ret = bar_return_nb(previous, value)
     shifted_sum += ret - shift
     shifted_squares += (ret - shift) * (ret - shift)
     negative = min(ret, 0.0)
@@ -143,18 +143,10 @@ def equity_stats_finish_nb(
         finite, _previous, _peak, peak_index, lowest_ratio, longest, shift, shifted_sum,
         shifted_squares, downside_squares, lowest, highest,
     ) = state  # fmt: skip
-    if longest < 2:
-        longest = 1 if peak_index < n - 1 else 0
-    count = n - 1
-    if count == 0:
-        return finite, 0.0, 0.0, 0.0, 0.0, 0
-    mean = shift + shifted_sum / count
-    std = 0.0
-    if count >= 2 and highest > lowest:
-        variance = (shifted_squares - shifted_sum * shifted_sum / count) / (count - 1)
-        std = math.sqrt(max(variance, 0.0))
-    downside = math.sqrt(downside_squares / count)
-    return finite, mean, std, downside, 1.0 - lowest_ratio, longest
+    return equity_stats_from_sums_nb(
+        n, finite, peak_index, lowest_ratio, longest, shift, shifted_sum, shifted_squares,
+        downside_squares, lowest, highest,
+    )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
