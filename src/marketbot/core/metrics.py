@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import numpy as np
@@ -340,29 +341,107 @@ def compute_metrics(
     finite, mean, std, downside, max_depth, max_duration = _equity_stats_nb(equity)
     if not finite:
         raise DataError("equity must be finite (no NaN or inf)")
-    bars_per_year = _DAYS_PER_YEAR
-    span_days = 0.0
-    if n >= 2:
-        bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / median_spacing_ns(times_ns)
-        span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
-    annualiser = math.sqrt(bars_per_year)
-    max_drawdown_pct = max_depth * 100.0
-    cagr_pct = _cagr_pct(float(equity[-1]) / initial_cash, span_days)
-    trades = _trade_stats(trade_pnl, trade_pnl_pct, trade_hold_bars)
+    annualiser, span_days = time_scale(times_ns)
+    run = RunStatistics(
+        final_equity=float(equity[-1]),
+        initial_cash=initial_cash,
+        buy_hold_return_pct=(float(close[-1]) / float(close[0]) - 1.0) * 100.0,
+        return_mean=mean,
+        return_std=std,
+        downside=downside,
+        max_depth=max_depth,
+        longest_drawdown_bars=int(max_duration),
+        annualiser=annualiser,
+        span_days=span_days,
+        exposed_bars=exposed_bars,
+        bars=n,
+        total_fees=float(total_fees),
+        num_trades=int(trade_pnl.shape[0]),
+    )
+    return metrics_from_statistics(run, _trade_stats(trade_pnl, trade_pnl_pct, trade_hold_bars))
 
+
+def time_scale(times_ns: npt.NDArray[np.int64]) -> tuple[float, float]:
+    """The annualiser (square root of bars per year) and the span in days of bar times.
+
+    With fewer than two bars there is no spacing to measure: daily bars are assumed.
+
+    Raises:
+        DataError: the times do not increase.
+    """
+    if times_ns.shape[0] < 2:
+        return math.sqrt(_DAYS_PER_YEAR), 0.0
+    bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / median_spacing_ns(times_ns)
+    span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
+    return math.sqrt(bars_per_year), span_days
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatistics:
+    """What the metrics of one run are computed from.
+
+    :func:`compute_metrics` fills it from an equity curve, the optimiser from its streamed
+    statistics; :func:`metrics_from_statistics` turns it into the metrics for both.
+
+    Attributes:
+        final_equity: Equity at the last close, quote currency.
+        initial_cash: Starting equity, quote currency.
+        buy_hold_return_pct: Buy and hold of the same bars, percent.
+        return_mean: Mean bar return.
+        return_std: Standard deviation of bar returns (ddof 1; 0 when undefined).
+        downside: Downside deviation of bar returns.
+        max_depth: Deepest drawdown, a fraction.
+        longest_drawdown_bars: Longest drawdown, in bars.
+        annualiser: Square root of bars per year.
+        span_days: Days from the first to the last bar.
+        exposed_bars: Bars with a position open.
+        bars: Number of bars.
+        total_fees: Fees paid, quote currency.
+        num_trades: Closed trades.
+    """
+
+    final_equity: float
+    initial_cash: float
+    buy_hold_return_pct: float
+    return_mean: float
+    return_std: float
+    downside: float
+    max_depth: float
+    longest_drawdown_bars: int
+    annualiser: float
+    span_days: float
+    exposed_bars: int
+    bars: int
+    total_fees: float
+    num_trades: int
+
+
+def metrics_from_statistics(
+    run: RunStatistics, trades: Mapping[str, float]
+) -> dict[str, float | int]:
+    """Every metric, keyed and ordered as :data:`METRIC_KEYS`, from a run's statistics.
+
+    Args:
+        run: The equity and account statistics.
+        trades: The trade statistics (win rate, profit factor, expectancy, SQN, average,
+            best and worst trade percent, average hold), as ``_trade_stats`` gives them.
+    """
+    max_drawdown_pct = run.max_depth * 100.0
+    cagr_pct = _cagr_pct(run.final_equity / run.initial_cash, run.span_days)
+    mean, std, downside = run.return_mean, run.return_std, run.downside
     floats: dict[str, float] = {
-        "return_pct": (float(equity[-1]) / initial_cash - 1.0) * 100.0,
-        "buy_hold_return_pct": (float(close[-1]) / float(close[0]) - 1.0) * 100.0,
+        "return_pct": (run.final_equity / run.initial_cash - 1.0) * 100.0,
+        "buy_hold_return_pct": run.buy_hold_return_pct,
         "win_rate": trades["win_rate"],
-        "sharpe": mean / std * annualiser if std > 0.0 else 0.0,
-        "sortino": mean / downside * annualiser if downside > 0.0 else 0.0,
+        "sharpe": mean / std * run.annualiser if std > 0.0 else 0.0,
+        "sortino": mean / downside * run.annualiser if downside > 0.0 else 0.0,
         "calmar": cagr_pct / max_drawdown_pct if max_drawdown_pct > 0.0 else 0.0,
         "max_drawdown_pct": max_drawdown_pct,
         "expectancy": trades["expectancy"],
         "sqn": trades["sqn"],
         "cagr_pct": cagr_pct,
-        "exposure_pct": 100.0 * exposed_bars / n,
-        "total_fees": float(total_fees),
+        "exposure_pct": 100.0 * run.exposed_bars / run.bars,
+        "total_fees": run.total_fees,
         "avg_trade_pct": trades["avg_trade_pct"],
         "best_trade_pct": trades["best_trade_pct"],
         "worst_trade_pct": trades["worst_trade_pct"],
@@ -370,6 +449,6 @@ def compute_metrics(
     }
     values: dict[str, float | int] = {key: _finite(value) for key, value in floats.items()}
     values["profit_factor"] = trades["profit_factor"]
-    values["max_drawdown_bars"] = int(max_duration)
-    values["num_trades"] = int(trade_pnl.shape[0])
+    values["max_drawdown_bars"] = run.longest_drawdown_bars
+    values["num_trades"] = run.num_trades
     return {key: values[key] for key in METRIC_KEYS}

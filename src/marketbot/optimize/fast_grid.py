@@ -33,15 +33,12 @@ from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import TradingWindow
 from marketbot.core.errors import DataError
 from marketbot.core.metrics import (
-    _DAYS_PER_YEAR,
-    _NANOSECONDS_PER_DAY,
-    METRIC_KEYS,
-    _cagr_pct,
-    _finite,
+    RunStatistics,
+    metrics_from_statistics,
     no_trade_stats,
     profit_factor_from,
+    time_scale,
 )
-from marketbot.core.timeframes import median_spacing_ns
 from marketbot.optimize import fast_grid_nb
 from marketbot.optimize import grid_stats_nb as nb
 from marketbot.strategies.base import Strategy
@@ -198,18 +195,12 @@ def _bars(window: TradingWindow) -> _Bars | None:
     bars = window.bars
     times_ns = _readonly(window.index.asi8, np.int64)
     close = _readonly(bars["close"].to_numpy(), np.float64)
-    n = len(close)
     if not (math.isfinite(close[0]) and close[0] > 0.0 and math.isfinite(close[-1])):
         return None
-    bars_per_year = _DAYS_PER_YEAR
-    span_days = 0.0
-    if n >= 2:
-        try:
-            spacing = median_spacing_ns(times_ns)
-        except DataError:
-            return None
-        bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / spacing
-        span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
+    try:
+        annualiser, span_days = time_scale(times_ns)
+    except DataError:
+        return None
     return _Bars(
         open_=_readonly(bars["open"].to_numpy(), np.float64),
         high=_readonly(bars["high"].to_numpy(), np.float64),
@@ -218,7 +209,7 @@ def _bars(window: TradingWindow) -> _Bars | None:
         times_ns=times_ns,
         frame_close=_readonly(window.frame["close"].to_numpy(dtype=np.float64), np.float64),
         first=window.first,
-        annualiser=math.sqrt(bars_per_year),
+        annualiser=annualiser,
         span_days=span_days,
         buy_hold_return_pct=(float(close[-1]) / float(close[0]) - 1.0) * 100.0,
     )
@@ -293,37 +284,23 @@ def _run_block(
 
 def _metrics(row: list[float], bars: _Bars, n: int, initial_cash: float) -> Metrics:
     """One combination's metrics from its statistics row, as compute_metrics assembles them."""
-    final_equity = row[nb.STAT_FINAL_EQUITY]
-    mean = row[nb.STAT_RETURN_MEAN]
-    std = row[nb.STAT_RETURN_STD]
-    downside = row[nb.STAT_DOWNSIDE]
-    max_drawdown_pct = row[nb.STAT_MAX_DEPTH] * 100.0
-    cagr_pct = _cagr_pct(final_equity / initial_cash, bars.span_days)
-    trades = _trade_stats(row)
-    annualiser = bars.annualiser
-    floats: dict[str, float] = {
-        "return_pct": (final_equity / initial_cash - 1.0) * 100.0,
-        "buy_hold_return_pct": bars.buy_hold_return_pct,
-        "win_rate": trades["win_rate"],
-        "sharpe": mean / std * annualiser if std > 0.0 else 0.0,
-        "sortino": mean / downside * annualiser if downside > 0.0 else 0.0,
-        "calmar": cagr_pct / max_drawdown_pct if max_drawdown_pct > 0.0 else 0.0,
-        "max_drawdown_pct": max_drawdown_pct,
-        "expectancy": trades["expectancy"],
-        "sqn": trades["sqn"],
-        "cagr_pct": cagr_pct,
-        "exposure_pct": 100.0 * int(row[nb.STAT_EXPOSED_BARS]) / n,
-        "total_fees": row[nb.STAT_TOTAL_FEES],
-        "avg_trade_pct": trades["avg_trade_pct"],
-        "best_trade_pct": trades["best_trade_pct"],
-        "worst_trade_pct": trades["worst_trade_pct"],
-        "avg_hold_bars": trades["avg_hold_bars"],
-    }
-    values: Metrics = {key: _finite(value) for key, value in floats.items()}
-    values["profit_factor"] = trades["profit_factor"]
-    values["max_drawdown_bars"] = int(row[nb.STAT_LONGEST_DRAWDOWN])
-    values["num_trades"] = int(row[nb.STAT_NUM_TRADES])
-    return {key: values[key] for key in METRIC_KEYS}
+    run = RunStatistics(
+        final_equity=row[nb.STAT_FINAL_EQUITY],
+        initial_cash=initial_cash,
+        buy_hold_return_pct=bars.buy_hold_return_pct,
+        return_mean=row[nb.STAT_RETURN_MEAN],
+        return_std=row[nb.STAT_RETURN_STD],
+        downside=row[nb.STAT_DOWNSIDE],
+        max_depth=row[nb.STAT_MAX_DEPTH],
+        longest_drawdown_bars=int(row[nb.STAT_LONGEST_DRAWDOWN]),
+        annualiser=bars.annualiser,
+        span_days=bars.span_days,
+        exposed_bars=int(row[nb.STAT_EXPOSED_BARS]),
+        bars=n,
+        total_fees=row[nb.STAT_TOTAL_FEES],
+        num_trades=int(row[nb.STAT_NUM_TRADES]),
+    )
+    return metrics_from_statistics(run, _trade_stats(row))
 
 
 def _trade_stats(row: list[float]) -> dict[str, float]:
