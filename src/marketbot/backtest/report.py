@@ -196,7 +196,9 @@ def render_report(
     Raises:
         DataError: a frame of ``prices`` has no ``close`` column or unusable times.
     """
-    return _template().render(**_context(result, prices if prices is not None else result.prices))
+    return package_template("marketbot.backtest", _TEMPLATE_NAME).render(
+        **_context(result, prices if prices is not None else result.prices)
+    )
 
 
 def write_report(
@@ -218,7 +220,11 @@ def write_report(
     Raises:
         DataError: a frame of ``prices`` has no ``close`` column or unusable times.
     """
-    html = render_report(result, prices=prices)
+    return write_html(render_report(result, prices=prices), path)
+
+
+def write_html(html: str, path: str | Path) -> Path:
+    """Write a rendered report to ``path`` (folders created); return the absolute path."""
     target = Path(path).expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
@@ -226,8 +232,9 @@ def write_report(
 
 
 @functools.cache
-def _template() -> jinja2.Template:
-    source = resources.files("marketbot.backtest").joinpath(_TEMPLATE_NAME).read_text("utf-8")
+def package_template(package: str, name: str) -> jinja2.Template:
+    """A report template shipped in ``package``: autoescaped, strict about missing values."""
+    source = resources.files(package).joinpath(name).read_text("utf-8")
     environment = jinja2.Environment(
         autoescape=True,
         undefined=jinja2.StrictUndefined,

@@ -27,11 +27,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import jinja2
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.report import format_metric
+from marketbot.backtest.report import format_metric, package_template, write_html
 from marketbot.backtest.report_charts import MAX_CHART_POINTS, min_max_indices
 from marketbot.backtest.report_tables import format_value
 from marketbot.core.metrics import METRIC_KEYS
@@ -133,7 +132,9 @@ def render_optimization_report(
     Returns:
         The HTML text, with styles, scripts and data inlined.
     """
-    return _template().render(**_context(result, sensitivity, walk_forward, max(1, top)))
+    return package_template("marketbot.optimize", _TEMPLATE_NAME).render(
+        **_context(result, sensitivity, walk_forward, max(1, top))
+    )
 
 
 def write_optimization_report(
@@ -159,19 +160,7 @@ def write_optimization_report(
     html = render_optimization_report(
         result, sensitivity=sensitivity, walk_forward=walk_forward, top=top
     )
-    target = Path(path).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html, encoding="utf-8")
-    return target
-
-
-@functools.cache
-def _template() -> jinja2.Template:
-    source = resources.files("marketbot.optimize").joinpath(_TEMPLATE_NAME).read_text("utf-8")
-    environment = jinja2.Environment(
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-    )
-    return environment.from_string(source)
+    return write_html(html, path)
 
 
 @functools.cache
