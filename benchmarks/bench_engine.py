@@ -323,7 +323,7 @@ class Contender:
     note: str = ""
 
 
-def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(values).rolling(window).mean().to_numpy()
 
 
@@ -336,8 +336,8 @@ def backtesting_py_strategy() -> type:
         slow = SLOW
 
         def init(self) -> None:
-            self.fast_sma = self.I(_rolling_mean, self.data.Close, self.fast)
-            self.slow_sma = self.I(_rolling_mean, self.data.Close, self.slow)
+            self.fast_sma = self.I(rolling_mean, self.data.Close, self.fast)
+            self.slow_sma = self.I(rolling_mean, self.data.Close, self.slow)
 
         def next(self) -> None:
             fast_now, fast_before = self.fast_sma[-1], self.fast_sma[-2]
@@ -488,14 +488,14 @@ def child_first_call(num_bars: int) -> dict[str, float]:
     return {"import_s": imported - started, "first_call_s": finished - imported}
 
 
-def _proc_status_kib(key: str) -> int:
+def proc_status_kib(key: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise KeyError(key)
 
 
-def _release_free_heap() -> None:
+def release_free_heap() -> None:
     """Hand freed heap pages back to the OS, so the run cannot reuse them unseen by RSS."""
     # Not glibc: nothing to trim, and the RSS delta may understate a little.
     with contextlib.suppress(OSError):
@@ -507,16 +507,16 @@ def child_memory(num_bars: int) -> dict[str, float]:
     import marketbot.strategies.builtin.sma_crossover  # noqa: F401
 
     mib = 1024.0
-    after_imports = _proc_status_kib("VmRSS") / mib
+    after_imports = proc_status_kib("VmRSS") / mib
     frame = make_bars(num_bars)
     marketbot_backtest(make_bars(1_000), stops=True)  # load the compiled code first
     gc.collect()
-    _release_free_heap()
-    before = _proc_status_kib("VmRSS") / mib
+    release_free_heap()
+    before = proc_status_kib("VmRSS") / mib
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     result = marketbot_backtest(frame, stops=True)
-    peak = _proc_status_kib("VmHWM") / mib
-    retained = _proc_status_kib("VmRSS") / mib
+    peak = proc_status_kib("VmHWM") / mib
+    retained = proc_status_kib("VmRSS") / mib
     del result
     gc.collect()
     tracemalloc.start()
@@ -673,7 +673,7 @@ def _rate(bars: int, seconds: float) -> str:
     return f"{bars / seconds / 1e6:,.1f}M" if seconds > 0 else "-"
 
 
-def _ms(seconds: float, digits: int = 1) -> str:
+def ms(seconds: float, digits: int = 1) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1e3:,.{digits}f}"
 
 
@@ -684,9 +684,9 @@ def marketbot_table(sizes: list[SizeFigures], repeats: int) -> Table:
     ]  # fmt: skip
     rows = [
         [
-            f"{s.bars:,}", f"{s.num_trades:,}", _ms(s.import_s), _ms(s.first_call_compile_s),
-            _ms(s.first_call_cached_s), _ms(s.warm_s), _rate(s.bars, s.warm_s),
-            _ms(s.warm_no_stops_s), _ms(s.kernel_s, 2), _rate(s.bars, s.kernel_s),
+            f"{s.bars:,}", f"{s.num_trades:,}", ms(s.import_s), ms(s.first_call_compile_s),
+            ms(s.first_call_cached_s), ms(s.warm_s), _rate(s.bars, s.warm_s),
+            ms(s.warm_no_stops_s), ms(s.kernel_s, 2), _rate(s.bars, s.kernel_s),
         ]
         for s in sizes
     ]  # fmt: skip
@@ -711,7 +711,7 @@ def peers_table(sizes: list[SizeFigures]) -> Table:
     header = ["bars", "peer", "peer ms", "marketbot ms", "marketbot faster", "trades"]
     rows = [
         [
-            f"{s.bars:,}", peer["name"], _ms(peer["seconds"]), _ms(peer["marketbot_s"], 2),
+            f"{s.bars:,}", peer["name"], ms(peer["seconds"]), ms(peer["marketbot_s"], 2),
             f"{peer['ratio']:,.1f}x", peer["trades_check"],
         ]
         for s in sizes
@@ -724,10 +724,10 @@ def peers_table(sizes: list[SizeFigures]) -> Table:
 def breakdown_table(figures: SizeFigures) -> Table:
     total = figures.warm_s
     rows = [
-        [stage, _ms(seconds, 2), f"{100 * seconds / total:.0f} %"]
+        [stage, ms(seconds, 2), f"{100 * seconds / total:.0f} %"]
         for stage, seconds in figures.breakdown.items()
     ]
-    rows.append(["whole run_backtest", _ms(total, 2), "100 %"])
+    rows.append(["whole run_backtest", ms(total, 2), "100 %"])
     title = f"where the time goes, {figures.bars:,} bars, stops on (best of each stage)"
     return title, ["stage", "ms", "share"], rows
 

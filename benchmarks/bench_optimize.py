@@ -48,7 +48,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -61,8 +61,12 @@ from bench_engine import (  # the shared data and helpers of the engine benchmar
     FEE,
     FRACTIONAL_UNIT,
     REPO,
+    best_of,
     bytecode_env,
     make_bars,
+    proc_status_kib,
+    rolling_mean,
+    vectorbt_engines,
 )
 
 BARS: Final = 100_000
@@ -71,24 +75,10 @@ SLOW: Final = tuple(range(60, 241, 20))
 BIG_FAST: Final = tuple(range(2, 102))
 BIG_SLOW: Final = tuple(range(110, 1_101, 10))
 HOURS_PER_YEAR: Final = 8_760
-T = TypeVar("T")
 Pair = tuple[int, int]
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def best_of(function: Callable[[], T], repeats: int) -> tuple[float, T]:
-    """The shortest wall time of ``repeats`` calls, in seconds, and the last call's value."""
-    best = math.inf
-    value: T | None = None
-    for _ in range(repeats):
-        gc.collect()
-        started = time.perf_counter()
-        value = function()
-        best = min(best, time.perf_counter() - started)
-    assert value is not None
-    return best, value
 
 
 def cpu_seconds(function: Callable[[], object], repeats: int) -> float:
@@ -246,13 +236,6 @@ def child_first_call() -> dict[str, float]:
     return {"import_s": imported - started, "first_call_s": time.perf_counter() - imported}
 
 
-def _proc_status_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
 def child_memory(size: str) -> dict[str, float]:
     """Peak RSS added by one grid, after the code is loaded and the bars are built.
 
@@ -266,13 +249,13 @@ def child_memory(size: str) -> dict[str, float]:
     gc.collect()
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    before = _proc_status_kib("VmRSS") / 1024.0
+    before = proc_status_kib("VmRSS") / 1024.0
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     started = time.perf_counter()
     rows = fast_path(window, strategy, combinations, **options)
     seconds = time.perf_counter() - started
-    peak = _proc_status_kib("VmHWM") / 1024.0
-    kept = _proc_status_kib("VmRSS") / 1024.0
+    peak = proc_status_kib("VmHWM") / 1024.0
+    kept = proc_status_kib("VmRSS") / 1024.0
     return {
         "combinations": float(len(rows)),
         "seconds": seconds,
@@ -285,10 +268,6 @@ def child_memory(size: str) -> dict[str, float]:
 # -- peers -------------------------------------------------------------------------------------
 
 
-def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
-    return pd.Series(values).rolling(window).mean().to_numpy()
-
-
 def backtesting_strategy() -> type:
     """sma_crossover for backtesting.py, as in bench_engine.py, picklable for its pool."""
     from backtesting import Strategy
@@ -298,8 +277,8 @@ def backtesting_strategy() -> type:
         slow = SLOW[0]
 
         def init(self) -> None:
-            self.fast_sma = self.I(_rolling_mean, self.data.Close, self.fast)
-            self.slow_sma = self.I(_rolling_mean, self.data.Close, self.slow)
+            self.fast_sma = self.I(rolling_mean, self.data.Close, self.fast)
+            self.slow_sma = self.I(rolling_mean, self.data.Close, self.slow)
 
         def next(self) -> None:
             fast_now, fast_before = self.fast_sma[-1], self.fast_sma[-2]
@@ -452,14 +431,6 @@ def bare_loop(repeats: int) -> dict[str, Any]:
         "native_name": "marketbot's definition, plain running sums",
         "marketbot_sharpe": sharpe.tolist(),
     }
-
-
-def vectorbt_engines() -> list[str]:
-    try:
-        from vectorbt._engine import is_rust_available
-    except ImportError:
-        return []
-    return ["numba", "rust"] if is_rust_available() else ["numba"]
 
 
 def measure_peers(repeats: int) -> dict[str, dict[str, Any]]:

@@ -38,8 +38,6 @@ side only; the load average is printed with the results.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import gc
 import json
 import math
@@ -63,7 +61,10 @@ from bench_engine import (
     best_of,
     bytecode_env,
     kernel_inputs,
+    ms,
     print_tables,
+    proc_status_kib,
+    release_free_heap,
     run_kernel,
     vectorbt_engines,
 )
@@ -499,19 +500,6 @@ def child_first_call(args: argparse.Namespace) -> dict[str, float]:
     return {"import_s": imported - started, "first_call_s": finished - imported}
 
 
-def _proc_status_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def _release_free_heap() -> None:
-    """Hand freed heap pages back to the OS, so the run cannot reuse them unseen by RSS."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def child_memory(args: argparse.Namespace) -> dict[str, float]:
     """RSS added by one portfolio run (after imports, data and a small warm-up run)."""
     import marketbot.backtest.engine
@@ -520,12 +508,12 @@ def child_memory(args: argparse.Namespace) -> dict[str, float]:
     frames = make_panel(args.bars, args.symbols)
     marketbot_backtest(make_panel(1_000, 3, seed=1))  # load the compiled code first
     gc.collect()
-    _release_free_heap()
-    before = _proc_status_kib("VmRSS") / 1024.0
+    release_free_heap()
+    before = proc_status_kib("VmRSS") / 1024.0
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     result = marketbot_backtest(frames)
-    peak = _proc_status_kib("VmHWM") / 1024.0
-    retained = _proc_status_kib("VmRSS") / 1024.0
+    peak = proc_status_kib("VmHWM") / 1024.0
+    retained = proc_status_kib("VmRSS") / 1024.0
     del result
     gc.collect()
     tracemalloc.start()
@@ -683,29 +671,25 @@ def measure(args: argparse.Namespace) -> Figures:
 # -- report ------------------------------------------------------------------------------------
 
 
-def _ms(seconds: float, digits: int = 1) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1e3:,.{digits}f}"
-
-
 def marketbot_table(f: Figures) -> Table:
     cells = f.bars * f.symbols
     rows = [
-        ["portfolio run_backtest (one account)", _ms(f.warm_s), f"{f.num_trades:,}", "1.0x"],
+        ["portfolio run_backtest (one account)", ms(f.warm_s), f"{f.num_trades:,}", "1.0x"],
         [
             f"{f.symbols} single-symbol run_backtest (sum)",
-            _ms(f.singles_s),
+            ms(f.singles_s),
             f"{f.singles_trades:,}",
             f"{f.singles_s / f.warm_s:.2f}x",
         ],
         [
             "portfolio kernel alone (simulate_portfolio)",
-            _ms(f.kernel_s, 2),
+            ms(f.kernel_s, 2),
             f"{cells / f.kernel_s / 1e6:,.0f}M symbol-bars/s",
             "",
         ],
         [
             f"{f.symbols} single-symbol kernels (simulate, sum)",
-            _ms(f.single_kernels_s, 2),
+            ms(f.single_kernels_s, 2),
             f"{cells / f.single_kernels_s / 1e6:,.0f}M bars/s",
             f"{f.single_kernels_s / f.kernel_s:.2f}x",
         ],
@@ -724,9 +708,9 @@ def peers_table(f: Figures) -> Table:
         rows.append(
             [
                 peer["name"],
-                _ms(peer["whole_s"]),
+                ms(peer["whole_s"]),
                 f"{peer['whole_s'] / f.warm_s:.2f}x" if timed else "-",
-                _ms(peer["simulate_s"]),
+                ms(peer["simulate_s"]),
                 f"{peer['simulate_s'] / f.kernel_s:.1f}x" if timed else "-",
                 peer["trades_check"],
                 peer["size_check"],
@@ -738,8 +722,8 @@ def peers_table(f: Figures) -> Table:
         "sizes", "final equity diff",
     ]  # fmt: skip
     title = (
-        f"vectorbt, one group, cash_sharing=True ('mb faster': vs marketbot's {_ms(f.warm_s)} "
-        f"ms; 'vs kernel': simulation vs the {_ms(f.kernel_s, 2)} ms kernel)"
+        f"vectorbt, one group, cash_sharing=True ('mb faster': vs marketbot's {ms(f.warm_s)} "
+        f"ms; 'vs kernel': simulation vs the {ms(f.kernel_s, 2)} ms kernel)"
     )
     return title, header, rows
 
@@ -753,17 +737,17 @@ def memory_table(f: Figures) -> Table:
 
 def first_call_table(f: Figures) -> Table:
     first = f.first_call
-    row = [_ms(first["import_s"]), _ms(first["compile_s"]), _ms(first["cached_s"])]
+    row = [ms(first["import_s"]), ms(first["compile_s"]), ms(first["cached_s"])]
     header = ["import ms", "1st call, compile ms", "1st call, cached ms"]
     return "first portfolio run in a fresh process", header, [row]
 
 
 def breakdown_table(f: Figures) -> Table:
     rows = [
-        [stage, _ms(seconds, 2), f"{100 * seconds / f.warm_s:.0f} %"]
+        [stage, ms(seconds, 2), f"{100 * seconds / f.warm_s:.0f} %"]
         for stage, seconds in f.breakdown.items()
     ]
-    rows.append(["whole run_backtest", _ms(f.warm_s, 2), "100 %"])
+    rows.append(["whole run_backtest", ms(f.warm_s, 2), "100 %"])
     return "where the time goes (each stage alone, best of N)", ["stage", "ms", "share"], rows
 
 
@@ -775,7 +759,7 @@ def target_rows(f: Figures) -> list[list[str]]:
         ratio = peer["whole_s"] / f.warm_s
         met = "yes" if ratio >= TARGET_RATIO else "NO"
         need = peer["whole_s"] / TARGET_RATIO
-        rows.append([f">= {TARGET_RATIO:g}x {peer['name']}", f"{ratio:.2f}x", _ms(need), met])
+        rows.append([f">= {TARGET_RATIO:g}x {peer['name']}", f"{ratio:.2f}x", ms(need), met])
     return rows
 
 
