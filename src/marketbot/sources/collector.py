@@ -10,7 +10,7 @@ points become close-only bars.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -403,18 +403,26 @@ class HistoricalDataCollector:
             self.prices.upsert_bars(self.source, symbol, timeframe, bars)
         return len(bars)
 
-    def update_all(self, progress: Progress | None = None) -> list[SeriesUpdate]:
+    def update_all(
+        self,
+        progress: Progress | None = None,
+        *,
+        stored: Sequence[SeriesSummary] | None = None,
+    ) -> list[SeriesUpdate]:
         """Bring every stored series of this currency up to date, from its last bar to now.
 
         Close-only series are filled from their last bar with ``/market_chart/range``; ohlc
         series are refreshed with ``/ohlc`` (:meth:`refresh_ohlc`). A series that fails (an
         unknown coin, an API outage) is reported and the others still update.
+
+        Args:
+            progress: Called with (series done, series to do).
+            stored: What :meth:`PriceRepository.list_series` returned, if the caller has it
+                already (it scans the whole table); read here otherwise.
         """
-        tracked = [
-            series
-            for series in self.prices.list_series()
-            if series.source in (self.source, self.ohlc_source)
-        ]
+        if stored is None:
+            stored = self.prices.list_series()
+        tracked = [series for series in stored if series.source in (self.source, self.ohlc_source)]
         updates = []
         for done, series in enumerate(tracked, start=1):
             updates.append(self._update_one(series))

@@ -94,7 +94,7 @@ class DailyUpdater:
                 updates.append(SeriesUpdate(f"coingecko ({currency})", 0, error=str(exc)))
                 continue
             try:
-                updates += collector.update_all(progress=progress)
+                updates += collector.update_all(progress=progress, stored=stored)
             finally:
                 collector.close()
         return updates
