@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 import marketbot.cli_download  # noqa: F401 - registers `data download`
-from marketbot.cli_common import open_database
+from marketbot.cli_common import open_database, parse_key_values
 from marketbot.cli_data import data_app
 from marketbot.cli_polymarket import polymarket_app
 
@@ -40,15 +40,7 @@ app.add_typer(polymarket_app, name="polymarket")
 
 
 def _parse_params(pairs: list[str] | None) -> dict[str, str]:
-    from marketbot.core.errors import ConfigError
-
-    params: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param {pair!r}: use KEY=VALUE, e.g. --param fast=10")
-        params[key.strip()] = value.strip()
-    return params
+    return parse_key_values(pairs, option="--param", usage="use KEY=VALUE, e.g. --param fast=10")
 
 
 @app.command()

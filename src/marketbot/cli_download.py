@@ -10,22 +10,8 @@ from typing import Annotated
 
 import typer
 
-from marketbot.cli_common import open_database
+from marketbot.cli_common import open_database, parse_key_values
 from marketbot.cli_data import Quiet, data_app
-
-
-def _parse_api_urls(pairs: list[str] | None) -> dict[str, str]:
-    from marketbot.core.errors import ConfigError
-
-    urls: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, url = pair.partition("=")
-        if not sep or not key.strip() or not url.strip():
-            raise ConfigError(
-                f"--api-url {pair!r}: use KEY=URL, e.g. --api-url public=http://127.0.0.1:8080/api/v3"
-            )
-        urls[key.strip()] = url.strip()
-    return urls
 
 
 @data_app.command("download")
@@ -62,7 +48,15 @@ def data_download(
     from marketbot.store.prices import PriceRepository
 
     # --api-url wins over MARKETBOT_EXCHANGE_API_URLS, key by key.
-    urls = {**load_settings().exchange_api_urls.get(exchange, {}), **_parse_api_urls(api_url)}
+    urls = {
+        **load_settings().exchange_api_urls.get(exchange, {}),
+        **parse_key_values(
+            api_url,
+            option="--api-url",
+            usage="use KEY=URL, e.g. --api-url public=http://127.0.0.1:8080/api/v3",
+            value_required=True,
+        ),
+    }
     prices = PriceRepository(open_database())
     label = f"{exchange} {pair} {timeframe}"
     with (
