@@ -502,34 +502,49 @@ def release_free_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def child_memory(num_bars: int) -> dict[str, float]:
-    import marketbot.backtest.engine
-    import marketbot.strategies.builtin.sma_crossover  # noqa: F401
+def run_memory(run: Callable[[], Any]) -> tuple[dict[str, float], Any]:
+    """RSS figures of one ``run()`` (warmed up already) and its result.
 
+    The peak and retained RSS come from one call, the tracemalloc peak from a second.
+    """
     mib = 1024.0
-    after_imports = proc_status_kib("VmRSS") / mib
-    frame = make_bars(num_bars)
-    marketbot_backtest(make_bars(1_000), stops=True)  # load the compiled code first
     gc.collect()
     release_free_heap()
     before = proc_status_kib("VmRSS") / mib
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
-    result = marketbot_backtest(frame, stops=True)
+    result = run()
     peak = proc_status_kib("VmHWM") / mib
     retained = proc_status_kib("VmRSS") / mib
     del result
     gc.collect()
     tracemalloc.start()
-    result = marketbot_backtest(frame, stops=True)
+    result = run()
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {
-        "rss_after_imports_mib": after_imports,
+    figures = {
         "rss_before_run_mib": before,
-        "frame_mib": frame.memory_usage(index=True, deep=True).sum() / 2**20,
         "peak_added_mib": peak - before,
         "retained_mib": retained - before,
         "tracemalloc_peak_mib": traced_peak / 2**20,
+    }
+    return figures, result
+
+
+def child_memory(num_bars: int) -> dict[str, float]:
+    import marketbot.backtest.engine
+    import marketbot.strategies.builtin.sma_crossover  # noqa: F401
+
+    after_imports = proc_status_kib("VmRSS") / 1024.0
+    frame = make_bars(num_bars)
+    marketbot_backtest(make_bars(1_000), stops=True)  # load the compiled code first
+    figures, result = run_memory(lambda: marketbot_backtest(frame, stops=True))
+    return {
+        "rss_after_imports_mib": after_imports,
+        "rss_before_run_mib": figures["rss_before_run_mib"],
+        "frame_mib": frame.memory_usage(index=True, deep=True).sum() / 2**20,
+        "peak_added_mib": figures["peak_added_mib"],
+        "retained_mib": figures["retained_mib"],
+        "tracemalloc_peak_mib": figures["tracemalloc_peak_mib"],
         "num_trades": float(result.metrics["num_trades"]),
     }
 

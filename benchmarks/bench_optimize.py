@@ -35,8 +35,6 @@ What it measures (docs/performance.md, section "Optimiser", has the figures):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import gc
 import json
 import math
@@ -65,6 +63,7 @@ from bench_engine import (  # the shared data and helpers of the engine benchmar
     bytecode_env,
     make_bars,
     proc_status_kib,
+    release_free_heap,
     rolling_mean,
     vectorbt_engines,
 )
@@ -247,8 +246,7 @@ def child_memory(size: str) -> dict[str, float]:
     window, strategy, combinations = grid_setup(fast, slow)
     fast_path(window, strategy, combinations[:4])
     gc.collect()
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_free_heap()
     before = proc_status_kib("VmRSS") / 1024.0
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     started = time.perf_counter()

@@ -38,7 +38,6 @@ side only; the load average is printed with the results.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import os
@@ -46,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -63,9 +61,8 @@ from bench_engine import (
     kernel_inputs,
     ms,
     print_tables,
-    proc_status_kib,
-    release_free_heap,
     run_kernel,
+    run_memory,
     vectorbt_engines,
 )
 
@@ -507,26 +504,14 @@ def child_memory(args: argparse.Namespace) -> dict[str, float]:
 
     frames = make_panel(args.bars, args.symbols)
     marketbot_backtest(make_panel(1_000, 3, seed=1))  # load the compiled code first
-    gc.collect()
-    release_free_heap()
-    before = proc_status_kib("VmRSS") / 1024.0
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
-    result = marketbot_backtest(frames)
-    peak = proc_status_kib("VmHWM") / 1024.0
-    retained = proc_status_kib("VmRSS") / 1024.0
-    del result
-    gc.collect()
-    tracemalloc.start()
-    result = marketbot_backtest(frames)
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    figures, result = run_memory(lambda: marketbot_backtest(frames))
     frame_bytes = sum(f.memory_usage(index=True, deep=True).sum() for f in frames.values())
     return {
-        "rss_before_run_mib": before,
+        "rss_before_run_mib": figures["rss_before_run_mib"],
         "frames_mib": frame_bytes / 2**20,
-        "peak_added_mib": peak - before,
-        "retained_mib": retained - before,
-        "tracemalloc_peak_mib": traced_peak / 2**20,
+        "peak_added_mib": figures["peak_added_mib"],
+        "retained_mib": figures["retained_mib"],
+        "tracemalloc_peak_mib": figures["tracemalloc_peak_mib"],
         "num_trades": float(result.metrics["num_trades"]),
     }
 
