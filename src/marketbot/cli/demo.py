@@ -10,7 +10,7 @@ from rich.console import Console
 from marketbot.backtest.engine import BacktestingEngine
 from marketbot.backtest.report import write_report
 from marketbot.backtest.result import BacktestResult
-from marketbot.cli_tables import comparison_table, make_console
+from marketbot.cli.tables import comparison_table, make_console
 from marketbot.core.errors import DataError
 from marketbot.sources.csv_file import import_csv
 from marketbot.store.database import Database

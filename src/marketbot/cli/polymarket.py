@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from marketbot.cli_common import open_database
+from marketbot.cli.common import open_database
 
 if TYPE_CHECKING:
     from marketbot.sources.polymarket import PolymarketCollector
@@ -71,7 +71,7 @@ def polymarket_collect(
     quiet: Quiet = False,
 ) -> None:
     """Store a market's details and every outcome token's price history (re-runs overwrite)."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
     from marketbot.sources.polymarket import DEFAULT_FIDELITY_MINUTES
 
     first, last = _moment(start, "--start"), _moment(end, "--end", whole_day=True)
@@ -90,7 +90,7 @@ def polymarket_collect(
 @polymarket_app.command("update")
 def polymarket_update(quiet: Quiet = False) -> None:
     """Bring every stored market up to date; closed markets already complete are skipped."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
 
     with _collector() as collector, progress_bar("price history", quiet=quiet) as advance:
         summary = collector.update_all(progress=advance)
@@ -114,7 +114,7 @@ def polymarket_list() -> None:
     """List stored markets: question, outcomes, status, points and time range."""
     from rich.table import Table
 
-    from marketbot.cli_tables import make_console
+    from marketbot.cli.tables import make_console
     from marketbot.store.polymarket import PolymarketRepository
 
     summaries = PolymarketRepository(open_database()).list_summaries()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from marketbot.cli_common import open_database
+from marketbot.cli.common import open_database
 
 data_app = typer.Typer(
     help="Import, collect, list, check, update and export stored price history.",
@@ -39,7 +39,7 @@ def data_import(
 @data_app.command("list")
 def data_list() -> None:
     """List stored series: symbols, timeframes, ranges, row counts and gaps."""
-    from marketbot.cli_tables import make_console, series_table
+    from marketbot.cli.tables import make_console, series_table
     from marketbot.store.prices import PriceRepository
 
     make_console().print(series_table(PriceRepository(open_database()).list_series()))
@@ -59,7 +59,7 @@ def data_collect(
     quiet: Quiet = False,
 ) -> None:
     """Collect price history from CoinGecko into the database (one transaction)."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
     from marketbot.config import load_settings
     from marketbot.sources.collector import HistoricalDataCollector
 
@@ -86,7 +86,7 @@ def data_gaps(
     """List the holes in a stored series, and how far it is behind now."""
     import pandas as pd
 
-    from marketbot.cli_tables import gaps_table, make_console
+    from marketbot.cli.tables import gaps_table, make_console
     from marketbot.core.timeframes import timeframe_seconds
     from marketbot.store.prices import PriceRepository
 
@@ -123,7 +123,7 @@ def data_fill_gaps(
     quiet: Quiet = False,
 ) -> None:
     """Fetch only the missing bars of a CoinGecko or exchange series."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
     from marketbot.sources.collector import coingecko_currency
 
     currency = coingecko_currency(source)
@@ -218,7 +218,7 @@ def data_update(
     quiet: Quiet = False,
 ) -> None:
     """Bring every stored CoinGecko, exchange and Polymarket series up to date."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
     from marketbot.config import load_settings
     from marketbot.sources.daily_update import DailyUpdater
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from marketbot.cli_common import open_database, parse_key_values
-from marketbot.cli_data import Quiet, data_app
+from marketbot.cli.common import open_database, parse_key_values
+from marketbot.cli.data import Quiet, data_app
 
 
 @data_app.command("download")
@@ -41,7 +41,7 @@ def data_download(
     quiet: Quiet = False,
 ) -> None:
     """Download an exchange's candles (a page per transaction; re-runs store no duplicates)."""
-    from marketbot.cli_progress import progress_bar
+    from marketbot.cli.progress import progress_bar
     from marketbot.config import load_settings
     from marketbot.sources.exchange_candles import ExchangeCandleDownloader
     from marketbot.sources.exchange_client import ExchangeClient

@@ -1,0 +1,201 @@
+"""``marketbot backtest``, ``strategies``, ``lookahead`` and ``demo``: a strategy, one data set."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from marketbot.cli.common import open_database, parse_key_values
+
+if TYPE_CHECKING:
+    from marketbot.backtest.result import BacktestResult
+    from marketbot.core.risk_limits import RiskLimits
+
+
+def _parse_params(pairs: list[str] | None) -> dict[str, str]:
+    return parse_key_values(pairs, option="--param", usage="use KEY=VALUE, e.g. --param fast=10")
+
+
+def backtest(
+    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    symbol: Annotated[
+        list[str] | None,
+        typer.Option(help="Stored symbol, e.g. bitcoin; repeat it for a portfolio run."),
+    ] = None,
+    universe: Annotated[
+        Path | None, typer.Option(help="File of stored symbols, one per line (portfolio).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD, UTC).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
+    fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
+    slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
+    cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
+    data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Stored source, e.g. coingecko or binance.")
+    ] = None,
+    stop_loss: Annotated[float | None, typer.Option(help="Stop-loss fraction.")] = None,
+    take_profit: Annotated[float | None, typer.Option(help="Take-profit fraction.")] = None,
+    trailing_stop: Annotated[float | None, typer.Option(help="Trailing stop fraction.")] = None,
+    max_hold: Annotated[str | None, typer.Option(help="Longest hold, e.g. 24h.")] = None,
+    risk: Annotated[
+        bool, typer.Option(help="Apply the configured risk limits and circuit breaker.")
+    ] = False,
+    risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk limits.")] = None,
+    max_positions: Annotated[
+        int | None, typer.Option(help="Portfolio: open positions at once (default: all).")
+    ] = None,
+    max_exposure: Annotated[
+        float | None, typer.Option(help="Portfolio: gross exposure cap, fraction of equity.")
+    ] = None,
+    portfolio_stop: Annotated[
+        float | None, typer.Option(help="Portfolio: close all at this drawdown fraction.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Backtest a strategy on stored data or a CSV file, print metrics, save the run."""
+    from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.sources.csv_file import read_ohlcv_csv
+
+    params = _parse_params(param)
+    limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
+    frame = read_ohlcv_csv(data) if data is not None else None
+    names = symbol_list(symbol, universe) if frame is None else []
+    engine = BacktestingEngine(None if frame is not None else open_database())
+    result = engine.run_backtest(
+        strategy,
+        start,
+        end,
+        symbol=names[0] if len(names) == 1 else None,
+        symbols=names if len(names) > 1 else None,
+        data=frame,
+        params=params,
+        fee=fee,
+        slippage=slippage,
+        cash=cash,
+        timeframe=timeframe,
+        source=source,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        trailing_stop=trailing_stop,
+        max_hold=max_hold,
+        risk=limits,
+        max_open_positions=max_positions,
+        max_exposure=max_exposure,
+        portfolio_stop=portfolio_stop,
+        save=frame is None,
+    )
+    if report is not None:
+        from marketbot.backtest.report import write_report
+
+        write_report(result, report)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
+        return
+    _print_result(result, report)
+
+
+def _risk_limits(strategy: str, risk_file: Path | None) -> RiskLimits:
+    from marketbot.config import load_risk_config, load_settings
+    from marketbot.strategies.loader import load_strategy
+
+    config = load_risk_config(load_settings(), path=risk_file)
+    return config.limits_for(load_strategy(strategy).name)
+
+
+def symbol_list(symbols: list[str] | None, universe: Path | None) -> list[str]:
+    """The symbols of ``--symbol`` and ``--universe FILE``, in order, without repeats."""
+    from marketbot.core.errors import ConfigError
+
+    names = list(symbols or [])
+    if universe is not None:
+        try:
+            lines = universe.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"--universe {universe}: cannot read it ({exc})") from exc
+        names += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    if not names:
+        raise ConfigError("give --symbol (stored data), --universe FILE or --data FILE.csv")
+    return list(dict.fromkeys(names))
+
+
+def _require_symbol(symbol: str | None) -> str:
+    from marketbot.core.errors import ConfigError
+
+    if not symbol:
+        raise ConfigError("give --symbol (stored data) or --data FILE.csv")
+    return symbol
+
+
+def _print_result(result: BacktestResult, report: Path | None) -> None:
+
+    from marketbot.cli.tables import make_console, metrics_table
+
+    console = make_console()
+    console.print(metrics_table(result))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if result.per_symbol is not None:
+        from marketbot.cli.tables import per_symbol_table
+
+        console.print(per_symbol_table(result.per_symbol))
+    if report is not None:
+        console.print(f"report: {report.resolve()}")
+
+
+def strategies() -> None:
+    """List the built-in strategies with their parameters, defaults and ranges."""
+    from marketbot.cli.tables import make_console, strategies_table
+
+    make_console().print(strategies_table())
+
+
+def lookahead(
+    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    symbol: Annotated[str | None, typer.Option(help="Stored symbol.")] = None,
+    data: Annotated[Path | None, typer.Option(help="OHLCV CSV file.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe.")] = None,
+    cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
+) -> None:
+    """Check a strategy for lookahead bias: change the future, see if past signals move."""
+    from marketbot.backtest.lookahead import check_lookahead
+    from marketbot.cli.tables import make_console
+    from marketbot.sources.csv_file import read_ohlcv_csv
+    from marketbot.store.prices import PriceRepository
+    from marketbot.strategies.loader import load_strategy
+
+    instance = load_strategy(strategy)
+    params = instance.resolve_params(_parse_params(param))
+    if data is not None:
+        frame = read_ohlcv_csv(data)
+    else:
+        frame = PriceRepository(open_database()).load_bars(
+            _require_symbol(symbol), timeframe=timeframe
+        )
+    report = check_lookahead(instance, frame, params, cuts=cuts)
+    console = make_console()
+    console.print(report.summary())
+    for finding in report.findings[:50]:
+        console.print(f"  {finding.describe()}")
+    if not report.passed:
+        raise typer.Exit(code=2)
+
+
+def demo(
+    sample_dir: Annotated[Path, typer.Option(help="Folder of the bundled sample CSVs.")] = Path(
+        "data/sample"
+    ),
+) -> None:
+    """Set up the database with the bundled data and backtest every built-in strategy."""
+    from marketbot.cli.demo import run_demo
+    from marketbot.config import load_settings
+
+    run_demo(open_database(), sample_dir, load_settings().data_dir / "reports")
