@@ -19,6 +19,7 @@ import typer
 import marketbot.cli.download  # noqa: F401 - registers `data download`
 from marketbot.cli import backtest as backtest_commands
 from marketbot.cli import optimize as optimize_commands
+from marketbot.cli import strategies as strategy_commands
 from marketbot.cli.data import data_app
 from marketbot.cli.polymarket import polymarket_app
 from marketbot.cli.runs import runs_app
@@ -33,8 +34,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command()(backtest_commands.backtest)
-app.command()(backtest_commands.strategies)
-app.command()(backtest_commands.lookahead)
+app.command()(strategy_commands.strategies)
+app.command()(strategy_commands.lookahead)
 app.command()(optimize_commands.optimize)
 app.command()(backtest_commands.demo)
 app.add_typer(data_app, name="data")

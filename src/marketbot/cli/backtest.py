@@ -1,4 +1,4 @@
-"""``marketbot backtest``, ``strategies``, ``lookahead`` and ``demo``: a strategy, one data set."""
+"""``marketbot backtest`` and ``demo``: backtest a strategy, print and save the result."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from marketbot.cli.common import open_database, parse_key_values
+from marketbot.cli.common import open_database, parse_params
 
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
     from marketbot.core.risk_limits import RiskLimits
-
-
-def _parse_params(pairs: list[str] | None) -> dict[str, str]:
-    return parse_key_values(pairs, option="--param", usage="use KEY=VALUE, e.g. --param fast=10")
 
 
 def backtest(
@@ -64,7 +60,7 @@ def backtest(
     from marketbot.backtest.engine import BacktestingEngine
     from marketbot.sources.csv_file import read_ohlcv_csv
 
-    params = _parse_params(param)
+    params = parse_params(param)
     limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
     frame = read_ohlcv_csv(data) if data is not None else None
     names = symbol_list(symbol, universe) if frame is None else []
@@ -126,14 +122,6 @@ def symbol_list(symbols: list[str] | None, universe: Path | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _require_symbol(symbol: str | None) -> str:
-    from marketbot.core.errors import ConfigError
-
-    if not symbol:
-        raise ConfigError("give --symbol (stored data) or --data FILE.csv")
-    return symbol
-
-
 def _print_result(result: BacktestResult, report: Path | None) -> None:
 
     from marketbot.cli.tables import make_console, metrics_table
@@ -148,45 +136,6 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
         console.print(per_symbol_table(result.per_symbol))
     if report is not None:
         console.print(f"report: {report.resolve()}")
-
-
-def strategies() -> None:
-    """List the built-in strategies with their parameters, defaults and ranges."""
-    from marketbot.cli.tables import make_console, strategies_table
-
-    make_console().print(strategies_table())
-
-
-def lookahead(
-    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
-    symbol: Annotated[str | None, typer.Option(help="Stored symbol.")] = None,
-    data: Annotated[Path | None, typer.Option(help="OHLCV CSV file.")] = None,
-    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Stored timeframe.")] = None,
-    cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
-) -> None:
-    """Check a strategy for lookahead bias: change the future, see if past signals move."""
-    from marketbot.backtest.lookahead import check_lookahead
-    from marketbot.cli.tables import make_console
-    from marketbot.sources.csv_file import read_ohlcv_csv
-    from marketbot.store.prices import PriceRepository
-    from marketbot.strategies.loader import load_strategy
-
-    instance = load_strategy(strategy)
-    params = instance.resolve_params(_parse_params(param))
-    if data is not None:
-        frame = read_ohlcv_csv(data)
-    else:
-        frame = PriceRepository(open_database()).load_bars(
-            _require_symbol(symbol), timeframe=timeframe
-        )
-    report = check_lookahead(instance, frame, params, cuts=cuts)
-    console = make_console()
-    console.print(report.summary())
-    for finding in report.findings[:50]:
-        console.print(f"  {finding.describe()}")
-    if not report.passed:
-        raise typer.Exit(code=2)
 
 
 def demo(

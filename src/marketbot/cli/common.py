@@ -41,3 +41,8 @@ def parse_key_values(
             raise ConfigError(f"{option} {pair!r}: {usage}")
         parsed[key.strip()] = value.strip()
     return parsed
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """``--param KEY=VALUE`` options as a dict of strategy parameters (text values)."""
+    return parse_key_values(pairs, option="--param", usage="use KEY=VALUE, e.g. --param fast=10")
