@@ -49,6 +49,10 @@ class BacktestResult:
             contribution to the return in percent of the starting cash).
         exposure: Portfolio runs: gross exposure (notional of open positions) per bar.
         prices: Portfolio runs: each symbol's bars (shared, not copied), for the report.
+        warnings: Reasons to distrust the result (an implausibly high return or Sharpe, which
+            usually means the strategy peeks at the future); see :func:`result_warnings`.
+        no_trade_reason: Why a run made no trade (no entry signal in the range, a warm-up
+            longer than the range, or every entry refused by a risk limit); None otherwise.
     """
 
     strategy: str
@@ -65,6 +69,13 @@ class BacktestResult:
     per_symbol: pd.DataFrame | None = None
     exposure: pd.Series | None = None
     prices: Mapping[str, pd.DataFrame] | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
+    no_trade_reason: str | None = None
+
+    @property
+    def verdict_line(self) -> str:
+        """The verdict with what qualifies it, e.g. ``FAILED; buy & hold made more (+81.2 %)``."""
+        return verdict_line(str(self.recommendation), self.metrics)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``marketbot backtest --json``: ISO 8601 UTC times, inf as null."""
@@ -84,7 +95,10 @@ class BacktestResult:
             "end": times[-1] if len(times) else None,
             "metrics": {key: json_number(value) for key, value in self.metrics.items()},
             "recommendation": str(self.recommendation),
+            "verdict": self.verdict_line,
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            "no_trade_reason": self.no_trade_reason,
             "trades": trades,
             "equity_curve": equity,
         }
@@ -97,6 +111,39 @@ class BacktestResult:
                     for time, value in zip(times, self.exposure.to_numpy(), strict=True)
                 ]
         return payload
+
+
+# Beyond these a backtest result is more likely a bug (usually lookahead) than an edge.
+IMPLAUSIBLE_CAGR_PCT: Final = 10_000.0
+IMPLAUSIBLE_SHARPE: Final = 5.0
+LOOKAHEAD_HINT: Final = "check with `marketbot lookahead`"
+
+
+def result_warnings(metrics: Mapping[str, float | int]) -> tuple[str, ...]:
+    """Warnings for an implausible result: CAGR over 10,000 % a year or Sharpe over 5."""
+    warnings: list[str] = []
+    cagr = float(metrics.get("cagr_pct", 0.0))
+    sharpe = float(metrics.get("sharpe", 0.0))
+    if math.isfinite(cagr) and cagr > IMPLAUSIBLE_CAGR_PCT:
+        warnings.append(
+            f"implausible return: {cagr:,.0f} % a year (over {IMPLAUSIBLE_CAGR_PCT:,.0f} %); "
+            + LOOKAHEAD_HINT
+        )
+    if math.isfinite(sharpe) and sharpe > IMPLAUSIBLE_SHARPE:
+        warnings.append(
+            f"implausible Sharpe ratio: {sharpe:.2f} (over {IMPLAUSIBLE_SHARPE:g}); "
+            + LOOKAHEAD_HINT
+        )
+    return tuple(warnings)
+
+
+def verdict_line(recommendation: str, metrics: Mapping[str, float | int]) -> str:
+    """The verdict, adding ``buy & hold made more (+X %)`` when holding beat the strategy."""
+    strategy_return = float(metrics.get("return_pct", 0.0))
+    hold_return = float(metrics.get("buy_hold_return_pct", math.nan))
+    if math.isfinite(hold_return) and hold_return > strategy_return:
+        return f"{recommendation}; buy & hold made more ({hold_return:+,.1f} %)"
+    return recommendation
 
 
 def json_number(value: float | int) -> float | int | None:
