@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig, ExitRules, SizingMode, parse_duration_seconds
+from marketbot.backtest.explain import TradeAttempts, count_entry_signals, no_trade_reason
 from marketbot.backtest.kernel import KernelOutput, KernelSignals, simulate
 from marketbot.backtest.portfolio import (
     PortfolioRules,
@@ -24,7 +25,7 @@ from marketbot.backtest.portfolio import (
     portfolio_trades_frame,
     run_aligned,
 )
-from marketbot.backtest.result import BacktestResult, trades_frame
+from marketbot.backtest.result import BacktestResult, result_warnings, trades_frame
 from marketbot.backtest.signals import prepare_signals
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
@@ -49,6 +50,9 @@ class WindowRun:
     output: KernelOutput
     metrics: dict[str, float | int]
     tag_names: tuple[str, ...]
+    signals: KernelSignals
+    allow_short: bool
+    warmup_bars: int
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,17 @@ class TradingWindow:
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,
         )
-        return WindowRun(output, metrics, prepared.tag_names)
+        warmup = int(strategy.warmup_bars(params))
+        return WindowRun(output, metrics, prepared.tag_names, signals, prepared.allow_short, warmup)
+
+    def attempts(self, run: WindowRun) -> TradeAttempts:
+        """What ``run`` offered to trade in this window, to explain a run without trades."""
+        return TradeAttempts(
+            entry_signals=count_entry_signals(run.signals, run.allow_short),
+            denials=run.output.entry_denials,
+            warmup_bars=run.warmup_bars,
+            loaded_bars=len(self.frame),
+        )
 
 
 class BacktestingEngine:
@@ -289,6 +303,7 @@ class BacktestingEngine:
         window = TradingWindow.of(frame, start=start, end=end, label=symbol)
         run = window.run(strategy, params, config)
         output, metrics, index = run.output, run.metrics, window.index
+        reason = None if output.num_trades else no_trade_reason(window.attempts(run), index)
         return BacktestResult(
             strategy=strategy.name,
             symbol=symbol,
@@ -301,6 +316,8 @@ class BacktestingEngine:
             bars=window.bars,
             notes=_data_notes(window.bars)
             + _risk_notes(output.entry_denials, output.breaker_trips, index),
+            warnings=result_warnings(metrics),
+            no_trade_reason=reason,
         )
 
     def backtest_portfolio(
@@ -341,6 +358,17 @@ class BacktestingEngine:
             notes += tuple(f"{name}: {note}" for note in _data_notes(frames[name]))
         notes += _risk_notes(output.entry_denials, output.breaker_trips, index)
         settings = config.to_dict() | {"portfolio": asdict(rules)}
+        reason = None
+        if not output.num_trades:
+            attempts = TradeAttempts(
+                entry_signals=count_entry_signals(
+                    _slice_signals(aligned.signals, first), aligned.allow_short
+                ),
+                denials=output.entry_denials,
+                warmup_bars=max(int(strategy.warmup_bars(params)), 0),
+                loaded_bars=len(aligned.index),
+            )
+            reason = no_trade_reason(attempts, index)
         return BacktestResult(
             strategy=strategy.name,
             symbol=",".join(aligned.symbols),
@@ -356,6 +384,8 @@ class BacktestingEngine:
             per_symbol=per_symbol_breakdown(trades, aligned.symbols, config.initial_cash),
             exposure=pd.Series(output.exposure, index=index, name="exposure", copy=False),
             prices=frames,
+            warnings=result_warnings(metrics),
+            no_trade_reason=reason,
         )
 
     def load_stored(

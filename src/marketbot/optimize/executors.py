@@ -261,7 +261,7 @@ class DaskExecutor:
                 from distributed import Client
             except ImportError as exc:
                 raise ConfigError(
-                    "the Dask executor needs dask.distributed: pip install 'dask[distributed]'"
+                    "the Dask executor needs dask.distributed: pip install 'marketbot[dask]'"
                 ) from exc
             connect: Any = Client  # distributed's methods are not annotated
             try:
