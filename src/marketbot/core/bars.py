@@ -7,7 +7,8 @@ float64 columns ``open, high, low, close, volume`` with consistent, positive pri
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,37 @@ PRICE_COLUMNS: Final = ("open", "high", "low", "close")
 # Epoch numbers above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
 _EPOCH_MS_THRESHOLD: Final = 100_000_000_000
 
+LineNumbers: TypeAlias = Sequence[int] | np.ndarray | None
+"""The file line of each row (the header is line 1), so that messages say ``line N``; or
+None for data that is not from a file, whose messages say ``row N`` (1 for the first row)."""
 
-def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.DatetimeIndex:
+
+def format_bar_time(stamp: pd.Timestamp) -> str:
+    """A time for messages: ``2024-01-03`` at midnight UTC, else ``2024-01-03T05:00:00Z``."""
+    utc = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if utc == utc.normalize():
+        return f"{utc:%Y-%m-%d}"
+    text = f"{utc:%Y-%m-%dT%H:%M:%S}"
+    fraction_ns = utc.microsecond * 1000 + utc.nanosecond
+    if fraction_ns:
+        text += f".{fraction_ns:09d}".rstrip("0")
+    return text + "Z"
+
+
+def row_label(position: int, lines: LineNumbers = None) -> str:
+    """Where row ``position`` (0-based) is: ``line N`` in a file, else ``row N`` (1-based)."""
+    if lines is None:
+        return f"row {position + 1}"
+    return f"line {int(lines[position])}"
+
+
+def parse_timestamps(
+    values: pd.Series | pd.Index, *, where: str, lines: LineNumbers = None
+) -> pd.DatetimeIndex:
     """Parse ISO 8601 strings or epoch seconds/milliseconds into a UTC DatetimeIndex.
 
-    Naive times are taken as UTC. Raises DataError naming ``where`` on unparseable values.
+    Naive times are taken as UTC. Raises DataError naming ``where`` and the row (``line N``
+    when ``lines`` are given) on an empty or unparseable value.
     """
     if isinstance(values, pd.DatetimeIndex):
         index = values
@@ -33,8 +60,7 @@ def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.Datetime
         index = pd.DatetimeIndex(values)
     elif pd.api.types.is_numeric_dtype(values):
         numbers = pd.Series(np.asarray(values, dtype="float64"))
-        if numbers.isna().any():
-            raise DataError(f"{where}: timestamp column has empty values")
+        _check_no_empty_time(numbers.isna().to_numpy(), where, lines)
         seconds = numbers.to_numpy()
         if float(np.abs(seconds).max()) >= _EPOCH_MS_THRESHOLD:
             seconds = seconds / 1000.0
@@ -46,26 +72,33 @@ def parse_timestamps(values: pd.Series | pd.Index, *, where: str) -> pd.Datetime
         )
         index = pd.DatetimeIndex(nanoseconds.astype("datetime64[ns]"))
     else:
-        index = _parse_iso(pd.Series(values), where)
-    if index.isna().any():
-        raise DataError(f"{where}: timestamp column has empty values")
+        index = _parse_iso(pd.Series(values), where, lines)
+    _check_no_empty_time(np.asarray(index.isna()), where, lines)
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     return index.as_unit("ns").rename("timestamp")
 
 
-def _parse_iso(values: pd.Series, where: str) -> pd.DatetimeIndex:
+def _check_no_empty_time(empty: np.ndarray, where: str, lines: LineNumbers) -> None:
+    if empty.any():
+        position = int(np.flatnonzero(empty)[0])
+        raise DataError(f"{where}: empty timestamp at {row_label(position, lines)}")
+
+
+def _parse_iso(values: pd.Series, where: str, lines: LineNumbers) -> pd.DatetimeIndex:
     parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
     bad = parsed.isna() & values.notna()
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"{where}: timestamp {values.iloc[position]!r} (row {position + 1}) is not an "
-            "ISO 8601 date or epoch number"
+            f"{where}: timestamp {values.iloc[position]!r} ({row_label(position, lines)}) is "
+            "not an ISO 8601 date or epoch number"
         )
     return pd.DatetimeIndex(parsed)
 
 
-def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame:
+def normalize_ohlcv(
+    frame: pd.DataFrame, *, where: str = "data", lines: LineNumbers = None
+) -> pd.DataFrame:
     """Validate an OHLCV frame and return it in canonical form.
 
     Accepts columns in any capitalisation, and either a DatetimeIndex (tz-aware, or naive
@@ -74,6 +107,8 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     Args:
         frame: The bars.
         where: What the frame is (a file name, a symbol), used in error messages.
+        lines: The file line of each row, when the frame was read from a file: messages
+            then say ``line N`` instead of ``row N``.
 
     Returns:
         A new frame with a UTC DatetimeIndex named ``timestamp`` and float64 OHLCV columns.
@@ -91,9 +126,9 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     canonical_names = names == [c for c in frame.columns if isinstance(c, str)]
     renamed = frame if canonical_names else frame.set_axis(names, axis=1)
     if "timestamp" in renamed.columns:
-        index = parse_timestamps(renamed["timestamp"], where=where)
+        index = parse_timestamps(renamed["timestamp"], where=where, lines=lines)
     elif isinstance(renamed.index, pd.DatetimeIndex):
-        index = parse_timestamps(renamed.index, where=where)
+        index = parse_timestamps(renamed.index, where=where, lines=lines)
     else:
         raise DataError(f"{where}: needs a DatetimeIndex or a 'timestamp' column")
     missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
@@ -104,10 +139,7 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     if text_columns:
         renamed = renamed.copy(deep=False)  # never assign into the caller's frame
         for name in text_columns:
-            try:
-                renamed[name] = pd.to_numeric(renamed[name])
-            except (ValueError, TypeError) as exc:
-                raise DataError(f"{where}: column '{name}' is not numeric ({exc})") from exc
+            renamed[name] = _to_numbers(renamed[name], name, where, lines)
     # Under pandas copy-on-write these are lazy: the caller's data is not copied, and a
     # later change to the caller's frame still leaves this one as it was.
     selected = (
@@ -126,9 +158,25 @@ def normalize_ohlcv(frame: pd.DataFrame, *, where: str = "data") -> pd.DataFrame
     )
     if first_invalid >= 0:
         # Only now pay for the slower checks that build a precise message.
-        _check_values(out, index, where)
-        _check_order(index, where)
+        _check_values(out, index, where, lines)
+        _check_order(index, where, lines)
     return out
+
+
+def _to_numbers(values: pd.Series, name: str, where: str, lines: LineNumbers) -> pd.Series:
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError) as exc:
+        # pandas names a 0-based "position"; find the value and say where it is instead.
+        for position, value in enumerate(values):
+            try:
+                pd.to_numeric(pd.Series([value]))
+            except (ValueError, TypeError):
+                raise DataError(
+                    f"{where}: column '{name}' is not numeric: {value!r} at "
+                    f"{row_label(position, lines)}"
+                ) from exc
+        raise DataError(f"{where}: column '{name}' is not numeric ({exc})") from exc
 
 
 @njit(cache=True, nogil=True)
@@ -167,42 +215,46 @@ def bar_times(frame: pd.DataFrame) -> pd.DatetimeIndex:
     return index
 
 
-def _first_bad(index: pd.DatetimeIndex, mask: np.ndarray) -> str:
+def _first_bad(index: pd.DatetimeIndex, mask: np.ndarray, lines: LineNumbers) -> str:
     position = int(np.flatnonzero(mask)[0])
-    return f"{index[position].isoformat()} (row {position + 1})"
+    return f"{format_bar_time(index[position])} ({row_label(position, lines)})"
 
 
-def _check_values(frame: pd.DataFrame, index: pd.DatetimeIndex, where: str) -> None:
+def _check_values(
+    frame: pd.DataFrame, index: pd.DatetimeIndex, where: str, lines: LineNumbers
+) -> None:
     for name in OHLCV_COLUMNS:
         values = frame[name].to_numpy()
         bad = ~np.isfinite(values)
         if bad.any():
-            raise DataError(f"{where}: NaN or infinite {name} at {_first_bad(index, bad)}")
+            raise DataError(f"{where}: NaN or infinite {name} at {_first_bad(index, bad, lines)}")
     for name in PRICE_COLUMNS:
         bad = frame[name].to_numpy() <= 0.0
         if bad.any():
-            raise DataError(f"{where}: non-positive {name} at {_first_bad(index, bad)}")
+            raise DataError(f"{where}: non-positive {name} at {_first_bad(index, bad, lines)}")
     high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
     open_, close = frame["open"].to_numpy(), frame["close"].to_numpy()
     if (bad := high < low).any():
-        raise DataError(f"{where}: high < low at {_first_bad(index, bad)}")
+        raise DataError(f"{where}: high < low at {_first_bad(index, bad, lines)}")
     if (bad := (open_ > high) | (open_ < low) | (close > high) | (close < low)).any():
         raise DataError(
-            f"{where}: open or close outside the high-low range at {_first_bad(index, bad)}"
+            f"{where}: open or close outside the high-low range at {_first_bad(index, bad, lines)}"
         )
     if (bad := frame["volume"].to_numpy() < 0.0).any():
-        raise DataError(f"{where}: negative volume at {_first_bad(index, bad)}")
+        raise DataError(f"{where}: negative volume at {_first_bad(index, bad, lines)}")
 
 
-def _check_order(index: pd.DatetimeIndex, where: str) -> None:
+def _check_order(index: pd.DatetimeIndex, where: str, lines: LineNumbers) -> None:
     steps = np.diff(index.asi8)
     if (bad := steps == 0).any():
+        position = int(np.flatnonzero(bad)[0]) + 1
         raise DataError(
-            f"{where}: duplicate timestamp {index[int(np.flatnonzero(bad)[0]) + 1].isoformat()}"
+            f"{where}: duplicate timestamp {format_bar_time(index[position])} "
+            f"({row_label(position, lines)})"
         )
     if (bad := steps < 0).any():
         position = int(np.flatnonzero(bad)[0]) + 1
         raise DataError(
-            f"{where}: timestamps not sorted ascending: {index[position].isoformat()} "
-            f"(row {position + 1}) comes after {index[position - 1].isoformat()}"
+            f"{where}: timestamps not sorted ascending: {format_bar_time(index[position])} "
+            f"({row_label(position, lines)}) comes after {format_bar_time(index[position - 1])}"
         )
