@@ -254,6 +254,10 @@ class BacktestRun(Base):
     trade_count: Mapped[int] = mapped_column(sa.Integer)
     equity_curve: Mapped[bytes] = mapped_column(sa.LargeBinary)
     trades: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # A run on a CSV file (``backtest --data``): its file name and the sha256 of its content,
+    # so that runs can be told apart by the bars they traded on; null for stored bars.
+    data_file: Mapped[str | None] = mapped_column(sa.String(255))
+    data_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class OptimizationRun(Base):

@@ -7,9 +7,12 @@ hundreds of runs stays cheap; the equity curve and the trades are compressed blo
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final, Protocol, cast
 
 import numpy as np
@@ -63,6 +66,9 @@ class BacktestRecord:
         equity_curve: Equity per bar, indexed by UTC bar time.
         trades: One mapping per trade (JSON-compatible values; datetimes are stored, and come
             back, as ISO 8601 strings).
+        data_file: A run on a CSV file: the file's name (no folder); None for stored bars.
+        data_sha256: A run on a CSV file: the sha256 of its content, as 64 hex digits, so that
+            runs on the same name but different content are told apart.
     """
 
     strategy: str
@@ -77,6 +83,8 @@ class BacktestRecord:
     recommendation: str
     equity_curve: pd.Series = field(default_factory=_empty_curve)
     trades: Sequence[Mapping[str, Any]] = ()
+    data_file: str | None = None
+    data_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,8 @@ class BacktestRunSummary:
         metrics: Metric name to number.
         recommendation: The verdict.
         trade_count: Number of trades.
+        data_file: The CSV file's name for a run on a file; None for stored bars.
+        data_sha256: The sha256 of that file's content (64 hex digits); None for stored bars.
     """
 
     id: int
@@ -110,6 +120,8 @@ class BacktestRunSummary:
     metrics: dict[str, float]
     recommendation: str
     trade_count: int
+    data_file: str | None = None
+    data_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -205,10 +217,34 @@ class BacktestOutcome(Protocol):
 
 
 UNSPECIFIED_SOURCE = "unspecified"
+_SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+_DATA_FILE_MAX_LENGTH: Final = 255
+_READ_CHUNK_BYTES: Final = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's content as 64 lowercase hex digits (read in 1 MiB chunks).
+
+    Raises:
+        DataError: the file cannot be read; the message names it.
+    """
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as file:
+            while chunk := file.read(_READ_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
 
 
 def record_from_result(
-    result: BacktestOutcome, *, timeframe: str | None = None, source: str | None = None
+    result: BacktestOutcome,
+    *,
+    timeframe: str | None = None,
+    source: str | None = None,
+    data_file: str | None = None,
+    data_sha256: str | None = None,
 ) -> BacktestRecord:
     """The record to save for a backtest result.
 
@@ -217,6 +253,8 @@ def record_from_result(
         timeframe: The bars' timeframe; None infers it from their median spacing.
         source: Where the bars came from; None records ``"unspecified"`` (pass the source
             :meth:`PriceRepository.resolve_series` chose to keep runs comparable).
+        data_file: For a run on a CSV file, the file's name (``path.name``).
+        data_sha256: For a run on a CSV file, :func:`file_sha256` of it.
 
     Raises:
         DataError: the result has neither bars nor an equity curve to date it by.
@@ -242,6 +280,8 @@ def record_from_result(
             {str(key): value for key, value in trade.items()}
             for trade in result.trades.to_dict("records")
         ),
+        data_file=data_file,
+        data_sha256=data_sha256,
     )
 
 
@@ -284,6 +324,7 @@ class BacktestRunRepository:
         for name in ("strategy", "symbol", "timeframe", "source", "recommendation"):
             if not str(getattr(record, name)).strip():
                 raise ConfigError(f"backtest run: {name} must not be empty")
+        _check_data_file(record.data_file, record.data_sha256)
         trades = [dict(trade) for trade in record.trades]
         row = BacktestRun(
             created_at=self._clock(),
@@ -300,6 +341,8 @@ class BacktestRunRepository:
             trade_count=len(trades),
             equity_curve=_encode_curve(record.equity_curve),
             trades=encode_json_blob(trades, where="trades"),
+            data_file=record.data_file,
+            data_sha256=record.data_sha256,
         )
         with self._database.session() as session, session.begin():
             session.add(row)
@@ -314,7 +357,7 @@ class BacktestRunRepository:
         Args:
             limit: At most this many runs.
             strategy: Only runs of this strategy.
-            symbol: Only runs on this symbol.
+            symbol: Only runs on this symbol, or on a data file of this name.
         """
         if limit < 1:
             raise ConfigError(f"limit must be at least 1, got {limit}")
@@ -334,6 +377,8 @@ class BacktestRunRepository:
                 "metrics",
                 "recommendation",
                 "trade_count",
+                "data_file",
+                "data_sha256",
             )
         ]
         query = (
@@ -344,7 +389,7 @@ class BacktestRunRepository:
         if strategy is not None:
             query = query.where(table.c.strategy == strategy)
         if symbol is not None:
-            query = query.where(table.c.symbol == symbol)
+            query = query.where(sa.or_(table.c.symbol == symbol, table.c.data_file == symbol))
         with self._database.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [
@@ -361,6 +406,8 @@ class BacktestRunRepository:
                 metrics=_metrics_from_json(row.metrics),
                 recommendation=row.recommendation,
                 trade_count=int(row.trade_count),
+                data_file=row.data_file,
+                data_sha256=row.data_sha256,
             )
             for row in rows
         ]
@@ -388,6 +435,8 @@ class BacktestRunRepository:
                 recommendation=row.recommendation,
                 equity_curve=_decode_curve(row.equity_curve),
                 trades=tuple(decode_json_blob(row.trades)),
+                data_file=row.data_file,
+                data_sha256=row.data_sha256,
             )
             return StoredBacktestRun(id=row.id, created_at=_utc(row.created_at), record=record)
 
@@ -397,3 +446,21 @@ class BacktestRunRepository:
         with self._database.engine.begin() as connection:
             result = connection.execute(sa.delete(table).where(table.c.id == run_id))
         return int(result.rowcount) > 0
+
+
+def _check_data_file(name: str | None, sha256: str | None) -> None:
+    """A data file is named by its bare name and its content's sha256, or not at all."""
+    if name is None and sha256 is None:
+        return
+    if not name or not name.strip() or Path(name).name != name:
+        raise ConfigError(f"backtest run: data_file {name!r} must be a file name without folders")
+    if len(name) > _DATA_FILE_MAX_LENGTH:
+        raise ConfigError(
+            f"backtest run: data_file is {len(name)} characters long, at most "
+            f"{_DATA_FILE_MAX_LENGTH} fit"
+        )
+    if sha256 is None or not _SHA256_HEX.fullmatch(sha256):
+        raise ConfigError(
+            f"backtest run: data_sha256 {sha256!r} must be 64 lowercase hex digits "
+            "(file_sha256 of the data file)"
+        )

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.store import BacktestRecord, BacktestRunRepository, Database, record_from_result
+from marketbot.store.runs import file_sha256
 
 
 def equity(count: int = 100) -> pd.Series:
@@ -256,3 +258,79 @@ def test_record_from_result_when_source_unknown_records_unspecified() -> None:
     record_ = record_from_result(fake_result(), timeframe="1h")
 
     assert record_.source == "unspecified"
+
+
+SAMPLE_SHA256 = "ab" * 32
+
+
+def test_get_when_run_on_a_data_file_returns_its_name_and_sha256(
+    runs: BacktestRunRepository,
+) -> None:
+    run_id = runs.save(record(data_file="prices.csv", data_sha256=SAMPLE_SHA256))
+
+    loaded = runs.get(run_id).record
+    (listed,) = runs.list_runs()
+    assert (loaded.data_file, loaded.data_sha256) == ("prices.csv", SAMPLE_SHA256)
+    assert (listed.data_file, listed.data_sha256) == ("prices.csv", SAMPLE_SHA256)
+
+
+def test_list_runs_when_symbol_is_a_data_file_name_returns_runs_on_that_file(
+    runs: BacktestRunRepository,
+) -> None:
+    runs.save(record())
+    on_file = runs.save(record(symbol="data", data_file="prices.csv", data_sha256=SAMPLE_SHA256))
+
+    assert [r.id for r in runs.list_runs(symbol="prices.csv")] == [on_file]
+
+
+@pytest.mark.parametrize(
+    ("data_file", "data_sha256", "message"),
+    [
+        ("prices.csv", None, "data_sha256 None must be 64 lowercase hex digits"),
+        ("prices.csv", "AB" * 32, "must be 64 lowercase hex digits"),
+        ("var/prices.csv", SAMPLE_SHA256, "must be a file name without folders"),
+        (None, SAMPLE_SHA256, "data_file None must be a file name"),
+        ("p" * 256, SAMPLE_SHA256, "256 characters long, at most 255 fit"),
+    ],
+)
+def test_save_when_data_file_fields_invalid_raises_naming_them(
+    runs: BacktestRunRepository, data_file: str | None, data_sha256: str | None, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        runs.save(record(data_file=data_file, data_sha256=data_sha256))
+
+    assert runs.list_runs() == []
+
+
+def test_file_sha256_when_file_read_returns_hex_digest_of_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_bytes(b"abc")
+
+    # The FIPS 180-2 test vector for "abc".
+    assert file_sha256(path) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_file_sha256_when_file_missing_raises_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"missing\.csv: cannot read the file"):
+        file_sha256(tmp_path / "missing.csv")
+
+
+def test_record_from_result_when_run_on_a_data_file_saves_name_and_sha256(
+    runs: BacktestRunRepository, tmp_path: Path
+) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n")
+
+    run_id = runs.save(
+        record_from_result(
+            fake_result(),
+            timeframe=None,
+            source="csv",
+            data_file=path.name,
+            data_sha256=file_sha256(path),
+        )
+    )
+
+    loaded = runs.get(run_id).record
+    assert (loaded.source, loaded.timeframe) == ("csv", "1h")  # timeframe inferred
+    assert (loaded.data_file, loaded.data_sha256) == ("prices.csv", file_sha256(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,41 @@ def test_head_revision_when_compared_with_the_scripts_is_the_newest(database: Da
     # Migrating a current database again is a fast no-op that changes nothing.
     database.migrate()
     assert database.schema_revision() == HEAD_REVISION
+
+
+def test_migrate_when_upgrading_from_0003_keeps_backtest_runs(empty_database: Database) -> None:
+    from marketbot.store import BacktestRunRepository
+
+    empty_database.migrate("0003")
+    # The 0003 table, written without the current models (they have the 0004 columns).
+    old_runs = sa.table(
+        "backtest_runs",
+        *(sa.column(name) for name in ("strategy", "symbol", "timeframe", "source")),
+        *(sa.column(name, sa.DateTime(timezone=True)) for name in ("created_at", "start", "end")),
+        *(sa.column(name, sa.JSON) for name in ("params", "settings", "metrics")),
+        sa.column("recommendation"),
+        sa.column("trade_count"),
+        sa.column("equity_curve", sa.LargeBinary),
+        sa.column("trades", sa.LargeBinary),
+    )
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    with empty_database.engine.begin() as connection:
+        connection.execute(
+            sa.insert(old_runs).values(
+                created_at=when, strategy="rsi", symbol="bitcoin", timeframe="1d",
+                source="bitstamp", start=when, end=when, params={}, settings={},
+                metrics={"sharpe": 1.5},
+                recommendation="GOOD", trade_count=2, equity_curve=b"", trades=b"",
+            )
+        )  # fmt: skip
+
+    empty_database.migrate()
+
+    (run,) = BacktestRunRepository(empty_database).list_runs()
+    assert (run.strategy, run.symbol, run.metrics, run.trade_count) == (
+        "rsi",
+        "bitcoin",
+        {"sharpe": 1.5},
+        2,
+    )
+    assert (run.data_file, run.data_sha256) == (None, None)
