@@ -18,10 +18,15 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import settings
 
+from marketbot._compile_cache import configure_numba_cache
 from tests.support.postgres import REQUIRE_ENV, PostgresCluster, PostgresUnavailableError
 
 if TYPE_CHECKING:
     from marketbot.store import Database
+
+# Importing marketbot already did this; said again here so the tests never depend on import
+# order: every compiled kernel comes from the cache folder of the current sources.
+configure_numba_cache()
 
 settings.register_profile("ci", deadline=None, max_examples=50, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -11,6 +11,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from marketbot._compile_cache import configure_numba_cache
+
+# Before any kernel compiles: a cache folder per version of the compiled sources, so a warm
+# cache never runs an inlined helper's old code (see _compile_cache).
+configure_numba_cache()
+
 if TYPE_CHECKING:
     from marketbot.backtest.config import BacktestConfig, ExitRules
     from marketbot.backtest.engine import BacktestingEngine
