@@ -6,7 +6,7 @@ UV := $(BIN)/uv
 MARKETBOT_DATA_DIR ?= var
 export MARKETBOT_DATA_DIR
 
-.PHONY: run test lint types unit bench clean
+.PHONY: run test test-deep lint types unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ types: $(VENV)/.installed-dev
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -p no:cacheprovider
+
+## test-deep: the property tests with 800 examples each (by hand, not part of `make test`)
+test-deep: $(VENV)/.installed-dev
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -p no:cacheprovider -m "not postgres"
 
 ## bench: the benchmarks of docs/performance.md (by hand, not part of `make test`)
 bench: $(VENV)/.installed-dev

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 # order: every compiled kernel comes from the cache folder of the current sources.
 configure_numba_cache()
 
+# No deadline: the first example of a kernel test compiles it. Derandomized, so CI is
+# deterministic; `make test-deep` (by hand) runs the same properties 800 times each.
 settings.register_profile("ci", deadline=None, max_examples=50, derandomize=True)
+settings.register_profile("deep", deadline=None, max_examples=800, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
