@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.config import BacktestConfig, ExitRules, SizingMode, parse_duration_seconds
+from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.explain import TradeAttempts, count_entry_signals, no_trade_reason
 from marketbot.backtest.kernel import KernelOutput, KernelSignals, simulate
+from marketbot.backtest.options import RunOptions, build_config, build_rules
 from marketbot.backtest.portfolio import (
     PortfolioRules,
     align_portfolio,
@@ -31,7 +32,6 @@ from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
-from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import find_gaps, infer_bar_seconds, seconds_to_timeframe
 from marketbot.risk.limits_nb import DENIAL_NAMES
 from marketbot.strategies.base import Strategy
@@ -170,24 +170,12 @@ class BacktestingEngine:
         symbols: Sequence[str] | None = None,
         data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
         params: Mapping[str, object] | None = None,
-        fee: float = 0.002,
-        slippage: float = 0.001,
-        cash: float = 10_000,
         timeframe: str | None = None,
         source: str | None = None,
-        sizing: SizingMode = "all_in",
-        size: float | None = None,
-        allow_short: bool | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
-        trailing_stop: float | None = None,
-        trailing_activation: float | None = None,
-        max_hold: float | str | timedelta | None = None,
-        risk: RiskLimits | None = None,
-        max_open_positions: int | None = None,
-        max_exposure: float | None = None,
-        portfolio_stop: float | None = None,
+        config: BacktestConfig | None = None,
+        rules: PortfolioRules | None = None,
         save: bool | None = None,
+        **options: Unpack[RunOptions],
     ) -> BacktestResult:
         """Backtest ``strategy`` on stored bars of ``symbol`` or on the frame ``data``.
 
@@ -203,48 +191,25 @@ class BacktestingEngine:
             data: OHLCV frame (any column capitalisation; DatetimeIndex or timestamp column),
                 or a mapping of symbol to frame for a portfolio run.
             params: Strategy parameters; the rest take their defaults.
-            fee: Fee per fill as a fraction of notional.
-            slippage: Adverse price move per market fill, as a fraction.
-            cash: Starting cash in quote currency.
             timeframe: Which stored timeframe of ``symbol`` (default: 1d, else the only one).
             source: Which stored source of ``symbol``, when several have it.
-            sizing: ``all_in``, ``fraction`` or ``fixed_cash``.
-            size: The fraction or cash amount of the sizing mode.
-            allow_short: Take short entries (default: when the strategy emits them).
-            stop_loss: Stop-loss fraction (off by default).
-            take_profit: Take-profit fraction (off by default).
-            trailing_stop: Trailing-stop fraction (off by default).
-            trailing_activation: Favourable move that arms the trailing stop.
-            max_hold: Longest hold: seconds, a timedelta, or text such as ``24h``.
-            risk: Hard risk limits and circuit breaker, applied as the live bot applies them
-                (off by default in a backtest); across the whole account in a portfolio run.
-            max_open_positions: Portfolio slots (default: one per symbol).
-            max_exposure: Portfolio cap on gross exposure as a fraction of equity.
-            portfolio_stop: Close every position when equity falls this fraction from its
-                peak since the last portfolio stop.
+            config: Costs, sizing, exits and risk limits (default: ``BacktestConfig()``, fee
+                0.2 %, slippage 0.1 %, $10,000, all-in, no exits, no limits).
+            rules: Portfolio slots, exposure cap and portfolio stop (portfolio runs).
             save: Store the run; default: stored-data runs are saved, ``data=`` runs are not.
+            **options: The same settings as keywords instead of ``config``/``rules`` (see
+                :class:`marketbot.backtest.options.RunOptions`): ``fee``, ``slippage``,
+                ``cash``, ``sizing``, ``size``, ``allow_short``, ``stop_loss``,
+                ``take_profit``, ``trailing_stop``, ``trailing_activation``, ``max_hold``,
+                ``risk``, ``max_open_positions``, ``max_exposure``, ``portfolio_stop``.
 
         Raises:
             ConfigError: bad settings or parameters, or start after end.
             DataError: no usable bars.
             StrategyError: the strategy is unknown or failed.
         """
-        config = BacktestConfig(
-            fee_rate=fee,
-            slippage_rate=slippage,
-            initial_cash=cash,
-            sizing=sizing,
-            size=size,
-            allow_short=allow_short,
-            exits=ExitRules(
-                stop_loss=stop_loss,
-                take_profit=take_profit,
-                trailing_stop=trailing_stop,
-                trailing_activation=trailing_activation,
-                max_hold_seconds=parse_duration_seconds(max_hold, name="max_hold"),
-            ),
-            risk=risk,
-        )
+        config = build_config(config, options)
+        portfolio_rules = build_rules(rules, options)
         instance = load_strategy(strategy)
         resolved = instance.resolve_params(params)
         start, end = parse_date_range(start_date, end_date)
@@ -254,7 +219,6 @@ class BacktestingEngine:
                 "or data= (a frame, or a mapping of symbol to frame)"
             )
         if symbols is not None or isinstance(data, Mapping):
-            rules = PortfolioRules(max_open_positions, max_exposure, portfolio_stop)
             frames = (
                 {name: normalize_ohlcv(frame, where=name) for name, frame in data.items()}
                 if isinstance(data, Mapping)
@@ -264,7 +228,7 @@ class BacktestingEngine:
                 }
             )
             result = self.backtest_portfolio(
-                instance, frames, resolved, config, rules, start=start, end=end
+                instance, frames, resolved, config, portfolio_rules, start=start, end=end
             )
             if save if save is not None else symbols is not None:
                 self._save(result, timeframe=timeframe, source=source)
