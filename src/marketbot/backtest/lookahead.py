@@ -26,6 +26,7 @@ _SIGNAL_FIELDS: Final = (
     "exits_short",
     "size_fraction",
     "tag",
+    "rank",
 )
 
 
@@ -109,7 +110,7 @@ def check_lookahead(
         seed: Seed of the replacement price paths.
     """
     length = len(frame)
-    warmup = max(0, int(strategy.warmup_bars(params)))
+    warmup = strategy.compute_warmup(params)
     reference = _signal_arrays(strategy.compute_signals(frame, params))
     rng = np.random.default_rng(seed)
     seen: set[tuple[int, str]] = set()

@@ -1,4 +1,8 @@
-"""A strategy's signals shaped for the kernels: arrays of the right dtype, warm-up masked."""
+"""A strategy's signals shaped for the kernels: arrays of the right dtype, warm-up masked.
+
+The strategy's own output is checked and converted by ``Strategy.compute_signals``; here the
+warm-up is masked and the optional outputs get their defaults.
+"""
 
 from __future__ import annotations
 
@@ -27,10 +31,14 @@ class PreparedSignals:
 def prepare_signals(
     strategy: Strategy, frame: pd.DataFrame, params: Mapping[str, Any], config: BacktestConfig
 ) -> PreparedSignals:
-    """Compute the strategy's signals and shape them for the kernel, warm-up masked."""
+    """Compute the strategy's signals and shape them for the kernel, warm-up masked.
+
+    Raises:
+        StrategyError: the strategy crashed or broke the contract (see ``compute_signals``).
+    """
     raw = strategy.compute_signals(frame, params)
     length = len(frame)
-    warmup = max(0, min(int(strategy.warmup_bars(params)), length))
+    warmup = min(strategy.compute_warmup(params), length)
     has_short = raw.entries_short is not None
     allow_short = has_short if config.allow_short is None else config.allow_short and has_short
     kernel = KernelSignals(

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 from marketbot.cli.common import open_database, parse_params
+
+if TYPE_CHECKING:
+    from marketbot.backtest.lookahead import LookaheadReport
+
+LOOKAHEAD_SHOWN: Final = 50
+"""How many changed signals ``marketbot lookahead`` prints before ``... and N more``."""
 
 
 def strategies() -> None:
@@ -25,7 +31,10 @@ def lookahead(
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe.")] = None,
     cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
 ) -> None:
-    """Check a strategy for lookahead bias: change the future, see if past signals move."""
+    """Check a strategy for lookahead bias: change the future, see if past signals move.
+
+    Exit code 0 when no signal moved, 1 when some did (each printed, up to 50).
+    """
     from marketbot.backtest.lookahead import check_lookahead
     from marketbot.cli.tables import make_console
     from marketbot.sources.csv_file import read_ohlcv_csv
@@ -42,11 +51,21 @@ def lookahead(
         )
     report = check_lookahead(instance, frame, params, cuts=cuts)
     console = make_console()
-    console.print(report.summary())
-    for finding in report.findings[:50]:
-        console.print(f"  {finding.describe()}")
+    for line in lookahead_lines(report):
+        console.print(line, highlight=False, soft_wrap=True)
     if not report.passed:
-        raise typer.Exit(code=2)
+        # A failed check is a result, not a usage error (2): exit 1, as a failing test does.
+        raise typer.Exit(code=1)
+
+
+def lookahead_lines(report: LookaheadReport, shown: int = LOOKAHEAD_SHOWN) -> list[str]:
+    """The summary, then up to ``shown`` findings, then ``... and N more`` for the rest."""
+    lines = [report.summary()]
+    lines += [f"  {finding.describe()}" for finding in report.findings[:shown]]
+    hidden = len(report.findings) - shown
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more")
+    return lines
 
 
 def require_symbol(symbol: str | None) -> str:

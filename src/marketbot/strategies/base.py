@@ -1,10 +1,12 @@
-"""The strategy contract: declared parameters, a warm-up length and vectorised signals.
+"""The strategy contract: vectorised signals, optional parameters and warm-up.
 
-A strategy is a small class. It declares its parameters (with defaults and ranges, validated
-before anything runs), how many bars it needs before its signals mean anything, and one
-method, :meth:`Strategy.signals`, that turns a whole OHLCV frame into entry and exit arrays.
-The value at bar ``t`` of every array may depend only on bars ``0..t``: the engine fills it
-at the next open, and ``marketbot lookahead`` checks that it does not peek.
+A strategy is a small class with one required method, :meth:`Strategy.signals`, that turns a
+whole OHLCV frame into entry and exit arrays. It may declare parameters (with defaults and
+ranges, validated before anything runs) and how many bars its signals need before they mean
+anything. The value at bar ``t`` of every array may depend only on bars ``0..t``: the engine
+fills it at the next open, and ``marketbot lookahead`` checks that it does not peek.
+:meth:`Strategy.compute_signals` is how the rest of marketbot calls a strategy: it holds the
+output to the contract and turns any failure into one StrategyError line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ import numpy as np
 import pandas as pd
 
 from marketbot.core.errors import ConfigError, StrategyError
+from marketbot.strategies.checks import (
+    OutputCheck,
+    checked_warmup,
+    code_file,
+    describe_exception,
+    describe_value,
+)
 
 ParamValue = int | float | bool | str
 
@@ -131,16 +140,22 @@ _CONVERTERS: dict[type, Callable[[object], ParamValue | None]] = {
 class Signals:
     """A strategy's per-bar output; every array has one value per bar of the frame.
 
+    A strategy may give numpy arrays, pandas Series or lists; :meth:`Strategy.compute_signals`
+    turns them into numpy arrays of the dtypes below. ``size_fraction``, ``tag`` and
+    ``rank`` are read only on bars where an entry fires, so only there must they be valid.
+
     Attributes:
-        entries_long: True where a long position should be opened at the next open.
+        entries_long: True where a long position should be opened at the next open (bools,
+            or numbers that are all 0 or 1).
         exits_long: True where a long position should be closed at the next open.
         entries_short: Short entries, or None for a long-only strategy.
         exits_short: Short exits, or None.
-        size_fraction: Fraction of equity to commit per entry (NaN: the run's sizing), or None.
-        tag: Integer index into ``tag_names`` per bar (-1: no tag), or None.
+        size_fraction: Fraction of equity to commit per entry, from 0 to 1 (NaN: the run's
+            sizing), or None.
+        tag: Integer index into ``tag_names`` per bar (-1 or NaN: no tag), or None.
         tag_names: Labels of the tags, reported with each trade's entry.
         rank: Per-bar preference for a portfolio run, higher first, when more symbols
-            signal than there are free slots (NaN or None: symbol order).
+            signal than there are free slots; finite (NaN or None: symbol order).
     """
 
     entries_long: np.ndarray
@@ -156,15 +171,24 @@ class Signals:
 class Strategy(ABC):
     """Base class of every strategy, built-in or the user's own.
 
-    Subclasses set ``name``, ``description`` and ``parameters``, and implement
-    :meth:`signals` and :meth:`warmup_bars`. Override :meth:`check_params` for constraints
-    between parameters (for example ``fast < slow``).
+    Only :meth:`signals` is required. Optional: the class attributes below,
+    :meth:`warmup_bars` (default 0) and :meth:`check_params` for constraints between
+    parameters (for example ``fast < slow``).
+
+    Attributes:
+        name: Name in reports (default: the class name).
+        description: One line for ``marketbot strategies``.
+        parameters: The tunable parameters, with defaults and ranges (default: none).
+        allows_short: Whether the strategy can give short signals.
+        loaded_from: ``file.py:Class`` when the loader imported the class from a file; set
+            by the loader, not by the strategy.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     allows_short: ClassVar[bool] = False
+    loaded_from: ClassVar[str] = ""
 
     @abstractmethod
     def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
@@ -175,12 +199,22 @@ class Strategy(ABC):
             params: Validated parameters, every declared one present.
         """
 
-    @abstractmethod
     def warmup_bars(self, params: Mapping[str, Any]) -> int:
-        """How many leading bars the signals need before they mean anything."""
+        """How many leading bars the signals need before they mean anything; default 0.
+
+        Signals on those bars are dropped, and the lookahead check starts after them. The
+        default suits most strategies: a comparison with a rolling window's leading NaNs is
+        False, so no early signal fires anyway.
+        """
+        return 0
 
     def check_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ConfigError when a combination of parameters is invalid; default: none is."""
+
+    @property
+    def label(self) -> str:
+        """How messages name the strategy: ``file.py:Class`` for a user's file, else its name."""
+        return self.loaded_from or self.name or type(self).__name__
 
     def defaults(self) -> dict[str, ParamValue]:
         """Every declared parameter at its default."""
@@ -192,6 +226,7 @@ class Strategy(ABC):
         Raises:
             ConfigError: an unknown parameter, a value of the wrong type or out of range, or a
                 combination :meth:`check_params` rejects.
+            StrategyError: :meth:`check_params` crashed.
         """
         declared = {p.name: p for p in self.parameters}
         params: dict[str, Any] = self.defaults()
@@ -199,40 +234,100 @@ class Strategy(ABC):
             if key not in declared:
                 known = ", ".join(declared) or "none"
                 raise ConfigError(
-                    f"strategy {self.name!r} has no parameter {key!r} (parameters: {known})"
+                    f"strategy {self.label!r} has no parameter {key!r} (parameters: {known})"
                 )
             params[key] = declared[key].coerce(value)
-        self.check_params(params)
+        try:
+            self.check_params(params)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise self._crashed("check_params", exc) from exc
         return params
 
     def compute_signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
-        """Call :meth:`signals` and check its output, wrapping a crash in StrategyError."""
+        """Call :meth:`signals` and hold its output to the contract.
+
+        Returns:
+            The signals with every output a numpy array of one value per bar: entries and
+            exits bool, ``size_fraction`` and ``rank`` float64, ``tag`` int64 (-1: none).
+
+        Raises:
+            StrategyError: :meth:`signals` crashed (naming the exception and the line of the
+                strategy's file), or returned something the contract does not allow.
+            ConfigError: raised by :meth:`signals` itself, passed on unchanged.
+        """
         try:
             result = self.signals(frame, params)
         except ConfigError:
             raise
         except Exception as exc:
-            raise StrategyError(
-                f"strategy {self.name!r} failed computing signals: {type(exc).__name__}: {exc}"
-            ) from exc
-        _check_signals(self.name, result, len(frame))
-        return result
+            raise self._crashed("signals", exc) from exc
+        return _checked_signals(self.label, result, frame.index)
+
+    def compute_warmup(self, params: Mapping[str, Any]) -> int:
+        """Call :meth:`warmup_bars` and check that it answers a whole number of bars >= 0.
+
+        Raises:
+            StrategyError: :meth:`warmup_bars` crashed or answered something else.
+        """
+        try:
+            value = self.warmup_bars(params)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise self._crashed("warmup_bars", exc) from exc
+        return checked_warmup(self.label, value)
+
+    def _crashed(self, method: str, exc: Exception) -> StrategyError:
+        where = code_file(getattr(type(self), method, None))
+        return StrategyError(f"{self.label}: {method}() raised {describe_exception(exc, where)}")
 
 
-def _check_signals(name: str, signals: Signals, length: int) -> None:
-    arrays = {
-        "entries_long": signals.entries_long,
-        "exits_long": signals.exits_long,
-        "entries_short": signals.entries_short,
-        "exits_short": signals.exits_short,
-        "size_fraction": signals.size_fraction,
-        "tag": signals.tag,
-        "rank": signals.rank,
-    }
-    for label, array in arrays.items():
-        if array is None:
-            continue
-        if np.ndim(array) != 1 or len(array) != length:
-            raise StrategyError(
-                f"strategy {name!r}: {label} has shape {np.shape(array)}, expected ({length},)"
-            )
+def _checked_signals(label: str, result: object, index: pd.Index) -> Signals:
+    if not isinstance(result, Signals):
+        hint = " (is `return Signals(...)` missing?)" if result is None else ""
+        raise StrategyError(
+            f"{label}: signals() returned {describe_value(result)}{hint}, expected "
+            "Signals(entries_long, exits_long, ...)"
+        )
+    check = OutputCheck(label, index)
+    entries_long = check.flags("entries_long", result.entries_long)
+    exits_long = check.flags("exits_long", result.exits_long)
+    entries_short = _optional(check.flags, "entries_short", result.entries_short)
+    exits_short = _optional(check.flags, "exits_short", result.exits_short)
+    # size, rank and tag are read only where an entry fires; elsewhere anything goes.
+    entries = entries_long if entries_short is None else entries_long | entries_short
+    size_fraction = rank = tag = None
+    if result.size_fraction is not None:
+        size_fraction = check.fractions("size_fraction", result.size_fraction, entries)
+    if result.rank is not None:
+        rank = check.ranks("rank", result.rank, entries)
+    if result.tag is not None:
+        tag = check.tags("tag", result.tag, entries)
+    return Signals(
+        entries_long=entries_long,
+        exits_long=exits_long,
+        entries_short=entries_short,
+        exits_short=exits_short,
+        size_fraction=size_fraction,
+        tag=tag,
+        tag_names=_tag_names(label, result.tag_names),
+        rank=rank,
+    )
+
+
+def _optional(
+    convert: Callable[[str, object], np.ndarray], field: str, values: object
+) -> np.ndarray | None:
+    return None if values is None else convert(field, values)
+
+
+def _tag_names(label: str, names: object) -> tuple[str, ...]:
+    # A bare string would otherwise become one tag per character.
+    if isinstance(names, str) or not isinstance(names, tuple | list):
+        raise StrategyError(
+            f"{label}: signals() returned tag_names as {describe_value(names)}, "
+            "expected a tuple of names"
+        )
+    return tuple(str(name) for name in names)
