@@ -172,7 +172,7 @@ def test_lookahead_when_builtin_on_csv_passes(
     assert "no lookahead found" in out
 
 
-def test_lookahead_when_user_strategy_peeks_exits_2_and_lists_bars(
+def test_lookahead_when_user_strategy_peeks_exits_1_and_lists_bars(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = write(
@@ -189,7 +189,7 @@ def test_lookahead_when_user_strategy_peeks_exits_2_and_lists_bars(
     code, out, _ = run_cli(
         ["lookahead", "--strategy", f"{source}:Peek", "--data", str(csv), "--cuts", "5"], capsys
     )
-    assert code == 2
+    assert code == 1
     assert "LOOKAHEAD BIAS" in out and "entries_long" in out
 
 
