@@ -46,3 +46,37 @@ def parse_key_values(
 def parse_params(pairs: list[str] | None) -> dict[str, str]:
     """``--param KEY=VALUE`` options as a dict of strategy parameters (text values)."""
     return parse_key_values(pairs, option="--param", usage="use KEY=VALUE, e.g. --param fast=10")
+
+
+def parse_column_map(values: list[str] | None) -> dict[str, str] | None:
+    """``--columns`` values as ``{field: CSV column name}``, or None when none were given.
+
+    Each value holds one or more comma-separated ``FIELD=COLUMN`` pairs, and the option may
+    be repeated: ``--columns timestamp=Date,close=Price --columns volume=Vol``. Later pairs
+    win. Field names are case-insensitive; column names are kept as written.
+
+    Raises:
+        ConfigError: a pair without ``=``, a key or a column name, or a key that is not one of
+            timestamp, open, high, low, close, volume (the message names it and them).
+    """
+    from marketbot.core.errors import ConfigError
+    from marketbot.sources.csv_file import CSV_FIELDS
+
+    if not values:
+        return None
+    pairs = [pair for value in values for pair in value.split(",") if pair.strip()]
+    parsed = parse_key_values(
+        pairs,
+        option="--columns",
+        usage="use FIELD=COLUMN, e.g. --columns timestamp=Date,close=Price",
+        value_required=True,
+    )
+    mapping: dict[str, str] = {}
+    for key, column in parsed.items():
+        if key.lower() not in CSV_FIELDS:
+            raise ConfigError(
+                f"--columns {key}={column}: {key!r} is not a field; use one of "
+                f"{', '.join(CSV_FIELDS)}"
+            )
+        mapping[key.lower()] = column
+    return mapping or None
