@@ -1,9 +1,11 @@
 """The HTML report of one backtest: a single self-contained file that opens offline.
 
 :func:`write_report` saves and :func:`render_report` returns one HTML page with the run's
-header (strategy, symbol, parameters, period, costs, recommendation), every metric with its
-unit, the equity curve against buy and hold, the drawdown curve, the price with the trades
-marked, the trade list (sortable), trade breakdowns and the data notes.
+header (strategy, symbol, parameters, period, costs, risk limits, the verdict with what
+qualifies it), the result's warnings and why it made no trade, every metric with its unit,
+the equity curve against buy and hold, the drawdown curve headed by its deepest and current
+value, the price with the trades marked, the trade list (sortable), trade breakdowns and the
+data notes.
 
 A portfolio run (``result.symbols`` not empty) gets the same page plus what only a portfolio
 has: the symbols and the portfolio rules in the header, a gross-exposure chart, a sortable
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import jinja2
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from marketbot.backtest.report_charts import (
@@ -43,6 +46,7 @@ from marketbot.backtest.report_charts import (
     MAX_MARKER_TRADES,
     SHORT_ENTRY_COLOR,
     build_chart_data,
+    drawdown_pct,
 )
 from marketbot.backtest.report_tables import (
     MAX_TABLE_TRADES,
@@ -50,6 +54,7 @@ from marketbot.backtest.report_tables import (
     format_value,
     per_symbol_table,
     portfolio_rows,
+    risk_rows,
     settings_rows,
     trade_table,
 )
@@ -63,6 +68,7 @@ __all__ = [
     "MAX_TABLE_TRADES",
     "METRIC_FORMATS",
     "MetricFormat",
+    "drawdown_heading",
     "format_metric",
     "render_report",
     "write_report",
@@ -264,7 +270,13 @@ def _context(result: BacktestResult, prices: Mapping[str, pd.DataFrame] | None) 
         "symbol": result.symbol,
         "portfolio": portfolio,
         "recommendation": recommendation,
+        "verdict_line": result.verdict_line,
+        "verdict_qualifier": _qualifier(result.verdict_line, recommendation),
         "badge_class": _BADGE_CLASSES.get(recommendation.upper(), "failed"),
+        "warnings": [str(warning) for warning in result.warnings],
+        "no_trade_reason": result.no_trade_reason,
+        "risk_limits": risk_rows(result.settings),
+        "drawdown": drawdown_heading(result.equity_curve.to_numpy(dtype=np.float64)),
         "params": [(str(key), format_value(value)) for key, value in result.params.items()],
         "period": _period(index, time_format),
         "costs": settings_rows(result.settings),
@@ -311,6 +323,34 @@ def _portfolio_context(result: BacktestResult, chart_data: Mapping[str, Any]) ->
         "benchmark_drawn": any(value is not None for value in chart_data["buy_hold"]),
         "exposure_drawn": result.exposure is not None,
     }
+
+
+def drawdown_heading(equity: npt.ArrayLike) -> dict[str, str]:
+    """The deepest and the current drawdown of an equity curve, as the report heads them.
+
+    Both are percent below the running peak, one decimal, signed with a true minus sign
+    (U+2212), e.g. ``-23.4 %`` written with U+2212; a curve that never fell (or is empty)
+    gives ``0.0 %``.
+    """
+    below = drawdown_pct(equity)
+    if below.size == 0:
+        return {"max": _signed_pct(0.0), "current": _signed_pct(0.0)}
+    return {"max": _signed_pct(float(below.min())), "current": _signed_pct(float(below[-1]))}
+
+
+def _signed_pct(value: float) -> str:
+    # A real minus sign: the hyphen looks like a dash beside the heading's parenthesis.
+    text = f"{value:,.1f}"
+    if float(text.replace(",", "")) == 0.0:
+        return "0.0 %"
+    return text.replace("-", "\u2212") + " %"
+
+
+def _qualifier(verdict: str, recommendation: str) -> str:
+    """What the verdict line adds to the bare recommendation (e.g. buy and hold did better)."""
+    if not verdict.startswith(recommendation):
+        return verdict
+    return verdict[len(recommendation) :].lstrip("; ")
 
 
 def _charted_note(symbols: Sequence[str], charted: Sequence[str]) -> str:

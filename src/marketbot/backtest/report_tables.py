@@ -22,6 +22,7 @@ __all__ = [
     "format_value",
     "per_symbol_table",
     "portfolio_rows",
+    "risk_rows",
     "settings_rows",
     "trade_table",
 ]
@@ -310,7 +311,7 @@ def settings_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     exits = settings.get("exits")
     if isinstance(exits, Mapping):
         rows.extend(_exit_rows(exits))
-    # The portfolio rules have their own header group (see portfolio_rows).
+    # The portfolio rules and the risk limits have their own header groups.
     known = {
         "fee_rate",
         "slippage_rate",
@@ -320,6 +321,7 @@ def settings_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         "allow_short",
         "exits",
         "portfolio",
+        "risk",
     }
     rows.extend(
         (str(key), format_value(value)) for key, value in settings.items() if key not in known
@@ -399,3 +401,51 @@ def portfolio_rows(rules: Any) -> list[tuple[str, str]]:
         if key not in known and value is not None
     )
     return rows
+
+
+# (key of RiskLimits, label, unit) in the order a person weighs them.
+_RISK_LIMITS: Final = (
+    ("max_position_size_usd", "Max position", "usd"),
+    ("max_daily_loss_usd", "Daily loss", "usd"),
+    ("max_total_exposure_usd", "Total exposure", "usd"),
+    ("max_drawdown_pct", "Max drawdown", "pct"),
+    ("max_positions", "Max positions", "count"),
+    ("daily_reset_hour_utc", "Daily reset", "hour"),
+)
+
+
+def risk_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The risk limits in force as (label, text) pairs; empty when the run had none.
+
+    ``settings["risk"]`` is :meth:`RiskLimits.model_dump` (amounts in USD, the drawdown in
+    percent, the reset as an hour UTC) or None; keys this list does not know are shown as
+    they are.
+    """
+    limits = settings.get("risk")
+    if not isinstance(limits, Mapping):
+        return []
+    rows = [
+        (label, _limit_text(limits[key], unit))
+        for key, label, unit in _RISK_LIMITS
+        if limits.get(key) is not None
+    ]
+    known = {key for key, _, _ in _RISK_LIMITS}
+    rows.extend(
+        (str(key), format_value(value))
+        for key, value in limits.items()
+        if key not in known and value is not None
+    )
+    return rows
+
+
+def _limit_text(value: Any, unit: str) -> str:
+    if not _is_number(value):
+        return format_value(value)
+    number = float(value)
+    if unit == "usd":
+        return f"${number:,.0f}" if number.is_integer() else f"${number:,.2f}"
+    if unit == "pct":
+        return f"{number:g} %"
+    if unit == "hour":
+        return f"{int(number):02d}:00 UTC"
+    return f"{number:,.0f}"

@@ -24,6 +24,7 @@ from marketbot.backtest.report import (
     MAX_HEADER_SYMBOLS,
     MAX_TABLE_TRADES,
     METRIC_FORMATS,
+    drawdown_heading,
     format_metric,
     render_report,
     write_report,
@@ -37,11 +38,13 @@ from marketbot.backtest.report_charts import (
     drawdown_pct,
     min_max_indices,
 )
+from marketbot.backtest.report_tables import risk_rows, settings_rows
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import DataError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.core.recommendation import Recommendation
+from marketbot.core.risk_limits import RiskLimits
 from tests.support.frames import SAMPLE_DIR, random_walk_frame, sample_daily_btc
 
 PAYLOAD = "<script>alert('x')</script>"
@@ -386,6 +389,110 @@ def test_min_max_indices_when_values_hold_nan_keeps_the_finite_extremes() -> Non
 def test_min_max_indices_when_buckets_below_one_raises() -> None:
     with pytest.raises(ValueError, match="buckets=0"):
         min_max_indices(np.arange(5.0), 0)
+
+
+# --- What qualifies the result: drawdown heading, verdict, warnings, risk limits --------------
+
+
+def _curve_result(equity: list[float], **changes: Any) -> BacktestResult:
+    bars = random_walk_frame(len(equity), freq="D")
+    return dataclasses.replace(_result(bars, equity=np.asarray(equity)), **changes)
+
+
+def test_render_report_when_equity_falls_after_a_peak_heads_drawdown_with_max_and_current() -> None:
+    result = _curve_result([100.0, 120.0, 90.0, 99.0])
+
+    text = render_report(result)
+
+    # 90 is 25 % below the 120 peak; 99 is still 17.5 % below it.
+    assert "Drawdown (max \u221225.0 %)" in text
+    assert "current \u221217.5 %" in text
+
+
+@pytest.mark.parametrize(
+    ("equity", "expected"),
+    [
+        ([100.0, 110.0, 120.0], {"max": "0.0 %", "current": "0.0 %"}),
+        ([], {"max": "0.0 %", "current": "0.0 %"}),
+        ([100.0, 50.0, 100.0], {"max": "\u221250.0 %", "current": "0.0 %"}),
+        ([100.0, 99.99], {"max": "0.0 %", "current": "0.0 %"}),
+    ],
+)
+def test_drawdown_heading_when_curve_is_given_formats_max_and_current(
+    equity: list[float], expected: dict[str, str]
+) -> None:
+    assert drawdown_heading(np.asarray(equity, dtype=np.float64)) == expected
+
+
+def test_render_report_when_buy_and_hold_made_more_shows_it_beside_the_verdict() -> None:
+    result = _curve_result(
+        [100.0, 101.0], metrics=_metrics(return_pct=1.0, buy_hold_return_pct=81.2)
+    )
+
+    text = render_report(result)
+
+    assert ">GOOD</span>" in text
+    assert '<span class="qualifier">buy &amp; hold made more (+81.2 %)</span>' in text
+
+
+def test_render_report_when_result_has_warnings_and_no_trade_reason_shows_both() -> None:
+    warning = "implausible Sharpe ratio: 6.10 (over 5); check with `marketbot lookahead`"
+    reason = "no entry signal between 2020-01-01 and 2020-01-04"
+    result = _curve_result(
+        [100.0, 100.0, 100.0], warnings=(warning, PAYLOAD), no_trade_reason=reason
+    )
+
+    text = render_report(result)
+
+    _assert_valid_html(text)
+    assert f"<li>{warning}</li>" in text
+    assert PAYLOAD not in text
+    assert f"<b>No trades:</b> {reason}" in text
+    assert f"No trades: {reason}" in text  # the trade list says why it is empty
+
+
+def test_render_report_when_run_had_no_warnings_shows_no_warning_box() -> None:
+    text = render_report(_curve_result([100.0, 101.0]))
+
+    assert 'class="warnings"' not in text
+    assert "<b>No trades:</b>" not in text
+    assert "Risk limits" not in text
+
+
+def test_render_report_when_risk_limits_were_in_force_lists_them_in_the_header() -> None:
+    limits = RiskLimits(max_position_size_usd=1_000.0, max_daily_loss_usd=500.5)
+    settings = {"initial_cash": 10_000.0, "risk": limits.model_dump()}
+    result = _curve_result([100.0, 101.0], settings=settings)
+
+    text = render_report(result)
+
+    assert "<h3>Risk limits</h3>" in text
+    for label, value in [
+        ("Max position", "$1,000"),
+        ("Daily loss", "$500.50"),
+        ("Total exposure", "$5,000"),
+        ("Max drawdown", "20 %"),
+        ("Max positions", "10"),
+        ("Daily reset", "00:00 UTC"),
+    ]:
+        assert f'<span class="chip">{label} <b>{value}</b></span>' in text
+    assert "max_position_size_usd" not in text  # not dumped as a raw dict among the costs
+
+
+def test_settings_rows_when_risk_is_off_leaves_it_out() -> None:
+    rows = settings_rows({"fee_rate": 0.002, "risk": None})
+
+    assert rows == [("Fee", "0.2 %")]
+    assert risk_rows({"risk": None}) == []
+
+
+def test_render_report_when_charts_are_drawn_keeps_axis_labels_whole() -> None:
+    text = render_report(_curve_result([100.0, 120.0, 90.0, 99.0]))
+
+    # Tick labels at the top and bottom edge are dropped, not cut in half.
+    assert "entireTextOnly: true" in text
+    # The library's log ticks (2,800, 6,000, 13,000) are replaced by round ones.
+    assert "function logTicks(" in text
 
 
 # --- Portfolio reports -----------------------------------------------------------------------
