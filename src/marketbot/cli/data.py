@@ -21,17 +21,42 @@ data_app = typer.Typer(
 
 @data_app.command("import")
 def data_import(
-    file: Annotated[Path, typer.Argument(help="CSV with timestamp,open,high,low,close,volume.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="OHLCV CSV: timestamp,open,high,low,close,volume, or an exchange export "
+            "(see docs/csv_import.md)."
+        ),
+    ],
     symbol: Annotated[str, typer.Option(help="Symbol to store it under, e.g. bitcoin.")],
     timeframe: Annotated[str | None, typer.Option(help="Timeframe (default: inferred).")] = None,
     source: Annotated[str, typer.Option(help="Where the data came from.")] = "csv",
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="FIELD=COLUMN,...",
+            help="Which CSV column holds a field, e.g. timestamp=Date,close=Price "
+            "(fields: timestamp, open, high, low, close, volume; repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Import an OHLCV CSV into the database (all or nothing; re-import overwrites)."""
+    """Import an OHLCV CSV into the database (all or nothing; re-import overwrites).
+
+    Prints a summary line, then one "note:" line per adjustment made to read the file
+    (rows sorted from newest-first, duplicate rows dropped, the column used for volume...).
+    """
+    from marketbot.cli.common import parse_column_map
     from marketbot.sources.csv_file import import_csv
     from marketbot.store.prices import PriceRepository
 
+    mapping = parse_column_map(columns)
     summary = import_csv(
-        PriceRepository(open_database()), file, symbol=symbol, timeframe=timeframe, source=source
+        PriceRepository(open_database()),
+        file,
+        symbol=symbol,
+        timeframe=timeframe,
+        source=source,
+        columns=mapping,
     )
     typer.echo(summary)
 
