@@ -181,10 +181,10 @@ class OutputCheck:
         return array
 
     def _dtype_error(self, field: str, array: np.ndarray, expected: str) -> StrategyError:
-        if array.dtype.kind == "O":
-            odd = np.flatnonzero([not isinstance(v, _PLAIN_NUMBERS) for v in array])
-            if len(odd):
-                return self._error_at(field, array, np.isin(np.arange(len(array)), odd), expected)
+        if array.dtype.kind in "OUS":  # Python objects, text, bytes: name the first odd one
+            odd = np.array([not isinstance(v, _PLAIN_NUMBERS) for v in array], dtype=np.bool_)
+            if odd.any():
+                return self._error_at(field, array, odd, expected)
         return StrategyError(
             f"{self.label}: signals() returned {field} of dtype {array.dtype}; {expected}"
         )
@@ -205,10 +205,12 @@ class OutputCheck:
             value = value.item()
         shown = f"{value:g}" if isinstance(value, float) else repr(value)
         place = self._bar(first) + (", where an entry fires" if where_entry else "")
-        count = f" (the first of {len(bars)})" if len(bars) > 1 else ""
+        others = len(bars) - 1
+        if others:
+            such = " such" if where_entry else ""
+            place += f", and at {others} more{such} bar{'s' if others > 1 else ''}"
         return StrategyError(
-            f"{self.label}: signals() returned {field} holding {shown} at {place}{count}; "
-            f"{expected}"
+            f"{self.label}: signals() returned {field} holding {shown} at {place}; {expected}"
         )
 
     def _bar(self, position: int) -> str:
