@@ -19,18 +19,17 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
-from marketbot.backtest.config import BacktestConfig, ExitRules, parse_duration_seconds
+from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import BacktestingEngine, DateLike, TradingWindow, parse_date_range
+from marketbot.backtest.options import RunOptions, build_config, build_rules
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import METRIC_KEYS
-from marketbot.core.risk_limits import RiskLimits
 from marketbot.optimize.diagnostics import overfitting_diagnostics
 from marketbot.optimize.executors import (
     Executor,
@@ -238,21 +237,15 @@ class StrategyOptimizer:
         storage: str | None = None,
         study_name: str | None = None,
         min_trades: int = 0,
-        fee: float = 0.002,
-        slippage: float = 0.001,
-        cash: float = 10_000,
         timeframe: str | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
-        trailing_stop: float | None = None,
-        max_hold: float | str | timedelta | None = None,
-        risk: RiskLimits | None = None,
-        max_open_positions: int | None = None,
+        config: BacktestConfig | None = None,
+        rules: PortfolioRules | None = None,
         save: bool | None = None,
         progress: ProgressCallback | None = None,
         executor: Executor | None = None,
         diagnostics: bool = True,
         top_k: int = PBO_TOP_COMBINATIONS,
+        **options: Unpack[RunOptions],
     ) -> OptimizationResult:
         """Search ``param_ranges`` and pick the best combination by ``metric``.
 
@@ -274,16 +267,10 @@ class StrategyOptimizer:
                 study between processes or machines; optuna only.
             study_name: The study's name in ``storage``; optuna only.
             min_trades: Fewer trades than this make a combination ineligible to win.
-            fee: Fee per fill (fraction), as in ``run_backtest``.
-            slippage: Slippage per fill (fraction).
-            cash: Starting cash.
             timeframe: Stored timeframe (default as in ``run_backtest``).
-            stop_loss: Stop-loss fraction for every combination.
-            take_profit: Take-profit fraction.
-            trailing_stop: Trailing-stop fraction.
-            max_hold: Longest hold.
-            risk: Risk limits, applied as in ``run_backtest``.
-            max_open_positions: Portfolio slots for a universe.
+            config: Costs, sizing, exits and risk limits of every combination, as for
+                ``run_backtest`` (default: ``BacktestConfig()``).
+            rules: Portfolio slots, exposure cap and portfolio stop for a universe.
             save: Store the run (default: when the data came from the store).
             progress: Called as ``progress(done, total)`` while combinations finish.
             executor: Where this grid's chunks run, instead of the optimiser's executor;
@@ -291,6 +278,10 @@ class StrategyOptimizer:
             diagnostics: Add the deflated Sharpe ratio of the winner and the probability of
                 backtest overfitting of the best ``top_k`` (re-run for their daily returns).
             top_k: How many of the best combinations feed the overfitting checks.
+            **options: The settings as keywords instead of ``config``/``rules``, exactly as
+                ``run_backtest`` takes them (fee, slippage, cash, sizing, size, allow_short,
+                stop_loss, take_profit, trailing_stop, trailing_activation, max_hold, risk,
+                max_open_positions, max_exposure, portfolio_stop).
 
         Raises:
             ConfigError: an unknown metric or method, an empty or invalid range, an option
@@ -305,21 +296,11 @@ class StrategyOptimizer:
             if method == "optuna"
             else expand_grid(strategy, grid_axes(space))
         )
-        config = BacktestConfig(
-            fee_rate=fee,
-            slippage_rate=slippage,
-            initial_cash=cash,
-            exits=ExitRules(
-                stop_loss=stop_loss,
-                take_profit=take_profit,
-                trailing_stop=trailing_stop,
-                max_hold_seconds=parse_duration_seconds(max_hold, name="max_hold"),
-            ),
-            risk=risk,
-        )
+        run_config = build_config(config, options)
+        portfolio_rules = build_rules(rules, options)
         evaluation, label = self._evaluation(
-            strategy, config, symbol, symbols, data, start_date, end_date, timeframe,
-            PortfolioRules(max_open_positions=max_open_positions),
+            strategy, run_config, symbol, symbols, data, start_date, end_date, timeframe,
+            portfolio_rules,
         )  # fmt: skip
         if isinstance(plan, StudySettings):
             result = _smart_search(evaluation, space, plan, metric, min_trades, label, progress)

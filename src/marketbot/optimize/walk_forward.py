@@ -22,18 +22,19 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Final, TypedDict, Unpack
+from typing import Any, Final, Unpack
 
 import numpy as np
 import pandas as pd
 
+from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import DateLike, parse_date_range
+from marketbot.backtest.options import BACKTEST_KEYS, BacktestOptions, build_config
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import METRIC_KEYS, compute_metrics
 from marketbot.core.recommendation import Recommendation, recommend
-from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import median_spacing_ns, timeframe_seconds
 from marketbot.optimize.grid import is_minimised
 from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
@@ -41,7 +42,6 @@ from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
 __all__ = [
-    "BacktestSettings",
     "WalkForwardResult",
     "WalkForwardWindow",
     "WindowLength",
@@ -61,21 +61,9 @@ _WINDOW_TIMES: Final = (
 )
 _LENGTH_HELP: Final = "a positive number of bars (int) or a duration such as '365d', '12h'"
 _RESERVED_SEARCH_KEYS: Final = frozenset(
-    {"data", "symbol", "symbols", "start_date", "end_date", "min_trades", "save", "cash"}
-    | {"fee", "slippage", "stop_loss", "take_profit", "trailing_stop", "max_hold", "risk"}
+    {"data", "symbol", "symbols", "start_date", "end_date", "min_trades", "save", "config"}
+    | BACKTEST_KEYS
 )
-
-
-class BacktestSettings(TypedDict, total=False):
-    """Backtest settings shared by every in-sample optimisation and out-of-sample test."""
-
-    fee: float
-    slippage: float
-    stop_loss: float | None
-    take_profit: float | None
-    trailing_stop: float | None
-    max_hold: float | str | timedelta | None
-    risk: RiskLimits | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +306,10 @@ def walk_forward(
     start_date: DateLike = None,
     end_date: DateLike = None,
     timeframe: str | None = None,
-    cash: float = 10_000,
+    config: BacktestConfig | None = None,
     search_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    **settings: Unpack[BacktestSettings],
+    **options: Unpack[BacktestOptions],
 ) -> WalkForwardResult:
     """Optimise on each in-sample window and test the winner on the next out-of-sample one.
 
@@ -340,11 +328,13 @@ def walk_forward(
         start_date: Where the first in-sample window starts (earlier bars are warm-up only).
         end_date: Last bar any window may use.
         timeframe: Stored timeframe of ``symbol``.
-        cash: Starting cash of every in-sample run and of the first out-of-sample window.
+        config: Costs, sizing, exits and limits, in-sample and out-of-sample alike; its cash
+            starts every in-sample run and the first out-of-sample window (later windows
+            start from the equity the previous one ended with).
         search_options: Extra arguments for ``optimize_strategy`` (e.g. a search method).
         progress: Called as ``progress(done, total)`` after each window.
-        **settings: fee, slippage, stop_loss, take_profit, trailing_stop, max_hold and risk,
-            used in-sample and out-of-sample alike.
+        **options: The settings as keywords instead of ``config``, as ``run_backtest`` takes
+            them (fee, slippage, cash, sizing, size, stop_loss, ...).
 
     Raises:
         ConfigError: bad lengths, windows that do not fit the data, an unknown metric, bad
@@ -356,8 +346,7 @@ def walk_forward(
         raise ConfigError(f"unknown metric {metric!r} (metrics: {', '.join(METRIC_KEYS)})")
     if min_trades < 0:
         raise ConfigError(f"min_trades={min_trades}: must be >= 0")
-    if not (math.isfinite(cash) and cash > 0):
-        raise ConfigError(f"cash={cash!r}: must be a positive amount")
+    run_config = build_config(config, options)
     clashes = sorted(_RESERVED_SEARCH_KEYS & set(search_options or {}))
     if clashes:
         raise ConfigError(f"search_options may not set {', '.join(clashes)}: pass them directly")
@@ -367,27 +356,28 @@ def walk_forward(
     index = bar_times(frame)
     first_row = 0 if start is None else int(index.searchsorted(start, side="left"))
     plans = plan_windows(index, in_sample, out_of_sample, anchored=anchored, first_row=first_row)
-    options = {"min_trades": min_trades, "cash": cash, **settings, **(search_options or {})}
+    search = {"min_trades": min_trades, "config": run_config, **(search_options or {})}
     runs: list[tuple[WalkForwardWindow, BacktestResult]] = []
     notes: list[str] = []
-    equity = float(cash)
+    equity = float(run_config.initial_cash)
     for plan in plans:
         if equity <= 0:
             notes.append(f"the account was wiped out in window {plan.number - 1}; later windows "
                          "were not traded")  # fmt: skip
             break
-        window = _optimise_window(optimizer, instance, param_ranges, metric, frame, plan, options)
+        window = _optimise_window(optimizer, instance, param_ranges, metric, frame, plan, search)
         oos = optimizer.engine.run_backtest(
             instance, window.out_of_sample_start, data=frame.iloc[: plan.out_of_sample_end],
-            params=window.params, cash=equity, save=False, **settings,
+            params=window.params, config=replace(run_config, initial_cash=equity), save=False,
         )  # fmt: skip
         runs.append((_with_oos(window, oos, metric), oos))
         equity = float(oos.equity_curve.iloc[-1])
         if progress is not None:
             progress(plan.number, len(plans))
     return _assemble(
-        optimizer, instance, metric, runs, float(cash), anchored, (in_sample, out_of_sample), notes
-    )
+        optimizer, instance, metric, runs, float(run_config.initial_cash), anchored,
+        (in_sample, out_of_sample), notes,
+    )  # fmt: skip
 
 
 def _load_frame(

@@ -156,7 +156,7 @@ def test_walk_forward_when_lengths_are_bad_raises_config_error_before_any_backte
     [
         ({"metric": "alpha"}, "unknown metric 'alpha'"),
         ({"min_trades": -1}, "min_trades=-1"),
-        ({"cash": 0}, "cash=0: must be a positive amount"),
+        ({"cash": 0}, "cash=0: must be positive"),
         ({"start_date": "2030-01-01"}, r"longer than the data \(0 bars\)"),
         ({"search_options": {"data": None}}, "search_options may not set data"),
         ({"data": None}, "give exactly one of data= .* or symbol="),
