@@ -87,29 +87,37 @@ def test_strategies_when_listed_shows_parameters_and_ranges(
 
 BAD_CSVS = {
     "missing column": ("timestamp,open,high,low,volume\n2024-01-01,1,2,0.5,3\n", "missing column"),
-    "nan": (
+    "empty": (
         "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,,3\n",
-        "NaN or infinite close",
+        "empty close at line 2",
+    ),
+    "nan": (
+        "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,nan,3\n",
+        "NaN or infinite close at 2024-01-01 (line 2)",
     ),
     "non-positive": (
         "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0,1,3\n",
-        "non-positive low at 2024-01-01",
+        "non-positive low at 2024-01-01 (line 2)",
     ),
     "high below low": (
         "timestamp,open,high,low,close,volume\n2024-01-01,1,1,2,1,3\n",
-        "high < low at 2024-01-01",
+        "high < low at 2024-01-01 (line 2)",
     ),
     "unsorted": (
-        "timestamp,open,high,low,close,volume\n2024-01-02,1,2,0.5,1,3\n2024-01-01,1,2,0.5,1,3\n",
-        "not sorted ascending",
+        "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,3\n2024-01-03,1,2,0.5,1,3\n"
+        "2024-01-02,1,2,0.5,1,3\n",
+        "neither oldest-first nor newest-first: 2024-01-02 (line 4) follows 2024-01-03 (line 3)",
     ),
     "duplicate": (
-        "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,3\n2024-01-01,1,2,0.5,1,3\n",
-        "duplicate timestamp 2024-01-01",
+        "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,3\n2024-01-01,1,2,0.5,2,3\n",
+        "lines 2 and 3 are both 2024-01-01, with different values (close 1 and 2)",
     ),
-    "empty": ("", "empty"),
+    "empty file": ("", "the file is empty"),
     "header only": ("timestamp,open,high,low,close,volume\n", "no bars"),
-    "bad dates": ("timestamp,open,high,low,close,volume\nyesterday,1,2,0.5,1,3\n", "ISO 8601"),
+    "bad dates": (
+        "timestamp,open,high,low,close,volume\nyesterday,1,2,0.5,1,3\n",
+        "timestamp 'yesterday' (line 2) is not an ISO 8601 date",
+    ),
 }
 
 
