@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from marketbot.cli.backtest import symbol_list
+from marketbot.cli.backtest import check_data_choice, symbol_list
 from marketbot.cli.common import open_database
 from marketbot.cli.progress import progress_bar
 
@@ -27,6 +27,10 @@ def optimize(
         list[str] | None, typer.Option(help="Stored symbol; repeat it for a universe.")
     ] = None,
     data: Annotated[Path | None, typer.Option(help="Optimise on this OHLCV CSV instead.")] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column names, e.g. timestamp=Date,close=Price (with --data)."),
+    ] = None,
     metric: Annotated[str, typer.Option(help="Metric to optimise (drawdowns minimised).")] = (
         "sharpe"
     ),
@@ -62,13 +66,15 @@ def optimize(
 ) -> None:
     """Search strategy parameters on stored data or a CSV; print the ranking, save the run."""
     from marketbot.backtest.engine import BacktestingEngine
+    from marketbot.cli.common import parse_column_map
     from marketbot.optimize.executors import make_executor
     from marketbot.optimize.optimizer import StrategyOptimizer
     from marketbot.sources.csv_file import read_ohlcv_csv
 
+    check_data_choice(symbol, None, data, columns)
     ranges = parse_grid(grid, range_)
     windows = window_lengths(walk_forward) if walk_forward is not None else None
-    frame = read_ohlcv_csv(data) if data is not None else None
+    frame = read_ohlcv_csv(data, parse_column_map(columns)) if data is not None else None
     names = symbol_list(symbol, None) if frame is None else []
     engine = BacktestingEngine(None if frame is not None else open_database())
     optimizer = StrategyOptimizer(
