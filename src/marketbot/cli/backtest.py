@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from marketbot.cli.common import open_database, parse_params
 if TYPE_CHECKING:
     from marketbot.backtest.result import BacktestResult
     from marketbot.core.risk_limits import RiskLimits
+    from marketbot.store.database import Database
 
 
 def backtest(
@@ -32,6 +34,10 @@ def backtest(
     slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
     cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
     data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column names, e.g. timestamp=Date,close=Price (with --data)."),
+    ] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
     source: Annotated[
         str | None, typer.Option(help="Stored source, e.g. coingecko or binance.")
@@ -58,20 +64,22 @@ def backtest(
 ) -> None:
     """Backtest a strategy on stored data or a CSV file, print metrics, save the run."""
     from marketbot.backtest.engine import BacktestingEngine
-    from marketbot.sources.csv_file import read_ohlcv_csv
+    from marketbot.cli.common import parse_column_map
+    from marketbot.sources.csv_file import load_ohlcv_csv
 
     params = parse_params(param)
+    check_data_choice(symbol, universe, data, columns)
     limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
-    frame = read_ohlcv_csv(data) if data is not None else None
-    names = symbol_list(symbol, universe) if frame is None else []
-    engine = BacktestingEngine(None if frame is not None else open_database())
-    result = engine.run_backtest(
+    csv = load_ohlcv_csv(data, parse_column_map(columns)) if data is not None else None
+    names = symbol_list(symbol, universe) if csv is None else []
+    database = open_database()
+    result = BacktestingEngine(database).run_backtest(
         strategy,
         start,
         end,
         symbol=names[0] if len(names) == 1 else None,
         symbols=names if len(names) > 1 else None,
-        data=frame,
+        data=None if csv is None else csv.frame,
         params=params,
         fee=fee,
         slippage=slippage,
@@ -86,8 +94,11 @@ def backtest(
         max_open_positions=max_positions,
         max_exposure=max_exposure,
         portfolio_stop=portfolio_stop,
-        save=frame is None,
+        save=csv is None,
     )
+    if csv is not None and data is not None:
+        result = replace(result, symbol=data.name, notes=csv.notes + result.notes)
+        _save_file_run(database, result, data)
     if report is not None:
         from marketbot.backtest.report import write_report
 
@@ -96,6 +107,35 @@ def backtest(
         sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
         return
     _print_result(result, report)
+
+
+def check_data_choice(
+    symbol: list[str] | None, universe: Path | None, data: Path | None, columns: list[str] | None
+) -> None:
+    """Refuse two sources of bars (stored symbols and a CSV file), and --columns alone.
+
+    Raises:
+        ConfigError: naming the options that clash.
+    """
+    from marketbot.core.errors import ConfigError
+
+    if data is not None and (symbol or universe is not None):
+        given = "--symbol" if symbol else "--universe"
+        raise ConfigError(
+            f"{given} and --data both name the bars to test: give stored symbols or a CSV file"
+        )
+    if columns and data is None:
+        raise ConfigError("--columns maps the columns of a CSV file: use it with --data FILE")
+
+
+def _save_file_run(database: Database, result: BacktestResult, path: Path) -> None:
+    """Store a run on a CSV file, with the file's name and content hash to match it later."""
+    from marketbot.store.runs import BacktestRunRepository, file_sha256, record_from_result
+
+    record = record_from_result(
+        result, timeframe=None, source="csv", data_file=path.name, data_sha256=file_sha256(path)
+    )
+    BacktestRunRepository(database).save(record)
 
 
 def _risk_limits(strategy: str, risk_file: Path | None) -> RiskLimits:
@@ -123,13 +163,14 @@ def symbol_list(symbols: list[str] | None, universe: Path | None) -> list[str]:
 
 
 def _print_result(result: BacktestResult, report: Path | None) -> None:
-
-    from marketbot.cli.tables import make_console, metrics_table
+    from marketbot.cli.tables import make_console, metrics_table, result_messages
 
     console = make_console()
     console.print(metrics_table(result))
+    for line in result_messages(result):
+        console.print(line, highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.per_symbol is not None:
         from marketbot.cli.tables import per_symbol_table
 
