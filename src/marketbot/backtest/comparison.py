@@ -29,11 +29,13 @@ __all__ = [
     "COMPARED_METRICS",
     "MAX_COMPARED_RUNS",
     "MIN_COMPARED_RUNS",
+    "VERDICT_KEY",
     "ComparableRun",
     "ComparedMetric",
     "ComparisonRow",
     "RunComparison",
     "best_flags",
+    "check_run_count",
     "check_same_data",
     "compare_runs",
 ]
@@ -166,10 +168,7 @@ def compare_runs(runs: Sequence[ComparableRun]) -> RunComparison:
         ConfigError: fewer than 2 or more than 4 runs, a run given twice, or runs on
             different data (the message names the runs and what differs).
     """
-    if not MIN_COMPARED_RUNS <= len(runs) <= MAX_COMPARED_RUNS:
-        raise ConfigError(
-            f"compare {MIN_COMPARED_RUNS} to {MAX_COMPARED_RUNS} runs, got {len(runs)}"
-        )
+    check_run_count(len(runs))
     seen: set[int] = set()
     for run in runs:
         if run.id in seen:
@@ -187,6 +186,16 @@ def compare_runs(runs: Sequence[ComparableRun]) -> RunComparison:
         )
     )
     return RunComparison(run_ids=tuple(run.id for run in runs), rows=tuple(rows))
+
+
+def check_run_count(count: int) -> None:
+    """Refuse fewer than 2 or more than 4 runs (checked before any run is read).
+
+    Raises:
+        ConfigError: ``compare 2 to 4 runs, got 5``.
+    """
+    if not MIN_COMPARED_RUNS <= count <= MAX_COMPARED_RUNS:
+        raise ConfigError(f"compare {MIN_COMPARED_RUNS} to {MAX_COMPARED_RUNS} runs, got {count}")
 
 
 def _metric_row(spec: ComparedMetric, runs: Sequence[ComparableRun]) -> ComparisonRow:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from marketbot.core.errors import DataError
+from marketbot.core.errors import ConfigError, DataError
 from marketbot.store._codec import decode_json_blob, encode_json_blob, to_json_value
 from marketbot.store.database import Database
 from marketbot.store.models import OptimizationRun
@@ -17,7 +17,11 @@ from marketbot.store.runs import _fit_symbol_label
 
 @dataclass(frozen=True, slots=True)
 class OptimizationRunSummary:
-    """One saved optimisation, without its full table."""
+    """One saved optimisation, without its full table.
+
+    ``grid`` is what was searched: per parameter of the best combination, the distinct
+    values the evaluated combinations took, sorted (for ``optuna``, the values it sampled).
+    """
 
     id: int
     created_at: datetime
@@ -28,6 +32,7 @@ class OptimizationRunSummary:
     best_params: dict[str, Any]
     best_metric: float | None
     combinations: int
+    grid: dict[str, list[Any]] = field(default_factory=dict)
 
 
 class OptimizationRunRepository:
@@ -57,12 +62,20 @@ class OptimizationRunRepository:
             return int(row.id)
 
     def list_runs(
-        self, limit: int = 50, *, strategy: str | None = None
+        self, limit: int = 50, *, strategy: str | None = None, symbol: str | None = None
     ) -> list[OptimizationRunSummary]:
-        """The newest runs first."""
+        """The newest runs first, optionally only one strategy's or one symbol's.
+
+        Raises:
+            ConfigError: ``limit`` is below 1.
+        """
+        if limit < 1:
+            raise ConfigError(f"limit must be at least 1, got {limit}")
         query = sa.select(OptimizationRun).order_by(OptimizationRun.id.desc()).limit(limit)
         if strategy is not None:
             query = query.where(OptimizationRun.strategy == strategy)
+        if symbol is not None:
+            query = query.where(OptimizationRun.symbol == symbol)
         with self._database.session() as session:
             return [_summary(row) for row in session.scalars(query)]
 
@@ -91,4 +104,30 @@ def _summary(row: OptimizationRun) -> OptimizationRunSummary:
         best_params=row.best_params,
         best_metric=row.best_metric,
         combinations=row.combinations,
+        grid=_searched_values(row.best_params, decode_json_blob(row.results)),
     )
+
+
+def _searched_values(
+    best_params: dict[str, Any], results: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
+    """Per parameter, the distinct values the saved combinations took, sorted.
+
+    The table's other columns are metrics; the best combination names the parameters.
+    """
+    grid: dict[str, list[Any]] = {}
+    for name in best_params:
+        values = {_hashable(row[name]) for row in results if name in row}
+        # Sort numbers by value and anything else by text, without comparing the two kinds.
+        grid[name] = sorted(values, key=_value_order)
+    return grid
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _value_order(value: Any) -> tuple[int, float, str]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))

@@ -302,6 +302,49 @@ def _fit_symbol_label(label: str) -> str:
     return ",".join(kept) + f",… (+{len(names) - len(kept)})"
 
 
+_TABLE: Final = cast(sa.Table, BacktestRun.__table__)
+# Everything but the blobs: what listing and comparing runs read.
+_SUMMARY_COLUMNS: Final = (
+    "id",
+    "created_at",
+    "strategy",
+    "symbol",
+    "timeframe",
+    "source",
+    "start",
+    "end",
+    "params",
+    "metrics",
+    "recommendation",
+    "trade_count",
+    "data_file",
+    "data_sha256",
+)
+
+
+def _summary_query() -> sa.Select[Any]:
+    return sa.select(*(_TABLE.c[name] for name in _SUMMARY_COLUMNS))
+
+
+def _summary(row: sa.Row[Any]) -> BacktestRunSummary:
+    return BacktestRunSummary(
+        id=int(row.id),
+        created_at=_utc(row.created_at),
+        strategy=row.strategy,
+        symbol=row.symbol,
+        timeframe=row.timeframe,
+        source=row.source,
+        start=_utc(row.start),
+        end=_utc(row.end),
+        params=from_json_value(row.params),
+        metrics=_metrics_from_json(row.metrics),
+        recommendation=row.recommendation,
+        trade_count=int(row.trade_count),
+        data_file=row.data_file,
+        data_sha256=row.data_sha256,
+    )
+
+
 class BacktestRunRepository:
     """Saves and reads backtest runs.
 
@@ -361,56 +404,28 @@ class BacktestRunRepository:
         """
         if limit < 1:
             raise ConfigError(f"limit must be at least 1, got {limit}")
-        table = cast(sa.Table, BacktestRun.__table__)
-        summary_columns = [
-            table.c[name]
-            for name in (
-                "id",
-                "created_at",
-                "strategy",
-                "symbol",
-                "timeframe",
-                "source",
-                "start",
-                "end",
-                "params",
-                "metrics",
-                "recommendation",
-                "trade_count",
-                "data_file",
-                "data_sha256",
-            )
-        ]
-        query = (
-            sa.select(*summary_columns)
-            .order_by(table.c.created_at.desc(), table.c.id.desc())
-            .limit(limit)
-        )
+        table = _TABLE
+        query = _summary_query().order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
         if strategy is not None:
             query = query.where(table.c.strategy == strategy)
         if symbol is not None:
             query = query.where(sa.or_(table.c.symbol == symbol, table.c.data_file == symbol))
         with self._database.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            BacktestRunSummary(
-                id=int(row.id),
-                created_at=_utc(row.created_at),
-                strategy=row.strategy,
-                symbol=row.symbol,
-                timeframe=row.timeframe,
-                source=row.source,
-                start=_utc(row.start),
-                end=_utc(row.end),
-                params=from_json_value(row.params),
-                metrics=_metrics_from_json(row.metrics),
-                recommendation=row.recommendation,
-                trade_count=int(row.trade_count),
-                data_file=row.data_file,
-                data_sha256=row.data_sha256,
-            )
-            for row in rows
-        ]
+        return [_summary(row) for row in rows]
+
+    def get_summary(self, run_id: int) -> BacktestRunSummary:
+        """One run without its equity curve and trades (cheap, as in :meth:`list_runs`).
+
+        Raises:
+            DataError: there is no run with this id.
+        """
+        query = _summary_query().where(_TABLE.c.id == run_id)
+        with self._database.engine.connect() as connection:
+            row = connection.execute(query).one_or_none()
+        if row is None:
+            raise DataError(f"no backtest run with id {run_id}")
+        return _summary(row)
 
     def get(self, run_id: int) -> StoredBacktestRun:
         """One run in full, equity curve and trades included.
@@ -442,7 +457,7 @@ class BacktestRunRepository:
 
     def delete(self, run_id: int) -> bool:
         """Delete a run; returns whether it existed."""
-        table = cast(sa.Table, BacktestRun.__table__)
+        table = _TABLE
         with self._database.engine.begin() as connection:
             result = connection.execute(sa.delete(table).where(table.c.id == run_id))
         return int(result.rowcount) > 0
