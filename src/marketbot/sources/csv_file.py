@@ -225,7 +225,7 @@ def _read_header(number: int, text: str, mapping: dict[str, str]) -> _Header | _
     for name in CSV_FIELDS:
         if name not in mapping and (found := _find_column(name, names, keys, notes)):
             positions[name] = found
-    missing += [f"'{name}'" for name in _missing_fields(positions)]
+    missing += [f"'{name}'" for name in _missing_fields(positions) if name not in mapping]
     if missing:
         return _NotAHeader(number, tuple(missing), names)
     if not any(name in positions for name in _OPEN_HIGH_LOW):
@@ -367,13 +367,13 @@ def _timestamps(texts: list[str], where: str, lines: np.ndarray) -> pd.DatetimeI
     values = values.where(values.str.strip() != "", None)
     is_number = pd.to_numeric(values, errors="coerce").notna().to_numpy()
     present = values.notna().to_numpy()
-    if is_number.sum() * 2 > present.sum():  # mostly epoch numbers: name the odd one out
+    if present.any() and is_number[np.argmax(present)]:  # epoch numbers: find the odd one
         position = int(np.flatnonzero(~is_number)[0])
         if not present[position]:
             raise DataError(f"{where}: empty timestamp at line {lines[position]}")
         raise DataError(
             f"{where}: timestamp {values.iloc[position]!r} (line {lines[position]}) is not an "
-            "epoch number like the others"
+            f"epoch number like the first (line {lines[np.argmax(present)]})"
         )
     return parse_timestamps(values, where=where, lines=lines)
 
