@@ -47,7 +47,8 @@ def describe_value(value: object) -> str:
     if isinstance(value, bool | int | float | np.number):
         return f"{article} {kind} ({value!r})"
     if isinstance(value, tuple | list | dict | set | frozenset):
-        return f"{article} {kind} of {len(value)} items"
+        count = len(value)
+        return f"{article} {kind} of {count} item{'' if count == 1 else 's'}"
     return f"{article} {kind}"
 
 
