@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from marketbot.backtest.lookahead import check_lookahead
+from marketbot.cli.strategies import lookahead_lines
 from marketbot.strategies.base import Signals, Strategy
 from marketbot.strategies.loader import builtin_strategies
 from tests.support.frames import random_walk_frame
@@ -19,9 +20,6 @@ class PeeksOneBar(Strategy):
     """Buys when tomorrow's close is higher: the classic shift(-1) bug."""
 
     name = "peeks_one_bar"
-
-    def warmup_bars(self, params: Mapping[str, Any]) -> int:
-        return 0
 
     def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
         close = frame["close"]
@@ -34,9 +32,6 @@ class NormalisesByFullMax(Strategy):
     """Scales by the maximum of the whole series: a subtler leak of the future."""
 
     name = "full_max"
-
-    def warmup_bars(self, params: Mapping[str, Any]) -> int:
-        return 0
 
     def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
         scaled = frame["close"].to_numpy() / frame["close"].max()
@@ -81,3 +76,20 @@ def test_check_lookahead_when_few_bars_checks_each_possible_cut() -> None:
     assert report.cuts_checked == 29
     assert report.passed
     assert np.isfinite(report.bars)
+
+
+def test_lookahead_lines_when_more_than_50_signals_moved_shows_50_and_counts_the_rest() -> None:
+    frame = random_walk_frame(500, seed=2)
+    report = check_lookahead(PeeksOneBar(), frame, {}, cuts=100)
+    assert len(report.findings) > 50
+    lines = lookahead_lines(report)
+    assert lines[0] == report.summary()
+    assert lines[1:51] == [f"  {finding.describe()}" for finding in report.findings[:50]]
+    assert lines[51:] == [f"  ... and {len(report.findings) - 50} more"]
+
+
+def test_lookahead_lines_when_few_signals_moved_shows_all_without_a_count() -> None:
+    report = check_lookahead(PeeksOneBar(), random_walk_frame(300, seed=1), {}, cuts=10)
+    lines = lookahead_lines(report)
+    assert len(lines) == 1 + len(report.findings)
+    assert not any("more" in line for line in lines)
