@@ -17,7 +17,7 @@ import pandas as pd
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.explain import TradeAttempts, count_entry_signals, no_trade_reason
 from marketbot.backtest.kernel import KernelOutput, KernelSignals, simulate
-from marketbot.backtest.options import RunOptions, build_config, build_rules
+from marketbot.backtest.options import DateLike, RunOptions, build_config, build_rules
 from marketbot.backtest.portfolio import (
     PortfolioRules,
     align_portfolio,
@@ -39,8 +39,6 @@ from marketbot.strategies.loader import StrategySpec, load_strategy
 
 if TYPE_CHECKING:
     from marketbot.store.database import Database
-
-DateLike = str | date | datetime | pd.Timestamp | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +103,14 @@ class TradingWindow:
             signals,
             config.kernel_settings(allow_short=prepared.allow_short),
         )
-        count = output.num_trades
+        trades = output.trades
         metrics = compute_metrics(
             output.equity,
             times_ns,
             close,
-            output.pnl[:count],
-            output.pnl_pct[:count],
-            output.exit_bar[:count] - output.entry_bar[:count],
+            trades["pnl"],
+            trades["pnl_pct"],
+            trades["exit_bar"] - trades["entry_bar"],
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,
@@ -160,7 +158,7 @@ class BacktestingEngine:
             self._database.migrate()
         return self._database
 
-    def run_backtest(
+    def run_backtest(  # noqa: PLR0913 - the seed's keywords; config= carries the settings
         self,
         strategy: StrategySpec,
         start_date: DateLike = None,

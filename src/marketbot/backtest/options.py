@@ -7,9 +7,12 @@ same objects here, in one place, with the defaults of :mod:`marketbot.backtest.c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any, Final, TypedDict
+
+import pandas as pd
 
 from marketbot.backtest.config import (
     DEFAULT_CASH,
@@ -23,6 +26,40 @@ from marketbot.backtest.config import (
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.errors import ConfigError
 from marketbot.core.risk_limits import RiskLimits
+
+DateLike = str | date | datetime | pd.Timestamp | None
+"""A bound of a run: ``YYYY-MM-DD`` text (a bare end date means that whole day), or a time."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataSelection:
+    """Which bars a run uses: one stored symbol, a stored universe, or frames; and the period.
+
+    Exactly one of ``symbol``, ``symbols`` and ``data`` is set (each caller says so in its own
+    words when not).
+
+    Attributes:
+        symbol: A stored series, e.g. ``bitcoin``.
+        symbols: Stored series of a portfolio (universe) run.
+        data: An OHLCV frame, or a mapping of symbol to frame.
+        start_date: First bar traded (earlier bars feed the warm-up).
+        end_date: Last bar traded (inclusive).
+        timeframe: Which stored timeframe.
+        source: Which stored source, when several have the symbol.
+    """
+
+    symbol: str | None = None
+    symbols: Sequence[str] | None = None
+    data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None
+    start_date: DateLike = None
+    end_date: DateLike = None
+    timeframe: str | None = None
+    source: str | None = None
+
+    @property
+    def choices_given(self) -> int:
+        """How many of symbol, symbols and data are set (a valid selection has one)."""
+        return sum(x is not None for x in (self.symbol, self.symbols, self.data))
 
 
 class BacktestOptions(TypedDict, total=False):

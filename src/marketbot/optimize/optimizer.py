@@ -24,8 +24,14 @@ from typing import Any, Unpack
 import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig
-from marketbot.backtest.engine import BacktestingEngine, DateLike, TradingWindow, parse_date_range
-from marketbot.backtest.options import RunOptions, build_config, build_rules
+from marketbot.backtest.engine import BacktestingEngine, TradingWindow, parse_date_range
+from marketbot.backtest.options import (
+    DataSelection,
+    DateLike,
+    RunOptions,
+    build_config,
+    build_rules,
+)
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
@@ -45,6 +51,7 @@ from marketbot.optimize.smart_search import (
     Dimension,
     RangeSpec,
     StudySettings,
+    TrialRunner,
     grid_axes,
     run_study,
     search_space,
@@ -220,7 +227,7 @@ class StrategyOptimizer:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.executor: Executor = executor or ThreadExecutor(self.jobs)
 
-    def optimize_strategy(
+    def optimize_strategy(  # noqa: PLR0913 - the seed's keywords; config= carries settings
         self,
         strategy_name: StrategySpec,
         param_ranges: Mapping[str, RangeSpec],
@@ -298,10 +305,8 @@ class StrategyOptimizer:
         )
         run_config = build_config(config, options)
         portfolio_rules = build_rules(rules, options)
-        evaluation, label = self._evaluation(
-            strategy, run_config, symbol, symbols, data, start_date, end_date, timeframe,
-            portfolio_rules,
-        )  # fmt: skip
+        selection = DataSelection(symbol, symbols, data, start_date, end_date, timeframe)
+        evaluation, label = self._evaluation(strategy, run_config, selection, portfolio_rules)
         if isinstance(plan, StudySettings):
             result = _smart_search(evaluation, space, plan, metric, min_trades, label, progress)
         else:
@@ -361,16 +366,13 @@ class StrategyOptimizer:
         self,
         strategy: Strategy,
         config: BacktestConfig,
-        symbol: str | None,
-        symbols: Sequence[str] | None,
-        data: pd.DataFrame | Mapping[str, pd.DataFrame] | None,
-        start_date: DateLike,
-        end_date: DateLike,
-        timeframe: str | None,
+        selection: DataSelection,
         rules: PortfolioRules,
     ) -> tuple[Evaluation, str]:
-        start, end = parse_date_range(start_date, end_date)
-        if sum(x is not None for x in (symbol, symbols, data)) != 1:
+        symbol, symbols, data = selection.symbol, selection.symbols, selection.data
+        timeframe = selection.timeframe
+        start, end = parse_date_range(selection.start_date, selection.end_date)
+        if selection.choices_given != 1:
             raise ConfigError("give exactly one of symbol=, symbols= or data=")
         if symbols is not None or isinstance(data, Mapping):
             frames = self._frames(symbols, data, timeframe, end)
@@ -413,7 +415,6 @@ def select_best(
     *,
     min_trades: int = 0,
     symbol: str = "data",
-    method: str = "grid",
     trial_numbers: Sequence[int] | None = None,
 ) -> OptimizationResult:
     """Assemble the results table and pick the best eligible row (first in row order on ties).
@@ -425,8 +426,8 @@ def select_best(
         metric: The metric to optimise.
         min_trades: Rows with fewer trades are ineligible.
         symbol: What was optimised on.
-        method: ``grid`` or ``optuna``.
-        trial_numbers: Each row's Optuna trial number, put in a leading ``trial`` column.
+        trial_numbers: Each row's Optuna trial number, put in a leading ``trial`` column;
+            given for an Optuna search (method ``optuna``), None for a grid.
 
     Raises:
         DataError: no combination reached ``min_trades`` trades.
@@ -459,7 +460,7 @@ def select_best(
         results=table,
         skipped=grid.skipped,
         symbol=symbol,
-        method=method,
+        method="grid" if trial_numbers is None else "optuna",
     )
 
 
@@ -528,10 +529,8 @@ def _smart_search(
         "min_trades": min_trades,
         **evaluation.describe(),
     }
-    outcome = run_study(
-        strategy, space, evaluation.metrics, metric=metric, minimise=is_minimised(metric),
-        min_trades=min_trades, settings=settings, setup=setup, progress=progress,
-    )  # fmt: skip
+    runner = TrialRunner(strategy, space, evaluation.metrics, metric, min_trades)
+    outcome = run_study(runner, settings, setup=setup, progress=progress)
     if not outcome.rows:
         example = outcome.skip_reasons[0] if outcome.skip_reasons else "no trial finished"
         raise ConfigError(
@@ -543,7 +542,7 @@ def _smart_search(
     )
     result = select_best(
         strategy.name, trials, outcome.rows, metric, min_trades=min_trades, symbol=label,
-        method="optuna", trial_numbers=outcome.numbers,
+        trial_numbers=outcome.numbers,
     )  # fmt: skip
     if settings.storage is None:
         return result

@@ -189,8 +189,8 @@ def sensitivity(
     _check_best(best, lookup, ran, metric)
     measured = {**lookup, **ran}
     analyses = {
-        name: _analyse(name, best, combos, measured, set(lookup), metric, neighbours, skipped)
-        for name, (combos, skipped) in slices.items()
+        name: _analyse(name, best, parameter_slice, measured, set(lookup), metric, neighbours)
+        for name, parameter_slice in slices.items()
     }
     return SensitivityResult(
         strategy=instance.name,
@@ -318,14 +318,14 @@ def _check_best(
 def _analyse(
     name: str,
     best: Mapping[str, Any],
-    combinations: Sequence[Mapping[str, Any]],
+    parameter_slice: tuple[Sequence[Mapping[str, Any]], tuple[object, ...]],
     measured: Mapping[_Key, _Metrics],
     reused: set[_Key],
     metric: str,
     neighbours: int,
-    skipped: tuple[object, ...],
 ) -> ParameterSensitivity:
-    """The table and plateau score of one parameter."""
+    """The table and plateau score of one parameter, from its slice (points, skipped values)."""
+    combinations, skipped = parameter_slice
     rows = [
         {
             "value": point[name],

@@ -26,6 +26,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from marketbot.core.errors import ConfigError
+from marketbot.optimize.grid import is_minimised
 from marketbot.strategies.base import Parameter, ParamValue, Strategy
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "RangeSpec",
     "StudyOutcome",
     "StudySettings",
+    "TrialRunner",
     "grid_axes",
     "run_study",
     "search_space",
@@ -318,8 +320,18 @@ class StudyOutcome:
 
 
 @dataclass
-class _Trials:
-    """Runs trials: cached metrics per combination (TPE repeats itself on small spaces)."""
+class TrialRunner:
+    """What a study optimises, and how a trial runs: cached metrics per combination.
+
+    TPE repeats itself on small spaces, hence the cache.
+
+    Attributes:
+        strategy: The strategy (its constraints decide which trials are skipped).
+        space: The validated search space.
+        evaluate: Backtests one full parameter dict and returns its metrics.
+        metric: The metric to optimise (drawdowns minimised, the rest maximised).
+        min_trades: Trials with fewer trades are told as pruned (ineligible).
+    """
 
     strategy: Strategy
     space: tuple[Dimension, ...]
@@ -329,6 +341,7 @@ class _Trials:
     cache: dict[tuple[tuple[str, Any], ...], Metrics] = field(default_factory=dict)
 
     def run(self, study: optuna.Study) -> None:
+        """Ask the study for one trial, backtest it (or reuse its metrics), tell the result."""
         from optuna.trial import TrialState
 
         trial = study.ask()
@@ -364,26 +377,16 @@ def _plain(metrics: Mapping[str, Any]) -> Metrics:
 
 
 def run_study(
-    strategy: Strategy,
-    space: tuple[Dimension, ...],
-    evaluate: Callable[[Mapping[str, Any]], Metrics],
-    *,
-    metric: str,
-    minimise: bool,
-    min_trades: int,
+    runner: TrialRunner,
     settings: StudySettings,
+    *,
     setup: Mapping[str, object],
     progress: ProgressCallback | None = None,
 ) -> StudyOutcome:
     """Run ``settings.trials`` Optuna trials one after another and collect the study's rows.
 
     Args:
-        strategy: The strategy (its constraints decide which trials are skipped).
-        space: The validated search space.
-        evaluate: Backtests one full parameter dict and returns its metrics.
-        metric: The metric to optimise.
-        minimise: True for drawdown metrics.
-        min_trades: Trials with fewer trades are told as pruned (ineligible).
+        runner: The strategy, search space, evaluation, metric and minimum trades.
         settings: Trials, seed and storage.
         setup: What the trials depend on (strategy, data, costs...); a stored study made
             with a different setup or space is refused rather than mixed in.
@@ -397,12 +400,12 @@ def run_study(
         import optuna
     except ImportError as exc:
         raise ConfigError("method='optuna' needs optuna: pip install optuna") from exc
+    space = runner.space
     full_setup = {**setup, "space": {d.name: d.describe() for d in space}}
     storage = _open_storage(optuna, settings.storage)
     try:
         with _quiet(optuna):
-            study = _study(optuna, storage, settings, full_setup, minimise)
-        runner = _Trials(strategy, space, evaluate, metric, min_trades)
+            study = _study(optuna, storage, settings, full_setup, is_minimised(runner.metric))
         for done in range(1, settings.trials + 1):
             runner.run(study)
             if progress is not None:

@@ -22,14 +22,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Final, Unpack
+from typing import Any, Final, NamedTuple, Unpack
 
 import numpy as np
 import pandas as pd
 
 from marketbot.backtest.config import BacktestConfig
-from marketbot.backtest.engine import DateLike, parse_date_range
-from marketbot.backtest.options import BACKTEST_KEYS, BacktestOptions, build_config
+from marketbot.backtest.engine import parse_date_range
+from marketbot.backtest.options import BACKTEST_KEYS, BacktestOptions, DateLike, build_config
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
@@ -64,6 +64,14 @@ _RESERVED_SEARCH_KEYS: Final = frozenset(
     {"data", "symbol", "symbols", "start_date", "end_date", "min_trades", "save", "config"}
     | BACKTEST_KEYS
 )
+
+
+class WindowScheme(NamedTuple):
+    """How windows are laid: in-sample and out-of-sample lengths, rolling or anchored."""
+
+    in_sample: WindowLength
+    out_of_sample: WindowLength
+    anchored: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +299,7 @@ class WalkForwardResult:
         }
 
 
-def walk_forward(
+def walk_forward(  # noqa: PLR0913 - public keywords; config= carries the settings
     optimizer: StrategyOptimizer,
     strategy: StrategySpec,
     param_ranges: Mapping[str, Sequence[object]],
@@ -374,10 +382,10 @@ def walk_forward(
         equity = float(oos.equity_curve.iloc[-1])
         if progress is not None:
             progress(plan.number, len(plans))
+    scheme = WindowScheme(in_sample, out_of_sample, anchored)
     return _assemble(
-        optimizer, instance, metric, runs, float(run_config.initial_cash), anchored,
-        (in_sample, out_of_sample), notes,
-    )  # fmt: skip
+        optimizer, instance, metric, runs, float(run_config.initial_cash), scheme, notes
+    )
 
 
 def _load_frame(
@@ -445,8 +453,7 @@ def _assemble(
     metric: str,
     runs: Sequence[tuple[WalkForwardWindow, BacktestResult]],
     cash: float,
-    anchored: bool,
-    lengths: tuple[WindowLength, WindowLength],
+    scheme: WindowScheme,
     notes: Sequence[str],
 ) -> WalkForwardResult:
     """Stitch the OOS runs into one curve and one trade list, and measure them."""
@@ -482,9 +489,9 @@ def _assemble(
         strategy=strategy.name,
         metric=metric,
         minimise=is_minimised(metric),
-        anchored=anchored,
-        in_sample=str(lengths[0]),
-        out_of_sample=str(lengths[1]),
+        anchored=scheme.anchored,
+        in_sample=str(scheme.in_sample),
+        out_of_sample=str(scheme.out_of_sample),
         windows=windows,
         equity=equity.rename("equity"),
         trades=trades,
