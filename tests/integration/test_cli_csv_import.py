@@ -6,6 +6,7 @@ holds: the right bars in time order, or, when the file is refused, nothing at al
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -52,10 +53,11 @@ def stored() -> pd.DataFrame:
         prices = PriceRepository(database)
         if not prices.list_series():
             return pd.DataFrame()
-        return prices.load_bars("coin", timeframe="1d", source="csv")
+        bars: pd.DataFrame = prices.load_bars("coin", timeframe="1d", source="csv")
+        return bars
 
 
-def assert_stored(dates: list[str], bars: list[tuple[float, ...]]) -> None:
+def assert_stored(dates: list[str], bars: Sequence[tuple[float, ...]]) -> None:
     frame = stored()
     assert [f"{stamp:%Y-%m-%d}" for stamp in frame.index] == dates
     assert [tuple(row) for row in frame.itertuples(index=False)] == bars
