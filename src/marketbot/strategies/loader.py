@@ -206,11 +206,12 @@ def _check_methods(instance: Strategy, label: str) -> None:
 
 
 def _declared_signature(cls: type[Strategy], name: str, bound: inspect.Signature) -> str:
-    """The method's signature as written, with ``self`` when it takes it."""
+    """The method's arguments as written, with ``self`` when it takes it."""
     try:
-        return str(inspect.signature(getattr(cls, name)))
+        signature = inspect.signature(getattr(cls, name))
     except (TypeError, ValueError):
-        return str(bound)
+        signature = bound
+    return str(signature.replace(return_annotation=inspect.Signature.empty))
 
 
 def _check_parameters(cls: type[Strategy], label: str) -> None:
