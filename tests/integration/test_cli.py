@@ -73,7 +73,7 @@ def test_import_then_backtest_symbol_saves_the_run(
     code, out, _ = run_cli(["runs", "list"], capsys)
     assert code == 0 and "momentum" in out and "bitcoin" in out
     listing = stored_rows(capsys)
-    assert "bitcoin" in listing and "3872" in listing
+    assert "bitcoin" in listing and "3,872" in listing
 
 
 def test_strategies_when_listed_shows_parameters_and_ranges(
@@ -227,5 +227,5 @@ def test_demo_when_run_imports_sample_and_writes_report(
     # Running it again is idempotent: the same rows, no duplicates.
     assert run_cli(["demo", "--sample-dir", str(SAMPLE_DIR)], capsys)[0] == 0
     listing = stored_rows(capsys)
-    assert "33402" in listing and "3872" in listing and "2795" in listing
+    assert "33,402" in listing and "3,872" in listing and "2,795" in listing
     assert pd.Timestamp("2025-07-04").strftime("%Y-%m-%d") in listing
