@@ -181,9 +181,11 @@ def _read_text(file: Path, where: str) -> str:
 def _first_lines(lines: Iterator[str]) -> list[tuple[int, str]]:
     """The lines up to the second non-blank one (header, or banner and header), numbered."""
     read: list[tuple[int, str]] = []
+    non_blank = 0
     for number, text in enumerate(lines, start=1):
         read.append((number, text))
-        if sum(1 for _, seen in read if seen.strip()) == _HEADER_CANDIDATES:
+        non_blank += bool(text.strip())
+        if non_blank == _HEADER_CANDIDATES:
             break
     return read
 
