@@ -139,15 +139,18 @@ def run_title(result: BacktestResult) -> str:
 
     A portfolio names up to three symbols, else their count.
     """
+    period = run_period(result)
+    return f"{result.strategy} on {_traded(result)}" + (f", {period}" if period else "")
+
+
+def _traded(result: BacktestResult) -> str:
+    """The symbol of a run, a portfolio's symbols (up to three) or their count."""
     symbols = result.symbols
     if not symbols:
-        where = result.symbol
-    elif len(symbols) <= 3:
-        where = ", ".join(symbols)
-    else:
-        where = f"{len(symbols):,} symbols"
-    period = run_period(result)
-    return f"{result.strategy} on {where}" + (f", {period}" if period else "")
+        return result.symbol
+    if len(symbols) <= 3:
+        return ", ".join(symbols)
+    return f"{len(symbols):,} symbols"
 
 
 def _titled_table(title: str, caption: str | None = None) -> Table:
@@ -203,7 +206,6 @@ def result_messages(result: BacktestResult) -> list[str]:
 
 _COMPARISON_COLUMNS: Final = (
     "return_pct",
-    "buy_hold_return_pct",
     "sharpe",
     "max_drawdown_pct",
     "num_trades",
@@ -215,17 +217,17 @@ _COMPARISON_COLUMNS: Final = (
 def comparison_table(rows: Sequence[tuple[str, BacktestResult]], title: str) -> Table:
     """Several results side by side, one row each, labelled by the first tuple item.
 
-    When every run covers the same timeframe and dates they end the title; otherwise the
-    caption lists each symbol's timeframe and dates. A verdict with a qualifier (buy and
-    hold made more) gets a ``*`` and the caption says what it means: the number is in the
-    Buy & hold column, and a long verdict would squeeze the table at 100 columns.
+    Buy and hold belongs to the data, not to a run, so the caption gives it once per
+    symbol, with the symbol's timeframe and dates; when every run covers the same
+    timeframe and dates they end the title instead. A verdict with a qualifier (buy and
+    hold made more) gets a ``*`` explained below: the whole verdict line would squeeze
+    the table at 100 columns.
     """
     periods = {run_period(result) for _, result in rows} - {""}
-    notes: list[str] = []
-    if len(periods) == 1:
-        title = f"{title}, {periods.pop()}"
-    else:
-        notes += sorted({f"{result.symbol} {run_period(result)}" for _, result in rows})
+    shared = len(periods) == 1
+    if shared:
+        title = f"{title}, {next(iter(periods))}"
+    notes = list(dict.fromkeys(_buy_and_hold_note(result, not shared) for _, result in rows))
     qualifiers = [_qualifier(result) for _, result in rows]
     notes += [f"* {text}" for text in dict.fromkeys(filter(None, qualifiers))]
     table = _titled_table(title, "\n".join(notes) or None)
@@ -241,6 +243,13 @@ def comparison_table(rows: Sequence[tuple[str, BacktestResult]], title: str) -> 
         verdict = str(result.recommendation) + ("*" if qualifier else "")
         table.add_row(Text(label), *cells, _verdict(result, verdict))
     return table
+
+
+def _buy_and_hold_note(result: BacktestResult, with_period: bool) -> str:
+    """``bitcoin, 1d, 2018-01-01 to 2021-01-01: buy & hold +81.20 %``."""
+    period = run_period(result) if with_period else ""
+    hold = format_metric("{:+,.2f} %", result.metrics.get("buy_hold_return_pct", math.nan))
+    return f"{_traded(result)}{', ' + period if period else ''}: buy & hold {hold}"
 
 
 def _qualifier(result: BacktestResult) -> str:

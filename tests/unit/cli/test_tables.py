@@ -250,6 +250,7 @@ def test_comparison_table_when_runs_share_a_period_ends_the_title_with_it() -> N
 
     assert text.splitlines()[0].strip() == "Built-in strategies, 1d, 2018-01-01 to 2021-01-01"
     assert "+81,093.40 %" in text and "1,234" in text
+    assert text.count("bitcoin: buy & hold +12.50 %") == 1  # once for the data, not per run
     _assert_fits(text)
 
 
@@ -261,8 +262,8 @@ def test_comparison_table_when_periods_differ_lists_each_series_below() -> None:
 
     text = _render(comparison_table(rows, "Built-in strategies"))
 
-    assert "bitcoin 1d, 2018-01-01 to 2021-01-01" in text
-    assert "ethereum 1h, 2018-01-01 to 2018-03-01" in text
+    assert "bitcoin, 1d, 2018-01-01 to 2021-01-01: buy & hold +12.50 %" in text
+    assert "ethereum, 1h, 2018-01-01 to 2018-03-01: buy & hold +12.50 %" in text
     _assert_fits(text)
 
 
@@ -275,8 +276,8 @@ def test_comparison_table_when_buy_and_hold_made_more_marks_the_verdict_with_a_n
     winner_row = next(line for line in text.splitlines() if "winner" in line)
     assert "GOOD*" in beaten_row and "GOOD*" not in winner_row
     assert "* buy & hold made more" in text
-    assert "(+81.2 %)" not in text  # the number is in the Buy & hold column: +81.20 %
-    assert "+81.20 %" in beaten_row
+    assert "(+81.2 %)" not in text  # the number is below, with the data it belongs to
+    assert "bitcoin: buy & hold +81.20 %" in text
 
 
 # --- the other tables --------------------------------------------------------------------------
