@@ -496,3 +496,32 @@ def test_runs_after_a_real_backtest_list_show_and_report_it(
     assert code == 0, err
     html = Path(out.strip()).read_text("utf-8")
     assert f"{listed['trades']} trades · click a column to sort" in html
+
+
+def test_runs_show_when_numbers_large_or_tiny_writes_them_without_exponents(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = {"threshold": 0.000012, "budget": 81_090.0, "window": 1_000_000, "max_hold": math.inf}
+    run_id = save(database, record(sample_bars(database), params=params))
+
+    code, out, err = run_cli(["runs", "show", str(run_id)], capsys)
+
+    assert code == 0, err
+    assert "Parameters: threshold=0.000012, budget=81,090, window=1,000,000, max_hold=∞" in out
+    assert "e+0" not in out and "e-0" not in out
+
+
+def test_runs_show_when_many_trades_lists_the_first_and_last_twenty(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = sample_bars(database)
+    trades = [trade(bars, 2 * number, 2 * number + 1) for number in range(50)]
+    run_id = save(database, record(bars, trades=trades))
+
+    code, out, err = run_cli(["runs", "show", str(run_id)], capsys)
+
+    assert code == 0, err
+    assert "Trades: the first and last 20 of 50 (--json lists them all)" in out
+    assert "│ 20 │" in out and "│ 31 │" in out and "│ 50 │" in out
+    assert "│ 21 │" not in out and "│ 30 │" not in out
+    assert "│  … │" in out

@@ -334,3 +334,21 @@ def test_record_from_result_when_run_on_a_data_file_saves_name_and_sha256(
     loaded = runs.get(run_id).record
     assert (loaded.source, loaded.timeframe) == ("csv", "1h")  # timeframe inferred
     assert (loaded.data_file, loaded.data_sha256) == ("prices.csv", file_sha256(path))
+
+
+def test_get_summary_when_run_saved_returns_it_without_blobs(
+    runs: BacktestRunRepository,
+) -> None:
+    runs.save(record())
+    run_id = runs.save(record(strategy="rsi", data_file="prices.csv", data_sha256=SAMPLE_SHA256))
+
+    summary = runs.get_summary(run_id)
+
+    assert summary == runs.list_runs(strategy="rsi")[0]
+    assert (summary.id, summary.strategy, summary.trade_count) == (run_id, "rsi", 1)
+    assert summary.data_file == "prices.csv"
+
+
+def test_get_summary_when_id_unknown_raises_naming_it(runs: BacktestRunRepository) -> None:
+    with pytest.raises(DataError, match="no backtest run with id 999"):
+        runs.get_summary(999)
