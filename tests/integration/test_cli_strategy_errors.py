@@ -183,3 +183,14 @@ def test_lookahead_when_strategy_peeks_at_many_bars_lists_50_and_counts_the_rest
     assert len(lines) == 1 + 50 + 1
     assert all("entries_long" in line or "exits_long" in line for line in lines[1:51])
     assert lines[-1] == f"  ... and {total - 50} more"
+
+
+def test_lookahead_when_csv_columns_are_mapped_reads_them_and_passes(tmp_path: Path) -> None:
+    rows = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()[1:301]
+    csv = tmp_path / "renamed.csv"
+    csv.write_text("\n".join(["Date,o,h,l,Price,v", *rows]) + "\n", encoding="utf-8")
+    mapping = "timestamp=Date,open=o,high=h,low=l,close=Price,volume=v"
+    args = ["lookahead", "--strategy", "sma_crossover", "--data", str(csv), "--columns", mapping]
+    finished = run_script([*args, "--cuts", "5"], tmp_path / "var")
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.startswith("sma_crossover: no lookahead found (5 cut points, 300 bars")

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from marketbot.cli.common import open_database, parse_params
+from marketbot.cli.common import open_database, parse_column_map, parse_params
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from marketbot.backtest.lookahead import LookaheadReport
 
 LOOKAHEAD_SHOWN: Final = 50
@@ -27,6 +29,10 @@ def lookahead(
     strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
     symbol: Annotated[str | None, typer.Option(help="Stored symbol.")] = None,
     data: Annotated[Path | None, typer.Option(help="OHLCV CSV file.")] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column names, e.g. timestamp=Date,close=Price (with --data)."),
+    ] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe.")] = None,
     cuts: Annotated[int, typer.Option(help="How many cut points to test.")] = 40,
@@ -37,18 +43,13 @@ def lookahead(
     """
     from marketbot.backtest.lookahead import check_lookahead
     from marketbot.cli.tables import make_console
-    from marketbot.sources.csv_file import read_ohlcv_csv
-    from marketbot.store.prices import PriceRepository
     from marketbot.strategies.loader import load_strategy
 
+    column_map = parse_column_map(columns)
+    check_bars_choice(symbol, data, column_map)
     instance = load_strategy(strategy)
     params = instance.resolve_params(parse_params(param))
-    if data is not None:
-        frame = read_ohlcv_csv(data)
-    else:
-        frame = PriceRepository(open_database()).load_bars(
-            require_symbol(symbol), timeframe=timeframe
-        )
+    frame = _load_bars(symbol, data, column_map, timeframe)
     report = check_lookahead(instance, frame, params, cuts=cuts)
     console = make_console()
     for line in lookahead_lines(report):
@@ -66,6 +67,38 @@ def lookahead_lines(report: LookaheadReport, shown: int = LOOKAHEAD_SHOWN) -> li
     if hidden > 0:
         lines.append(f"  ... and {hidden} more")
     return lines
+
+
+def check_bars_choice(
+    symbol: str | None, data: Path | None, columns: dict[str, str] | None
+) -> None:
+    """Refuse both ``--symbol`` and ``--data``, and ``--columns`` without ``--data``.
+
+    Raises:
+        ConfigError: naming the options that clash.
+    """
+    from marketbot.core.errors import ConfigError
+
+    if symbol and data is not None:
+        raise ConfigError(
+            "--symbol and --data both name the bars to check: give a stored symbol or a CSV file"
+        )
+    if columns and data is None:
+        raise ConfigError("--columns maps the columns of a CSV file: use it with --data FILE")
+
+
+def _load_bars(
+    symbol: str | None,
+    data: Path | None,
+    columns: dict[str, str] | None,
+    timeframe: str | None,
+) -> pd.DataFrame:
+    from marketbot.sources.csv_file import read_ohlcv_csv
+    from marketbot.store.prices import PriceRepository
+
+    if data is not None:
+        return read_ohlcv_csv(data, columns)
+    return PriceRepository(open_database()).load_bars(require_symbol(symbol), timeframe=timeframe)
 
 
 def require_symbol(symbol: str | None) -> str:
