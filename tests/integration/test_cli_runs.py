@@ -525,3 +525,24 @@ def test_runs_show_when_many_trades_lists_the_first_and_last_twenty(
     assert "│ 20 │" in out and "│ 31 │" in out and "│ 50 │" in out
     assert "│ 21 │" not in out and "│ 30 │" not in out
     assert "│  … │" in out
+
+
+def test_runs_after_a_backtest_on_a_data_file_list_it_and_report_it_with_the_file(
+    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "prices.csv"
+    shutil.copyfile(SAMPLE_CSV, csv)
+    code, _, err = run_cli(
+        ["backtest", "--strategy", "sma_crossover", "--data", str(csv),
+         "--start", PERIOD[0], "--end", PERIOD[1]],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+
+    (listed,) = cli_json(["runs", "list", "--json", "--symbol", "prices.csv"], capsys)
+    code, out, err = run_cli(["runs", "report", str(listed["id"]), "--data", str(csv)], capsys)
+
+    assert (listed["data_file"], listed["data_sha256"]) == ("prices.csv", file_sha256(csv))
+    assert (listed["source"], listed["timeframe"]) == ("csv", "1d")
+    assert code == 0, err
+    assert f"{listed['trades']} trades" in Path(out.strip()).read_text("utf-8")
