@@ -68,6 +68,7 @@ __all__ = [
     "MAX_TABLE_TRADES",
     "METRIC_FORMATS",
     "MetricFormat",
+    "axes_script",
     "drawdown_heading",
     "format_metric",
     "render_report",
@@ -152,6 +153,7 @@ _HEADLINE_METRICS: Final = (
 _TEMPLATE_NAME: Final = "report_template.html.j2"
 _CHART_LIBRARY: Final = ("assets", "vendor", "lightweight-charts")
 _CHART_LIBRARY_FILE: Final = "lightweight-charts.standalone.production.js"
+_AXES_SCRIPT: Final = "report_axes.js"
 _BADGE_CLASSES: Final = {"EXCELLENT": "excellent", "GOOD": "good", "MARGINAL": "marginal"}
 
 
@@ -251,6 +253,16 @@ def package_template(package: str, name: str) -> jinja2.Template:
 
 
 @functools.cache
+def axes_script() -> str:
+    """The reports' shared chart-axis code (``ReportAxes``), to inline before the page's code.
+
+    It gives log scales round 1, 2, 5 x 10^k ticks, keeps tick labels whole at the chart edges
+    and fits the bars with room either side; it needs the chart library loaded first.
+    """
+    return resources.files("marketbot.backtest").joinpath(_AXES_SCRIPT).read_text("utf-8")
+
+
+@functools.cache
 def _chart_library() -> str:
     folder = resources.files("marketbot").joinpath(*_CHART_LIBRARY)
     return folder.joinpath(_CHART_LIBRARY_FILE).read_text("utf-8")
@@ -293,6 +305,7 @@ def _context(result: BacktestResult, prices: Mapping[str, pd.DataFrame] | None) 
         "short_color": SHORT_ENTRY_COLOR,
         "chart_data": chart_data,
         "chart_library": _chart_library(),
+        "axes_script": axes_script(),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     if portfolio:
