@@ -15,10 +15,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Unpack
 
 import pandas as pd
@@ -34,19 +32,19 @@ from marketbot.backtest.options import (
 )
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.bars import normalize_ohlcv
-from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.errors import ConfigError
 from marketbot.core.metrics import METRIC_KEYS
 from marketbot.optimize.diagnostics import overfitting_diagnostics
+from marketbot.optimize.evaluation import Evaluation
 from marketbot.optimize.executors import (
     Executor,
-    FileStrategyReference,
     ThreadExecutor,
     evaluate_in_chunks,
-    portable_strategy,
 )
 from marketbot.optimize.fast_grid import evaluate_fast
-from marketbot.optimize.grid import ParameterGrid, expand_grid, is_minimised
+from marketbot.optimize.grid import ParameterGrid, expand_grid
 from marketbot.optimize.overfitting import PBO_TOP_COMBINATIONS
+from marketbot.optimize.result import OptimizationResult, select_best
 from marketbot.optimize.smart_search import (
     Dimension,
     RangeSpec,
@@ -59,150 +57,10 @@ from marketbot.optimize.smart_search import (
 from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
+__all__ = ["Evaluation", "OptimizationResult", "StrategyOptimizer", "select_best"]
+
 LOG = logging.getLogger("marketbot.optimize")
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class OptimizationResult:
-    """The outcome of an optimisation.
-
-    Attributes:
-        strategy: The strategy's name.
-        metric: The metric optimised.
-        minimise: True for drawdown metrics (smaller is better).
-        best_params: The winning combination (ties go to the first in grid or trial order).
-        best_metric: Its metric value.
-        results: One row per combination, in grid order: its parameters, every metric, and
-            ``eligible`` (False when it had fewer trades than ``min_trades``). Optuna's
-            table has one row per evaluated trial, in trial order, led by a ``trial`` column.
-        skipped: Combinations (or trials) the strategy rejected (constraints such as
-            fast >= slow); they have no row.
-        symbol: What was optimised on (a symbol, ``a,b`` for a universe, or ``data``).
-        method: ``grid`` or ``optuna``.
-        diagnostics: Overfitting checks and other extras (deflated Sharpe, PBO...).
-    """
-
-    strategy: str
-    metric: str
-    minimise: bool
-    best_params: dict[str, Any]
-    best_metric: float
-    results: pd.DataFrame
-    skipped: int = 0
-    symbol: str = "data"
-    method: str = "grid"
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-
-    def ranked(self) -> pd.DataFrame:
-        """Eligible combinations, best first (ties keep grid order)."""
-        eligible = self.results[self.results["eligible"]]
-        return eligible.sort_values(self.metric, ascending=self.minimise, kind="stable")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: best parameters, metric, and every row (inf as null)."""
-        rows = [
-            {str(k): _json_value(v) for k, v in row.items()}
-            for row in self.results.to_dict("records")
-        ]
-        return {
-            "strategy": self.strategy,
-            "symbol": self.symbol,
-            "method": self.method,
-            "metric": self.metric,
-            "minimise": self.minimise,
-            "best_params": self.best_params,
-            "best_metric": _json_value(self.best_metric),
-            "skipped": self.skipped,
-            "diagnostics": {k: _json_value(v) for k, v in self.diagnostics.items()},
-            "results": rows,
-        }
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()  # numpy scalars
-    return value
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What to evaluate combinations on: a strategy, the data and the run settings.
-
-    It pickles, so executors can send it to other processes and machines: a strategy loaded
-    from ``file.py:Class`` travels as a reference to its file (executors.portable_strategy).
-    """
-
-    strategy: Strategy
-    config: BacktestConfig
-    window: TradingWindow | None = None
-    frames: Mapping[str, pd.DataFrame] | None = None
-    rules: PortfolioRules | None = None
-    start: pd.Timestamp | None = None
-    end: pd.Timestamp | None = None
-
-    def metrics(self, params: Mapping[str, Any]) -> dict[str, float | int]:
-        """Backtest one combination and return its metrics."""
-        if self.window is not None:
-            return self.window.run(self.strategy, params, self.config).metrics
-        if self.frames is None or self.rules is None:
-            raise ConfigError("an evaluation needs a trading window or portfolio frames")
-        result = BacktestingEngine().backtest_portfolio(
-            self.strategy,
-            self.frames,
-            dict(params),
-            self.config,
-            self.rules,
-            start=self.start,
-            end=self.end,
-        )
-        return result.metrics
-
-    def equity_curve(self, params: Mapping[str, Any]) -> pd.Series:
-        """Backtest one combination and return its equity curve (for the diagnostics)."""
-        if self.window is not None:
-            run = self.window.run(self.strategy, params, self.config)
-            return pd.Series(run.output.equity, index=self.window.index)
-        if self.frames is None or self.rules is None:
-            raise ConfigError("an evaluation needs a trading window or portfolio frames")
-        result = BacktestingEngine().backtest_portfolio(
-            self.strategy, self.frames, dict(params), self.config, self.rules,
-            start=self.start, end=self.end,
-        )  # fmt: skip
-        return result.equity_curve
-
-    def chunk_metrics(
-        self, combinations: Sequence[Mapping[str, Any]]
-    ) -> list[dict[str, float | int]]:
-        """Metrics of each combination of a chunk, in order (what executors run)."""
-        return [self.metrics(params) for params in combinations]
-
-    def describe(self) -> dict[str, str]:
-        """What the trials depend on besides the parameters, as text (for a stored study)."""
-        if self.window is not None:
-            index = self.window.bars.index
-            span = {"first_bar": str(index[0]), "last_bar": str(index[-1])}
-        else:
-            frames = self.frames or {}
-            bars = ", ".join(f"{k}: {f.index[0]}..{f.index[-1]}" for k, f in frames.items())
-            span = {"start": str(self.start), "end": str(self.end), "bars": bars}
-            span["rules"] = repr(self.rules)
-        return {**span, "config": repr(self.config)}
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        others = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        strategy = portable_strategy(others.pop("strategy"))
-        return (_rebuild_evaluation, (type(self), strategy, others))
-
-
-def _rebuild_evaluation(
-    cls: type[Evaluation], strategy: Strategy | FileStrategyReference, others: dict[str, Any]
-) -> Evaluation:
-    if isinstance(strategy, FileStrategyReference):
-        strategy = strategy.load()
-    return cls(strategy=strategy, **others)
 
 
 class StrategyOptimizer:
@@ -405,63 +263,6 @@ class StrategyOptimizer:
             name: self.engine.load_stored(name, timeframe=timeframe, source=None, end=end)[2]
             for name in names
         }
-
-
-def select_best(
-    strategy: str,
-    grid: ParameterGrid,
-    rows: Iterable[Mapping[str, float | int]],
-    metric: str,
-    *,
-    min_trades: int = 0,
-    symbol: str = "data",
-    trial_numbers: Sequence[int] | None = None,
-) -> OptimizationResult:
-    """Assemble the results table and pick the best eligible row (first in row order on ties).
-
-    Args:
-        strategy: The strategy's name.
-        grid: The rows' combinations (for Optuna: the evaluated trials' parameters).
-        rows: Each combination's metrics, in the same order.
-        metric: The metric to optimise.
-        min_trades: Rows with fewer trades are ineligible.
-        symbol: What was optimised on.
-        trial_numbers: Each row's Optuna trial number, put in a leading ``trial`` column;
-            given for an Optuna search (method ``optuna``), None for a grid.
-
-    Raises:
-        DataError: no combination reached ``min_trades`` trades.
-    """
-    table = pd.DataFrame(
-        [
-            {**{name: params[name] for name in grid.names}, **row}
-            for params, row in zip(grid.combinations, rows, strict=True)
-        ]
-    )
-    if trial_numbers is not None:
-        table.insert(0, "trial", list(trial_numbers))
-    table["eligible"] = table["num_trades"] >= min_trades
-    minimise = is_minimised(metric)
-    eligible = table[table["eligible"]]
-    if eligible.empty:
-        raise DataError(
-            f"no combination made at least {min_trades} trades "
-            f"(most: {int(table['num_trades'].max())}); lower min_trades or widen the ranges"
-        )
-    values = eligible[metric]
-    best_position = int(values.to_numpy().argmin() if minimise else values.to_numpy().argmax())
-    best_position = int(eligible.index[best_position])
-    return OptimizationResult(
-        strategy=strategy,
-        metric=metric,
-        minimise=minimise,
-        best_params=dict(grid.combinations[best_position]),
-        best_metric=float(table[metric].to_numpy()[best_position]),
-        results=table,
-        skipped=grid.skipped,
-        symbol=symbol,
-        method="grid" if trial_numbers is None else "optuna",
-    )
 
 
 def _with_diagnostics(
