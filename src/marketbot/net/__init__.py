@@ -2,7 +2,9 @@
 
 :class:`HttpClient` makes every data API call (timeouts, retries of 5xx and connection errors,
 clear errors naming the endpoint); each attempt runs on a :class:`PriorityRateLimiter`, which
-queues calls by priority and runs them no faster than a sliding-window rate allows.
+queues calls by priority and runs them no faster than a sliding-window rate allows. How patient
+a client is (timeout, attempts, backoff, longest Retry-After honoured) is one
+:class:`RetryPolicy`.
 """
 
 from marketbot.net.http_client import ApiError, HttpClient, ServerUnavailableError
@@ -13,6 +15,7 @@ from marketbot.net.rate_limiter import (
     PriorityRateLimiter,
     RateLimited,
 )
+from marketbot.net.retrying import RetryPolicy
 
 __all__ = [
     "PRIORITY_EMERGENCY",
@@ -22,5 +25,6 @@ __all__ = [
     "HttpClient",
     "PriorityRateLimiter",
     "RateLimited",
+    "RetryPolicy",
     "ServerUnavailableError",
 ]

@@ -14,8 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
 
@@ -24,7 +23,7 @@ import httpx
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, TemporaryError
 from marketbot.net.rate_limiter import PRIORITY_NORMAL, PriorityRateLimiter, RateLimited
-from marketbot.net.retrying import RetryPolicy, call_with_retries
+from marketbot.net.retrying import DEFAULT_RETRY_POLICY, RetryPolicy, call_with_retries
 
 __all__ = ["ApiError", "HttpClient", "ServerUnavailableError"]
 
@@ -82,13 +81,13 @@ class HttpClient:
         service: The API's name for messages, e.g. ``CoinGecko``.
         limiter: The rate limiter to queue attempts on (share one per API key).
         headers: Headers sent with every request (e.g. an API key; never logged).
-        timeout_seconds: Connect, read and write timeout of one attempt.
-        max_attempts: Attempts per request for 5xx, timeouts and connection errors.
-        backoff_seconds: First wait between such attempts; doubles each time, at most 60 s.
-        max_retry_after_seconds: Longest Retry-After honoured; a longer one is cut to this.
+        policy: The timeout of one attempt, the attempts per request for 5xx, timeouts and
+            connection errors, their backoff and the longest Retry-After honoured.
         clock: Time for HTTP-date Retry-After headers.
-        sleep: Waits between retries (inject a fake one in tests).
         transport: An httpx transport; None means the real network.
+
+    Raises:
+        ConfigError: a base URL that is not http(s).
     """
 
     def __init__(
@@ -98,34 +97,23 @@ class HttpClient:
         service: str,
         limiter: PriorityRateLimiter,
         headers: Mapping[str, str] | None = None,
-        timeout_seconds: float = 30.0,
-        max_attempts: int = 4,
-        backoff_seconds: float = 1.0,
-        max_retry_after_seconds: float = 120.0,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"{service} base URL must start with http:// or https://: {base_url!r}"
             )
-        if max_attempts < 1:
-            raise ConfigError(f"`max_attempts` must be at least 1, got {max_attempts}")
-        if not timeout_seconds > 0:
-            raise ConfigError(f"`timeout_seconds` must be positive, got {timeout_seconds}")
         self.base_url = base_url.rstrip("/")
         self.service = service
         self.limiter = limiter
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.max_retry_after_seconds = max_retry_after_seconds
+        self.policy = policy
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._policy = RetryPolicy(max_attempts, backoff_seconds, sleep)
         self._client = httpx.Client(
             base_url=self.base_url + "/",
             headers=dict(headers or {}),
-            timeout=httpx.Timeout(timeout_seconds),
+            timeout=httpx.Timeout(policy.timeout_seconds),
             transport=transport,
             follow_redirects=True,
         )
@@ -170,7 +158,7 @@ class HttpClient:
             (path.lstrip("/"), dict(params or {}), endpoint),
             limiter=self.limiter,
             priority=priority,
-            policy=self._policy,
+            policy=self.policy,
             retry_on=ServerUnavailableError,
             describe=lambda: endpoint,
         )
@@ -194,7 +182,7 @@ class HttpClient:
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock)
             if retry_after is not None:
-                retry_after = min(retry_after, self.max_retry_after_seconds)
+                retry_after = min(retry_after, self.policy.max_retry_after_seconds)
             _LOG.warning("%s: rate limited (HTTP 429, Retry-After %s)", endpoint, retry_after)
             raise RateLimited(retry_after)
         if status >= 500:

@@ -36,7 +36,7 @@ from marketbot.core.timeframes import (
     bar_grid_offset_seconds,
     timeframe_seconds,
 )
-from marketbot.net import PRIORITY_NORMAL, ApiError, HttpClient, PriorityRateLimiter
+from marketbot.net import PRIORITY_NORMAL, ApiError, HttpClient, PriorityRateLimiter, RetryPolicy
 
 __all__ = [
     "OHLC_DAYS",
@@ -217,16 +217,14 @@ class CoinGeckoClient:
             header = api_key_header(settings.coingecko_url)
             headers[header] = settings.coingecko_api_key.get_secret_value()
         # One sleep for the limiter's waits and the retries' backoff, so tests can fake both.
-        options: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-        limiter = PriorityRateLimiter(settings.coingecko_calls_per_minute, clock=clock, **options)
+        limiter = PriorityRateLimiter(settings.coingecko_calls_per_minute, clock=clock, sleep=sleep)
         http = HttpClient(
             settings.coingecko_url,
             service="CoinGecko",
             limiter=limiter,
             headers=headers,
-            timeout_seconds=settings.http_timeout_seconds,
+            policy=RetryPolicy.from_settings(settings, sleep=sleep),
             clock=clock,
-            **options,
         )
         return cls(http)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from marketbot.config import Settings
 from marketbot.core.clock import Clock
 from marketbot.core.errors import ConfigError, MarketbotError
+from marketbot.net import RetryPolicy
 from marketbot.sources.collector import (
     HistoricalDataCollector,
     SeriesUpdate,
@@ -126,7 +127,9 @@ class DailyUpdater:
         sleep = self._sleep if self._sleep is not None else time.sleep
         urls = self.settings.exchange_api_urls.get(exchange_id)
         try:
-            client = ExchangeClient(exchange_id, api_urls=urls, clock=self._clock, sleep=sleep)
+            client = ExchangeClient(
+                exchange_id, api_urls=urls, policy=RetryPolicy(sleep=sleep), clock=self._clock
+            )
         except MarketbotError as exc:  # e.g. a bad URL override: every pair of it fails
             return [SeriesUpdate(label, 0, error=str(exc)) for label in labels]
         updates = []

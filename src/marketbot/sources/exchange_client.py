@@ -33,7 +33,7 @@ from marketbot.core.errors import ConfigError, DataError, ExchangeError, Tempora
 from marketbot.core.timeframes import timeframe_seconds
 from marketbot.net.http_client import parse_retry_after
 from marketbot.net.rate_limiter import PRIORITY_NORMAL, PriorityRateLimiter, RateLimited
-from marketbot.net.retrying import RetryPolicy, call_with_retries
+from marketbot.net.retrying import DEFAULT_RETRY_POLICY, RetryPolicy, call_with_retries
 
 __all__ = ["ExchangeClient", "ExchangeUnavailableError", "default_limiter"]
 
@@ -132,16 +132,14 @@ class ExchangeClient:
             ``{"fetchMarkets": {"types": ["spot"]}}`` to load spot markets only).
         limiter: The rate limiter to queue calls on; by default one paced by the
             exchange's ``rateLimit``.
-        timeout_seconds: Timeout of one HTTP request.
-        max_attempts: Attempts per call for timeouts, connection errors and 5xx.
-        backoff_seconds: First wait between such attempts; doubles each time, at most 60 s.
-        max_retry_after_seconds: Longest Retry-After honoured; a longer one is cut to this.
+        policy: The timeout of one HTTP request, the attempts per call for timeouts,
+            connection errors and 5xx, their backoff and the longest Retry-After honoured;
+            its ``sleep`` also paces the default limiter (inject a fake one in tests).
         clock: Time for the limiter and HTTP-date Retry-After headers.
-        sleep: Waits between retries and for the limiter (inject a fake one in tests).
 
     Raises:
-        ConfigError: an exchange ccxt does not know (the message lists close matches), an
-            unknown API URL key, or a bad setting.
+        ConfigError: an exchange ccxt does not know (the message lists close matches) or an
+            unknown API URL key.
     """
 
     def __init__(
@@ -151,12 +149,8 @@ class ExchangeClient:
         api_urls: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
         limiter: PriorityRateLimiter | None = None,
-        timeout_seconds: float = 30.0,
-        max_attempts: int = 4,
-        backoff_seconds: float = 1.0,
-        max_retry_after_seconds: float = 120.0,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import ccxt
 
@@ -166,21 +160,14 @@ class ExchangeClient:
                 f"{_suggest(exchange_id.lower(), list(ccxt.exchanges))} "
                 "(use a ccxt exchange id, e.g. binance, kraken, coinbase)"
             )
-        if max_attempts < 1:
-            raise ConfigError(f"`max_attempts` must be at least 1, got {max_attempts}")
-        if not timeout_seconds > 0:
-            raise ConfigError(f"`timeout_seconds` must be positive, got {timeout_seconds}")
         self.exchange_id = exchange_id
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.max_retry_after_seconds = max_retry_after_seconds
-        self._sleep = sleep
+        self.policy = policy
         self._exchange: Any = getattr(ccxt, exchange_id)(
             {
                 # Our limiter paces every call instead, so that retries count too.
                 "enableRateLimit": False,
-                "timeout": round(timeout_seconds * 1000),
+                "timeout": round(policy.timeout_seconds * 1000),
                 # Read after each call to tell a malformed body from an empty answer.
                 "enableLastHttpResponse": True,
                 "enableLastJsonResponse": True,
@@ -192,7 +179,7 @@ class ExchangeClient:
         self.limiter = (
             limiter
             if limiter is not None
-            else default_limiter(float(self._exchange.rateLimit or 1000), self.clock, sleep)
+            else default_limiter(float(self._exchange.rateLimit or 1000), self.clock, policy.sleep)
         )
         self._last_endpoint = f"{exchange_id} (no request yet)"
 
@@ -315,7 +302,7 @@ class ExchangeClient:
             (fn, context),
             limiter=self.limiter,
             priority=priority,
-            policy=RetryPolicy(self.max_attempts, self.backoff_seconds, self._sleep),
+            policy=self.policy,
             retry_on=ExchangeUnavailableError,
             describe=lambda: f"{context}: {self._last_endpoint}",
         )
@@ -336,7 +323,7 @@ class ExchangeClient:
             headers = exchange.last_response_headers or {}
             retry_after = parse_retry_after(headers.get("Retry-After"), self.clock)
             if retry_after is not None:
-                retry_after = min(retry_after, self.max_retry_after_seconds)
+                retry_after = min(retry_after, self.policy.max_retry_after_seconds)
             _LOG.warning(
                 "%s: %s: rate limited (Retry-After %s)", context, self._endpoint(), retry_after
             )

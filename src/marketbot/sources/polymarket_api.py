@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -37,7 +36,7 @@ from typing import Any, Final, Self
 from marketbot.config import Settings
 from marketbot.core.clock import Clock, as_utc
 from marketbot.core.errors import ConfigError
-from marketbot.net import ApiError, HttpClient, PriorityRateLimiter
+from marketbot.net import ApiError, HttpClient, PriorityRateLimiter, RetryPolicy
 from marketbot.store.polymarket import PolymarketMarketInfo, PolymarketPricePoint
 
 __all__ = [
@@ -357,15 +356,22 @@ class PolymarketApi:
         limiter = PriorityRateLimiter(
             settings.polymarket_calls_per_minute, clock=clock, sleep=sleep
         )
-        options: dict[str, Any] = {
-            "limiter": limiter,
-            "timeout_seconds": settings.http_timeout_seconds,
-            "clock": clock,
-            "sleep": sleep if sleep is not None else time.sleep,
-        }
-        gamma = HttpClient(settings.polymarket_gamma_url, service=GAMMA_SERVICE, **options)
+        policy = RetryPolicy.from_settings(settings, sleep=sleep)
+        gamma = HttpClient(
+            settings.polymarket_gamma_url,
+            service=GAMMA_SERVICE,
+            limiter=limiter,
+            policy=policy,
+            clock=clock,
+        )
         try:
-            clob = HttpClient(settings.polymarket_clob_url, service=CLOB_SERVICE, **options)
+            clob = HttpClient(
+                settings.polymarket_clob_url,
+                service=CLOB_SERVICE,
+                limiter=limiter,
+                policy=policy,
+                clock=clock,
+            )
         except ConfigError:
             gamma.close()
             raise

@@ -23,6 +23,7 @@ from marketbot.net import (
     ApiError,
     HttpClient,
     PriorityRateLimiter,
+    RetryPolicy,
     ServerUnavailableError,
 )
 from marketbot.net.http_client import parse_retry_after
@@ -44,10 +45,8 @@ def client(httpserver: HTTPServer, fake_time: FakeTime) -> Iterator[HttpClient]:
         service="TestAPI",
         limiter=limiter,
         headers={"x-api-key": "secret"},
-        max_attempts=3,
-        timeout_seconds=2.0,
+        policy=RetryPolicy(max_attempts=3, timeout_seconds=2.0, sleep=fake_time.sleep),
         clock=fake_time.clock,
-        sleep=fake_time.sleep,
     ) as http_client:
         yield http_client
 
@@ -120,6 +119,23 @@ def test_get_json_when_429_with_retry_after_waits_then_data_arrives(
     assert len(httpserver.log) == 2
 
 
+def test_get_json_when_retry_after_exceeds_policy_cap_waits_only_the_cap(
+    httpserver: HTTPServer, fake_time: FakeTime
+) -> None:
+    httpserver.expect_ordered_request("/x").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "500"}
+    )
+    httpserver.expect_ordered_request("/x").respond_with_json({"ok": True})
+    limiter = PriorityRateLimiter(600, clock=fake_time.clock, sleep=fake_time.sleep)
+    policy = RetryPolicy(max_retry_after_seconds=10, sleep=fake_time.sleep)
+
+    with HttpClient(
+        httpserver.url_for("/"), service="TestAPI", limiter=limiter, policy=policy
+    ) as http_client:
+        assert http_client.get_json("x") == {"ok": True}
+    assert fake_time.sleeps == [10.0]
+
+
 def test_get_json_when_429_storm_never_ends_raises_temporary_error_naming_endpoint(
     httpserver: HTTPServer, client: HttpClient
 ) -> None:
@@ -149,8 +165,7 @@ def test_get_json_when_server_is_slower_than_timeout_retries_then_succeeds(
         httpserver.url_for("/"),
         service="TestAPI",
         limiter=limiter,
-        timeout_seconds=0.2,
-        sleep=fake_time.sleep,
+        policy=RetryPolicy(timeout_seconds=0.2, sleep=fake_time.sleep),
     ) as http_client:
         answer = http_client.get_json("x")
     # The local server answers one request at a time, so an attempt queued behind the slow
@@ -169,8 +184,7 @@ def test_get_json_when_nothing_listens_raises_server_unavailable(fake_time: Fake
             f"http://127.0.0.1:{port}",
             service="TestAPI",
             limiter=limiter,
-            max_attempts=2,
-            sleep=fake_time.sleep,
+            policy=RetryPolicy(max_attempts=2, sleep=fake_time.sleep),
         ) as http_client,
         pytest.raises(ServerUnavailableError, match=r"connection failed.*2 attempts"),
     ):
@@ -299,7 +313,7 @@ def test_get_json_when_connection_is_reset_retries_then_succeeds(fake_time: Fake
             f"http://127.0.0.1:{server.port}",
             service="TestAPI",
             limiter=limiter,
-            sleep=fake_time.sleep,
+            policy=RetryPolicy(sleep=fake_time.sleep),
         ) as http_client:
             assert http_client.get_json("x") == {"ok": True}
     finally:
@@ -319,8 +333,7 @@ def test_get_json_when_connection_keeps_resetting_raises_naming_the_endpoint(
                 f"http://127.0.0.1:{server.port}",
                 service="TestAPI",
                 limiter=limiter,
-                max_attempts=3,
-                sleep=fake_time.sleep,
+                policy=RetryPolicy(max_attempts=3, sleep=fake_time.sleep),
             ) as http_client,
             pytest.raises(ServerUnavailableError, match=r"TestAPI GET /x: connection failed"),
         ):

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from marketbot.core.errors import ConfigError, DataError, TemporaryError
-from marketbot.net import PriorityRateLimiter
+from marketbot.net import PriorityRateLimiter, RetryPolicy
 from marketbot.sources.exchange_candles import ExchangeCandleDownloader, candles_to_frame
 from marketbot.sources.exchange_client import ExchangeClient
 from marketbot.store import CryptoPriceHistory, Database, PriceRepository
@@ -67,17 +67,25 @@ def binance(httpserver: HTTPServer) -> FakeBinance:
     return FakeBinance(httpserver, BARS)
 
 
-def make_client(httpserver: HTTPServer, fake_time: FakeTime, **overrides: object) -> ExchangeClient:
-    settings: dict[str, object] = {
-        "api_urls": {"public": httpserver.url_for("/api/v3")},
-        "options": SPOT_ONLY,
-        "max_attempts": 3,
-        "timeout_seconds": 5.0,
-        "clock": fake_time.clock,
-        "sleep": fake_time.sleep,
-    }
-    settings.update(overrides)
-    return ExchangeClient("binance", **settings)
+def make_client(
+    httpserver: HTTPServer,
+    fake_time: FakeTime,
+    *,
+    limiter: PriorityRateLimiter | None = None,
+    timeout_seconds: float = 5.0,
+    max_attempts: int = 3,
+) -> ExchangeClient:
+    policy = RetryPolicy(
+        timeout_seconds=timeout_seconds, max_attempts=max_attempts, sleep=fake_time.sleep
+    )
+    return ExchangeClient(
+        "binance",
+        api_urls={"public": httpserver.url_for("/api/v3")},
+        options=SPOT_ONLY,
+        limiter=limiter,
+        policy=policy,
+        clock=fake_time.clock,
+    )
 
 
 @pytest.fixture
@@ -446,9 +454,8 @@ def test_download_when_nothing_listens_raises_temporary_error_naming_endpoint(
         "binance",
         api_urls={"public": f"http://127.0.0.1:{port}/api/v3"},
         options=SPOT_ONLY,
-        max_attempts=2,
+        policy=RetryPolicy(max_attempts=2, sleep=fake_time.sleep),
         clock=fake_time.clock,
-        sleep=fake_time.sleep,
     )
 
     with (
