@@ -197,14 +197,17 @@ def _fill_exchange_gaps(
     advance: Any,
 ) -> object:
     from marketbot.config import load_settings
+    from marketbot.net.retrying import RetryPolicy
     from marketbot.sources.exchange_candles import ExchangeCandleDownloader
     from marketbot.sources.exchange_client import ExchangeClient
     from marketbot.store.prices import PriceRepository
 
     prices = PriceRepository(open_database())
     _, timeframe = prices.resolve_series(pair, timeframe=timeframe, source=exchange)
-    urls = load_settings().exchange_api_urls.get(exchange)
-    with ExchangeClient(exchange, api_urls=urls) as client:
+    settings = load_settings()
+    urls = settings.exchange_api_urls.get(exchange)
+    policy = RetryPolicy.from_settings(settings)
+    with ExchangeClient(exchange, api_urls=urls, policy=policy) as client:
         downloader = ExchangeCandleDownloader(client, prices)
         return downloader.fill_gaps(pair, timeframe, start=start, end=end, progress=advance)
 

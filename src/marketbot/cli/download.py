@@ -43,13 +43,15 @@ def data_download(
     """Download an exchange's candles (a page per transaction; re-runs store no duplicates)."""
     from marketbot.cli.progress import progress_bar
     from marketbot.config import load_settings
+    from marketbot.net.retrying import RetryPolicy
     from marketbot.sources.exchange_candles import ExchangeCandleDownloader
     from marketbot.sources.exchange_client import ExchangeClient
     from marketbot.store.prices import PriceRepository
 
     # --api-url wins over MARKETBOT_EXCHANGE_API_URLS, key by key.
+    settings = load_settings()
     urls = {
-        **load_settings().exchange_api_urls.get(exchange, {}),
+        **settings.exchange_api_urls.get(exchange, {}),
         **parse_key_values(
             api_url,
             option="--api-url",
@@ -60,7 +62,9 @@ def data_download(
     prices = PriceRepository(open_database())
     label = f"{exchange} {pair} {timeframe}"
     with (
-        ExchangeClient(exchange, api_urls=urls) as client,
+        ExchangeClient(
+            exchange, api_urls=urls, policy=RetryPolicy.from_settings(settings)
+        ) as client,
         progress_bar(label, quiet=quiet) as advance,
     ):
         summary = ExchangeCandleDownloader(client, prices).download(

@@ -128,7 +128,10 @@ class DailyUpdater:
         urls = self.settings.exchange_api_urls.get(exchange_id)
         try:
             client = ExchangeClient(
-                exchange_id, api_urls=urls, policy=RetryPolicy(sleep=sleep), clock=self._clock
+                exchange_id,
+                api_urls=urls,
+                policy=RetryPolicy.from_settings(self.settings, sleep=sleep),
+                clock=self._clock,
             )
         except MarketbotError as exc:  # e.g. a bad URL override: every pair of it fails
             return [SeriesUpdate(label, 0, error=str(exc)) for label in labels]
