@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.report import format_metric, package_template, write_html
+from marketbot.backtest.report import axes_script, format_metric, package_template, write_html
 from marketbot.backtest.report_charts import MAX_CHART_POINTS, min_max_indices
 from marketbot.backtest.report_tables import format_value
 from marketbot.core.metrics import METRIC_KEYS
@@ -203,6 +203,7 @@ def _context(
         "walk_forward": None if walk_forward is None else _walk_forward(walk_forward),
         "diagnostics": _diagnostics(result.diagnostics),
         "chart_library": "" if walk_forward is None else _chart_library(),
+        "axes_script": "" if walk_forward is None else axes_script(),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

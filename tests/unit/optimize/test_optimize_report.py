@@ -380,6 +380,8 @@ def test_render_when_walk_forward_given_shows_windows_and_stitched_equity(
     assert data["value"][-1] == pytest.approx(validation.equity.iloc[-1], abs=0.01)
     assert "window.LightweightCharts" in text
     assert f">{validation.recommendation.value}</span>" in text
+    # The backtest report's axes: round log ticks, whole edge labels, room at the edges.
+    assert "const ReportAxes" in text and "ReportAxes.logScale(chart, series" in text
 
 
 def test_render_when_diagnostics_present_shows_deflated_sharpe_and_pbo(
@@ -439,6 +441,7 @@ def test_render_when_no_optional_input_leaves_their_sections_and_the_library_out
     for section in ('id="sensitivity"', 'id="walk-forward"', 'id="overfitting"'):
         assert section not in text
     assert "LightweightCharts" not in text
+    assert "ReportAxes" not in text
     assert re.search(r"<(script|link|img)[^>]+(src|href)=", text) is None
     assert len(text) < 60_000
 
