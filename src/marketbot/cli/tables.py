@@ -387,11 +387,16 @@ def strategies_table() -> Table:
             table.add_row(
                 "",
                 parameter.name,
-                human_number(parameter.default),
+                _default_text(parameter.default),
                 _range_text(parameter.low, parameter.high, parameter.choices, parameter.kind),
                 Text(parameter.description),
             )
     return table
+
+
+def _default_text(value: Any) -> str:
+    # Lower case, as the range column and --param KEY=true spell booleans.
+    return str(value).lower() if isinstance(value, bool) else human_number(value)
 
 
 def _range_text(

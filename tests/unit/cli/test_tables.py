@@ -354,7 +354,8 @@ def test_per_symbol_table_when_rendered_writes_separators_and_units() -> None:
 def test_strategies_table_when_rendered_has_no_exponent_notation() -> None:
     text = _render(strategies_table(), width=200)
 
-    assert "2 .. 500" in text
+    assert "2 .. 500" in text and "3 .. 2,000" in text
+    assert "False" not in text  # booleans are spelt as --param takes them: false
     _assert_fits(text, width=200)
 
 
