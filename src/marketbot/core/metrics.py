@@ -3,7 +3,9 @@
 :func:`compute_metrics` is the one place where metrics are defined; the backtest report,
 the optimiser, the rebalancer and the dashboard all call it. It is pure (numpy and numba,
 no I/O) and fast: one compiled pass over the equity curve and one over the bar times, so a
-1,000,000-bar curve costs a few milliseconds.
+1,000,000-bar curve costs a few milliseconds. The reductions are the compiled functions of
+``core.metrics_nb``, which the optimiser's fast grid calls too (bar by bar): the same
+additions in the same order, so both give the same numbers by construction.
 
 Definitions (the contract; docs/metrics.md says the same):
 
@@ -46,15 +48,15 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.metrics_nb import TradeSums, equity_stats_nb, trade_sums_nb
 from marketbot.core.timeframes import median_spacing_ns
 
 __all__ = ["METRIC_KEYS", "compute_metrics"]
@@ -84,106 +86,6 @@ METRIC_KEYS: Final = (
 _DAYS_PER_YEAR: Final = 365.0
 _NANOSECONDS_PER_DAY: Final = 86_400 * 1_000_000_000
 _LARGEST_FLOAT: Final = sys.float_info.max
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _jit(func: _F) -> _F:
-    """``numba.njit(cache=True)`` that keeps the function's signature visible to mypy."""
-    return cast(_F, njit(cache=True)(func))
-
-
-@_jit
-def bar_return_nb(previous: float, value: float) -> float:
-    """Return of one bar; -1 on the bar equity reaches 0 or below, 0 on every bar after."""
-    if previous <= 0.0:
-        return 0.0
-    ret = value / previous - 1.0
-    return max(ret, -1.0)
-
-
-@_jit
-def _equity_stats_nb(
-    equity: npt.NDArray[np.float64],
-) -> tuple[bool, float, float, float, float, int]:
-    """Return statistics and drawdown of an equity curve, in one pass without allocating.
-
-    The loop body has no data-dependent branch (selects, min and max instead): a return's
-    sign is a coin flip, and mispredicting it cost more than the rest of the pass.
-
-    Returns:
-        (all finite, mean return, std of returns (ddof 1, 0 when undefined), downside
-        deviation, max drawdown as a fraction, longest drawdown in bars). When an equity
-        value is not finite, the first item is False and the others are meaningless.
-    """
-    n = equity.shape[0]
-    finite = np.isfinite(equity[0])
-    previous = equity[0]
-    peak = equity[0]
-    peak_index = 0
-    lowest_ratio = 1.0  # lowest equity / running peak
-    longest = 0  # max over t of t - (last peak index before t)
-    # Sums of returns shifted by the first return: stable even when returns barely differ.
-    shift = bar_return_nb(equity[0], equity[1]) if n > 1 else 0.0
-    shifted_sum = 0.0
-    shifted_squares = 0.0
-    downside_squares = 0.0
-    lowest = np.inf
-    highest = -np.inf
-    for t in range(1, n):
-        value = equity[t]
-        finite &= np.isfinite(value)
-        ret = bar_return_nb(previous, value)
-        previous = value
-        shifted_sum += ret - shift
-        shifted_squares += (ret - shift) * (ret - shift)
-        negative = min(ret, 0.0)
-        downside_squares += negative * negative
-        lowest = min(lowest, ret)
-        highest = max(highest, ret)
-        longest = max(longest, t - peak_index)
-        peak_index = t if value >= peak else peak_index
-        peak = max(peak, value)
-        lowest_ratio = min(lowest_ratio, value / peak if peak > 0.0 else 1.0)
-    # t - peak_index >= 2 means bar t-1 was below the peak: a drawdown at least that long
-    # (regained at t, or still open). A gap of 1 is a drawdown only if it is the open one at
-    # the last bar; otherwise the curve never fell.
-    return equity_stats_from_sums_nb(
-        n, finite, peak_index, lowest_ratio, longest, shift, shifted_sum, shifted_squares,
-        downside_squares, lowest, highest,
-    )  # fmt: skip
-
-
-@_jit
-def equity_stats_from_sums_nb(
-    n: int,
-    finite: bool,
-    peak_index: int,
-    lowest_ratio: float,
-    longest: int,
-    shift: float,
-    shifted_sum: float,
-    shifted_squares: float,
-    downside_squares: float,
-    lowest: float,
-    highest: float,
-) -> tuple[bool, float, float, float, float, int]:
-    """The statistics of ``_equity_stats_nb`` from its running sums over ``n`` bars.
-
-    Shared with the optimiser's streamed statistics, so both give the same numbers.
-    """
-    if longest < 2:
-        longest = 1 if peak_index < n - 1 else 0
-    count = n - 1
-    if count == 0:
-        return finite, 0.0, 0.0, 0.0, 0.0, 0
-    mean = shift + shifted_sum / count
-    std = 0.0
-    # Equal returns have std 0 exactly; the formula would leave their rounding residue.
-    if count >= 2 and highest > lowest:
-        variance = (shifted_squares - shifted_sum * shifted_sum / count) / (count - 1)
-        std = math.sqrt(max(variance, 0.0))
-    downside = math.sqrt(downside_squares / count)
-    return finite, mean, std, downside, 1.0 - lowest_ratio, longest
 
 
 def _finite(value: float) -> float:
@@ -226,32 +128,31 @@ def no_trade_stats(profit_factor: float) -> dict[str, float]:
     }
 
 
-def _trade_stats(
-    pnl: npt.NDArray[np.float64],
-    pnl_pct: npt.NDArray[np.float64],
-    hold_bars: npt.NDArray[np.int64],
-) -> dict[str, float]:
-    """The trade statistics (see the module docstring for the edge cases)."""
-    count = pnl.shape[0]
-    profit_factor = profit_factor_from(float(pnl[pnl > 0.0].sum()), -float(pnl[pnl < 0.0].sum()))
+def trade_stats_from_sums(count: int, sums: TradeSums, hold_bars_mean: float) -> dict[str, float]:
+    """The trade statistics of ``count`` trades from :func:`trade_sums_nb`'s sums.
+
+    The one assembly of them: ``compute_metrics`` and the optimiser's fast grid both call it
+    (see the module docstring for the edge cases).
+
+    Args:
+        count: Closed trades.
+        sums: ``trade_sums_nb``'s result for those trades.
+        hold_bars_mean: The trades' mean hold in bars: their exact whole-number total over
+            ``count``.
+    """
+    _finite_trades, wins, gross_profit, gross_loss, mean, std, pct_mean, best, worst = sums
+    profit_factor = profit_factor_from(gross_profit, gross_loss)
     if count == 0:
         return no_trade_stats(profit_factor)
-    mean = float(pnl.mean())
-    sqn = 0.0
-    # Equal P&Ls have std 0 exactly; np.std would return their rounding residue instead.
-    if count >= 2 and float(pnl.max()) > float(pnl.min()):
-        std = float(pnl.std(ddof=1))
-        if std > 0.0:
-            sqn = math.sqrt(count) * mean / std
     return {
-        "win_rate": 100.0 * int(np.count_nonzero(pnl > 0.0)) / count,
+        "win_rate": 100.0 * int(wins) / count,
         "profit_factor": profit_factor,
         "expectancy": mean,
-        "sqn": sqn,
-        "avg_trade_pct": float(pnl_pct.mean()),
-        "best_trade_pct": float(pnl_pct.max()),
-        "worst_trade_pct": float(pnl_pct.min()),
-        "avg_hold_bars": float(hold_bars.mean()),
+        "sqn": math.sqrt(count) * mean / std if std > 0.0 else 0.0,
+        "avg_trade_pct": pct_mean,
+        "best_trade_pct": best,
+        "worst_trade_pct": worst,
+        "avg_hold_bars": hold_bars_mean,
     }
 
 
@@ -338,7 +239,7 @@ def compute_metrics(
         raise DataError(f"total_fees must be finite, got {total_fees!r}")
     _validate_trades(trade_pnl, trade_pnl_pct, trade_hold_bars)
 
-    finite, mean, std, downside, max_depth, max_duration = _equity_stats_nb(equity)
+    finite, mean, std, downside, max_depth, max_duration = equity_stats_nb(equity)
     if not finite:
         raise DataError("equity must be finite (no NaN or inf)")
     annualiser, span_days = time_scale(times_ns)
@@ -358,7 +259,11 @@ def compute_metrics(
         total_fees=float(total_fees),
         num_trades=int(trade_pnl.shape[0]),
     )
-    return metrics_from_statistics(run, _trade_stats(trade_pnl, trade_pnl_pct, trade_hold_bars))
+    count = int(trade_pnl.shape[0])
+    sums = trade_sums_nb(trade_pnl, trade_pnl_pct, count)
+    hold_mean = int(trade_hold_bars.sum()) / count if count else 0.0
+    trades = trade_stats_from_sums(count, sums, hold_mean)
+    return metrics_from_statistics(run, trades)
 
 
 def time_scale(times_ns: npt.NDArray[np.int64]) -> tuple[float, float]:
@@ -424,7 +329,8 @@ def metrics_from_statistics(
     Args:
         run: The equity and account statistics.
         trades: The trade statistics (win rate, profit factor, expectancy, SQN, average,
-            best and worst trade percent, average hold), as ``_trade_stats`` gives them.
+            best and worst trade percent, average hold), as :func:`trade_stats_from_sums`
+            gives them.
     """
     max_drawdown_pct = run.max_depth * 100.0
     cagr_pct = _cagr_pct(run.final_equity / run.initial_cash, run.span_days)

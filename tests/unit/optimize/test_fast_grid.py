@@ -4,8 +4,8 @@
 combination (compared with ``==``, as the optimiser's own test compares its rows), on the
 bundled daily BTC and on random bars with start dates, costs, sizing modes and exit rules.
 Its building blocks are checked on their own: the moving averages against
-``rolling_mean_nb``, NumPy's pairwise sum against ``ndarray.sum`` and the streamed equity
-statistics against ``core.metrics``.
+``rolling_mean_nb``, and the streamed equity statistics (the flat-run shortcut included)
+against ``core.metrics_nb.equity_stats_nb``, bar by bar.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from numba import njit
 from marketbot.backtest.config import BacktestConfig, ExitRules
 from marketbot.backtest.engine import TradingWindow
 from marketbot.core.bars import normalize_ohlcv
-from marketbot.core.metrics import _equity_stats_nb
+from marketbot.core.metrics_nb import equity_stats_nb
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.optimize.fast_grid import evaluate_fast
 from marketbot.optimize.fast_grid_nb import rolling_means_nb
@@ -35,7 +35,6 @@ from marketbot.optimize.grid_stats_nb import (
     equity_stats_mark_nb,
     equity_stats_start_nb,
     equity_stats_unchanged_nb,
-    numpy_sum_nb,
 )
 from marketbot.optimize.optimizer import Evaluation
 from marketbot.strategies.builtin.momentum import Momentum
@@ -229,26 +228,6 @@ def test_evaluate_fast_when_bars_are_random_matches_one_by_one_backtests(
 
 
 @given(
-    values=st.lists(
-        st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e12, max_value=1e12),
-        max_size=700,
-    ),
-    scale=st.sampled_from([1.0, 1e-9, 1e9]),
-)
-def test_numpy_sum_nb_when_compared_with_ndarray_sum_is_bit_identical(
-    values: list[float], scale: float
-) -> None:
-    array = np.array(values, dtype=np.float64) * scale
-    assert numpy_sum_nb(array, len(array)).hex() == float(array.sum()).hex()
-
-
-@pytest.mark.parametrize("length", [127, 128, 129, 1_000, 8_192, 65_537, 1_000_003])
-def test_numpy_sum_nb_when_long_is_bit_identical(length: int) -> None:
-    array = np.random.default_rng(length).standard_cauchy(length)
-    assert numpy_sum_nb(array, length).hex() == float(array.sum()).hex()
-
-
-@given(
     windows=st.lists(st.integers(1, 300), min_size=1, max_size=9),
     length=st.integers(1, 400),
     seed=st.integers(0, 2**32 - 1),
@@ -266,7 +245,7 @@ def test_rolling_means_nb_when_compared_with_rolling_mean_nb_is_bit_identical(
 
 @njit
 def _streamed_equity_stats(equity: np.ndarray) -> tuple[bool, float, float, float, float, int]:
-    """``_equity_stats_nb`` by streaming, with every run of unchanged equity as one step."""
+    """``equity_stats_nb`` by streaming, with every run of unchanged equity as one step."""
     n = equity.shape[0]
     state: EquityState = equity_stats_start_nb(equity[0])
     t = 1
@@ -295,7 +274,7 @@ def test_streamed_equity_stats_when_compared_with_core_metrics_are_identical(
 ) -> None:
     equity = np.repeat([value for value, _ in steps], [count for _, count in steps])
     streamed = _streamed_equity_stats(equity)
-    expected = _equity_stats_nb(equity)
+    expected = equity_stats_nb(equity)
     assert streamed[0] == expected[0]
     if expected[0]:
         for theirs, ours in zip(streamed, expected, strict=True):
