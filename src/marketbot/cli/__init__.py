@@ -3,9 +3,9 @@
 One module per command group registers its commands here. Heavy imports (pandas, numba,
 SQLAlchemy) happen inside the commands, so ``marketbot --help`` stays fast.
 
-Exit codes: 0 success; 1 a marketbot error (one line on stderr, ``error: ...``); 2 a usage
-error (typer's short usage message). No command prints a traceback unless
-``MARKETBOT_DEBUG=1``.
+Exit codes: 0 success; 1 a marketbot error (one line on stderr, ``error: ...``) or a failed
+check (``lookahead`` finding bias); 2 a usage error (typer's short usage message). No command
+prints a traceback unless ``MARKETBOT_DEBUG=1``.
 """
 
 from __future__ import annotations
