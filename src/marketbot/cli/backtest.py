@@ -168,7 +168,7 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
     console = make_console()
     console.print(metrics_table(result))
     for line in result_messages(result):
-        console.print(line, highlight=False)
+        console.print(line, markup=False, highlight=False)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.per_symbol is not None:

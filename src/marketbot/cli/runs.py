@@ -168,6 +168,7 @@ def _result_with_bars(
 def _print_run(stored: StoredBacktestRun, result: BacktestResult) -> None:
     from rich.markup import escape
 
+    from marketbot.backtest.report_tables import risk_rows
     from marketbot.cli import runs_tables as tables
     from marketbot.cli.tables import make_console
 
@@ -188,7 +189,7 @@ def _print_run(stored: StoredBacktestRun, result: BacktestResult) -> None:
     settings = record.settings
     console.print(tables.metrics_table(result))
     console.print(tables.settings_table("Costs and sizing", tables.cost_rows(settings)))
-    limits = tables.risk_rows(settings)
+    limits = risk_rows(settings)
     if limits:
         console.print(tables.settings_table("Risk limits", limits))
     else:

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +21,7 @@ from marketbot.backtest.comparison import VERDICT_KEY, RunComparison
 from marketbot.backtest.report import METRIC_FORMATS, format_metric
 from marketbot.backtest.report_tables import portfolio_rows, settings_rows
 from marketbot.backtest.result import BacktestResult, verdict_line
+from marketbot.cli.tables import RECOMMENDATION_STYLES, human_number
 
 TITLE_WIDTH: Final = 100
 """Titles are cut to this many characters, so they fit a 100-column terminal."""
@@ -31,20 +31,6 @@ _SIGNED: Final = frozenset(
     ("return_pct", "buy_hold_return_pct", "cagr_pct", "avg_trade_pct", "best_trade_pct",
      "worst_trade_pct", "expectancy")
 )  # fmt: skip
-_VERDICT_STYLES: Final = {
-    "EXCELLENT": "bold green",
-    "GOOD": "green",
-    "MARGINAL": "yellow",
-    "FAILED": "red",
-}
-_RISK_LABELS: Final = (
-    ("max_position_size_usd", "Max position size", "money"),
-    ("max_total_exposure_usd", "Max total exposure", "money"),
-    ("max_positions", "Max open positions", "count"),
-    ("max_daily_loss_usd", "Max daily loss", "money"),
-    ("max_drawdown_pct", "Max drawdown", "pct"),
-    ("daily_reset_hour_utc", "Daily reset (hour, UTC)", "count"),
-)
 _COST_KEYS: Final = ("fee_rate", "slippage_rate", "initial_cash", "sizing", "size", "allow_short")
 _SIGNIFICANT_DIGITS: Final = 6
 
@@ -55,26 +41,7 @@ def number_text(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        return _float_text(float(value))
-    return str(value)
-
-
-def _float_text(value: float) -> str:
-    if math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.2f}"
-    # Positional, never an exponent: 0.000012 stays 0.000012.
-    return np.format_float_positional(
-        value, precision=_SIGNIFICANT_DIGITS, unique=True, fractional=False, trim="-"
-    )
+    return human_number(value)
 
 
 def params_text(params: Mapping[str, Any]) -> str:
@@ -109,7 +76,7 @@ def data_text(symbol: str, data_file: str | None) -> str:
 def verdict_markup(recommendation: str, metrics: Mapping[str, float]) -> str:
     """The verdict line with the verdict itself in its colour."""
     line = escape(verdict_line(recommendation, metrics))
-    style = _VERDICT_STYLES.get(recommendation)
+    style = RECOMMENDATION_STYLES.get(recommendation)
     if style is None:
         return line
     return f"[{style}]{recommendation}[/]" + line[len(recommendation) :]
@@ -221,26 +188,6 @@ def exit_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     return settings_rows({"exits": exits}) if isinstance(exits, Mapping) else []
 
 
-def risk_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The risk limits in force; empty when the run had none (they are off by default)."""
-    limits = settings.get("risk")
-    if not isinstance(limits, Mapping):
-        return []
-    rows = []
-    for key, label, unit in _RISK_LABELS:
-        if key in limits:
-            value = limits[key]
-            if unit == "pct":
-                rows.append((label, f"{number_text(value)} %"))
-            elif unit == "money":
-                rows.append((label, f"{number_text(value)} USD"))
-            else:
-                rows.append((label, number_text(value)))
-    known = {key for key, _, _ in _RISK_LABELS}
-    rows.extend((str(key), number_text(value)) for key, value in limits.items() if key not in known)
-    return rows
-
-
 def portfolio_rule_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A portfolio run's slots, exposure cap and stop; empty for a single symbol."""
     return portfolio_rows(settings.get("portfolio"))
@@ -306,7 +253,7 @@ def _price_text(value: Any) -> str:
     price = _float(value)
     if math.isnan(price):
         return "—"
-    return f"{price:,.2f}" if abs(price) >= 1000 else _float_text(price)
+    return f"{price:,.2f}" if abs(price) >= 1000 else human_number(price)
 
 
 def _trade_time(value: Any) -> str:

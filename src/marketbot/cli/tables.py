@@ -433,28 +433,6 @@ def series_table(series: Iterable[Any]) -> Table:
     return table
 
 
-def runs_table(runs: Iterable[Any]) -> Table:
-    """Past backtest runs, newest first, with their headline metrics."""
-    table = Table(title="Backtest runs")
-    for column in ("id", "when", "strategy", "symbol", "params", "return", "sharpe", "max dd"):
-        table.add_column(column)
-    table.add_column("verdict")
-    for run in runs:
-        metrics = run.metrics
-        table.add_row(
-            str(run.id),
-            f"{run.created_at:%Y-%m-%d %H:%M}",
-            run.strategy,
-            run.symbol,
-            ", ".join(f"{k}={v}" for k, v in run.params.items()),
-            format_metric("{:+.2f} %", metrics.get("return_pct", 0.0)),
-            format_metric("{:.2f}", metrics.get("sharpe", 0.0)),
-            format_metric("{:.2f} %", metrics.get("max_drawdown_pct", 0.0)),
-            recommendation_text(run.recommendation),
-        )
-    return table
-
-
 def gaps_table(gaps: Iterable[Any], *, title: str) -> Table:
     """Holes in a series: the bars either side and how many are missing."""
     table = Table(title=title)
