@@ -120,8 +120,10 @@ class TradingWindow:
 
     def attempts(self, run: WindowRun) -> TradeAttempts:
         """What ``run`` offered to trade in this window, to explain a run without trades."""
+        raw, effective = count_entry_signals(run.signals, run.allow_short)
         return TradeAttempts(
-            entry_signals=count_entry_signals(run.signals, run.allow_short),
+            raw_entries=raw,
+            entry_signals=effective,
             denials=run.output.entry_denials,
             warmup_bars=run.warmup_bars,
             loaded_bars=len(self.frame),
@@ -322,10 +324,12 @@ class BacktestingEngine:
         settings = config.to_dict() | {"portfolio": asdict(rules)}
         reason = None
         if not output.num_trades:
+            raw, effective = count_entry_signals(
+                _slice_signals(aligned.signals, first), aligned.allow_short
+            )
             attempts = TradeAttempts(
-                entry_signals=count_entry_signals(
-                    _slice_signals(aligned.signals, first), aligned.allow_short
-                ),
+                raw_entries=raw,
+                entry_signals=effective,
                 denials=output.entry_denials,
                 warmup_bars=max(int(strategy.warmup_bars(params)), 0),
                 loaded_bars=len(aligned.index),

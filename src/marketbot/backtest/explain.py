@@ -20,28 +20,36 @@ class TradeAttempts:
     """What a window's run offered to trade, from the signals and the kernel's refusals.
 
     Attributes:
-        entry_signals: Entry signals inside the trading window (long, and short when allowed).
+        raw_entries: Entry signals inside the trading window (long, and short when allowed).
+        entry_signals: Of those, the ones no exit or opposite entry on the same bar cancels.
         denials: Per-bar (or bars x symbols) risk-limit codes of refused entries (0: none).
         warmup_bars: Leading bars of the whole loaded frame whose signals are masked.
         loaded_bars: Bars loaded, warm-up included (the frame up to the end of the window).
     """
 
+    raw_entries: int
     entry_signals: int
     denials: np.ndarray
     warmup_bars: int
     loaded_bars: int
 
 
-def count_entry_signals(signals: KernelSignals, allow_short: bool) -> int:
-    """Entry signals that could fill in (already sliced) kernel signals.
+def count_entry_signals(signals: KernelSignals, allow_short: bool) -> tuple[int, int]:
+    """Entry signals that could fill in (already sliced) kernel signals: (raw, effective).
 
     The last bar's signal has no next open to fill at, so it does not count; shorts count only
-    when the run may trade them.
+    when the run may trade them. An entry is effective unless an exit or the opposite entry
+    on the same bar cancels it (the kernel's conflict rule).
     """
-    count = int(np.count_nonzero(signals.entries_long[:-1]))
-    if allow_short:
-        count += int(np.count_nonzero(signals.entries_short[:-1]))
-    return count
+    long_entries = signals.entries_long[:-1]
+    long_exits = signals.exits_long[:-1]
+    short_entries = signals.entries_short[:-1] & allow_short
+    short_exits = signals.exits_short[:-1]
+    raw = int(np.count_nonzero(long_entries)) + int(np.count_nonzero(short_entries))
+    effective = int(np.count_nonzero(long_entries & ~long_exits & ~short_entries)) + int(
+        np.count_nonzero(short_entries & ~short_exits & ~long_entries)
+    )
+    return raw, effective
 
 
 def no_trade_reason(attempts: TradeAttempts, index: pd.DatetimeIndex) -> str:
@@ -53,8 +61,13 @@ def no_trade_reason(attempts: TradeAttempts, index: pd.DatetimeIndex) -> str:
             f"({attempts.loaded_bars} bars up to {_day(index[-1])}): load more history "
             "or shorten its windows"
         )
-    if attempts.entry_signals == 0:
+    if attempts.raw_entries == 0:
         return f"no entry signal from {span}"
+    if attempts.entry_signals == 0:
+        return (
+            f"every entry signal from {span} came with an exit or opposite signal on the "
+            "same bar, which cancels the entry"
+        )
     refused = attempts.denials[attempts.denials > 0]
     if refused.size:
         codes, counts = np.unique(refused, return_counts=True)

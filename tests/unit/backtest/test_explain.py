@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from marketbot.backtest.engine import BacktestingEngine
+from marketbot.backtest.explain import TradeAttempts, no_trade_reason
 from marketbot.backtest.result import result_warnings, verdict_line
-from marketbot.core.risk_limits import RiskLimits
+from marketbot.risk.limits_nb import DENIAL_NAMES, DENIED_DAILY_LOSS, DENIED_POSITIONS
 from marketbot.strategies.base import Signals, Strategy
 
 
@@ -23,14 +24,24 @@ def daily_bars(closes: list[float] | np.ndarray, start: str = "2024-01-01") -> p
     )
 
 
-class EntryEveryBar(Strategy):
-    """Enters whenever flat; exits on the next bar."""
+class EntryEveryOtherBar(Strategy):
+    """Signals an entry on even bars and an exit on odd ones."""
 
-    name: ClassVar[str] = "entry_every_bar"
+    name: ClassVar[str] = "entry_every_other_bar"
 
     def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
-        entries = np.ones(len(frame), dtype=bool)
-        return Signals(entries_long=entries, exits_long=entries.copy())
+        entries = np.arange(len(frame)) % 2 == 0
+        return Signals(entries_long=entries, exits_long=~entries)
+
+
+class EntryAndExitTogether(Strategy):
+    """Signals entry and exit on the same bars: the conflict rule cancels every entry."""
+
+    name: ClassVar[str] = "entry_and_exit_together"
+
+    def signals(self, frame: pd.DataFrame, params: Mapping[str, Any]) -> Signals:
+        both = np.ones(len(frame), dtype=bool)
+        return Signals(entries_long=both, exits_long=both.copy())
 
 
 class NeverEnters(Strategy):
@@ -59,22 +70,32 @@ def test_no_trade_reason_when_no_entry_signal_names_the_range() -> None:
     assert result.no_trade_reason == "no entry signal from 2024-01-01 to 2024-01-20"
 
 
-def test_no_trade_reason_when_every_entry_exceeds_the_position_cap_is_a_risk_refusal() -> None:
-    limits = RiskLimits(max_position_size_usd=100.0, max_total_exposure_usd=100.0)
-    result = BacktestingEngine().run_backtest(
-        EntryEveryBar,
-        data=daily_bars([100.0] * 10),
-        risk=limits,
-        sizing="fixed_cash",
-        size=5_000.0,
+def test_no_trade_reason_when_entries_refused_counts_each_limit() -> None:
+    denials = np.zeros(10, dtype=np.int8)
+    denials[[2, 5]] = DENIED_DAILY_LOSS
+    denials[7] = DENIED_POSITIONS
+    attempts = TradeAttempts(
+        raw_entries=3, entry_signals=3, denials=denials, warmup_bars=0, loaded_bars=10
     )
+    index = pd.date_range("2024-01-01", periods=10, freq="D", tz="UTC")
+    reason = no_trade_reason(attempts, index)
+    assert reason == (
+        "every entry was refused by a risk limit "
+        f"({DENIAL_NAMES[DENIED_DAILY_LOSS]}: 2, {DENIAL_NAMES[DENIED_POSITIONS]}: 1)"
+    )
+
+
+def test_no_trade_reason_when_exits_cancel_every_entry_names_the_conflict() -> None:
+    result = BacktestingEngine().run_backtest(EntryAndExitTogether, data=daily_bars([100.0] * 8))
     assert result.metrics["num_trades"] == 0
-    assert result.no_trade_reason is not None
-    assert result.no_trade_reason.startswith("every entry was refused by a risk limit (")
+    assert result.no_trade_reason == (
+        "every entry signal from 2024-01-01 to 2024-01-08 came with an exit or opposite "
+        "signal on the same bar, which cancels the entry"
+    )
 
 
 def test_no_trade_reason_when_trades_happen_is_none() -> None:
-    result = BacktestingEngine().run_backtest(EntryEveryBar, data=daily_bars([100.0] * 10))
+    result = BacktestingEngine().run_backtest(EntryEveryOtherBar, data=daily_bars([100.0] * 10))
     assert result.metrics["num_trades"] > 0
     assert result.no_trade_reason is None
     assert result.to_dict()["no_trade_reason"] is None
@@ -127,6 +148,8 @@ def test_cheating_strategy_when_backtested_gets_an_implausible_warning() -> None
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))
     frame = daily_bars(closes)
     frame["open"] = frame["close"].shift(1).fillna(frame["close"].iloc[0])
+    frame["high"] = frame[["open", "close"]].max(axis=1) * 1.01
+    frame["low"] = frame[["open", "close"]].min(axis=1) * 0.99
     result = BacktestingEngine().run_backtest(PeeksTomorrow, data=frame, fee=0.0, slippage=0.0)
     assert any("check with `marketbot lookahead`" in w for w in result.warnings)
     assert result.to_dict()["warnings"] == list(result.warnings)
