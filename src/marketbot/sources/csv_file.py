@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Final
@@ -46,6 +45,7 @@ from marketbot.core.bars import (
 )
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.timeframes import infer_bar_seconds, seconds_to_timeframe, timeframe_seconds
+from marketbot.sources.csv_header import CSV_FIELDS, OPEN_HIGH_LOW, Header, find_header
 from marketbot.store.prices import PriceRepository
 
 __all__ = [
@@ -57,22 +57,7 @@ __all__ = [
     "read_ohlcv_csv",
 ]
 
-CSV_FIELDS: Final = ("timestamp", *OHLCV_COLUMNS)
-"""The fields a column mapping may name."""
-_EXPECTED_HEADER: Final = ",".join(CSV_FIELDS)
-# In order of preference: an epoch number means one instant, a written date may be local.
-_TIME_NAMES: Final = ("timestamp", "unix", "datetime", "date", "time")
-_EPOCH_NAMES: Final = frozenset({"unix"})
-# "volume btc", "volume(usd)", "vol usdt" (names are lower-cased, "_" and "-" made spaces).
-_CURRENCY_VOLUME: Final = re.compile(r"^vol(?:ume)? ?\(?([a-z0-9]+)\)?$")
-_QUOTE_CURRENCIES: Final = frozenset(
-    {"usd", "usdt", "usdc", "busd", "fdusd", "tusd", "dai", "eur", "gbp", "jpy", "krw", "aud",
-     "cad", "chf", "try", "brl", "rub", "inr", "cny", "mxn", "zar"}
-)  # fmt: skip
-_DELIMITERS: Final = (",", ";", "\t")
 _HEADER_CANDIDATES: Final = 2  # the header, or a banner line and then the header
-_QUOTED_LENGTH: Final = 60  # of a skipped banner line in a note
-_OPEN_HIGH_LOW: Final = ("open", "high", "low")
 
 
 @dataclass(frozen=True)
@@ -88,26 +73,6 @@ class CsvBars:
 
     frame: pd.DataFrame
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Header:
-    """Where each field is in a file's rows, found from its header line."""
-
-    line: int
-    delimiter: str
-    names: tuple[str, ...]
-    positions: dict[str, tuple[int, ...]]  # field -> column positions (two: date and time)
-    notes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _NotAHeader:
-    """A line that is not a header with the needed columns: what it lacks, what it has."""
-
-    line: int
-    missing: tuple[str, ...]
-    names: tuple[str, ...]
 
 
 def read_ohlcv_csv(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -144,7 +109,7 @@ def load_ohlcv_csv(path: str | Path, columns: Mapping[str, str] | None = None) -
     candidates = [(number, text) for number, text in first_lines if text.strip()]
     if not candidates:
         raise DataError(f"{where}: the file is empty")
-    header = _find_header(candidates, mapping, where)
+    header = find_header(candidates, mapping, where)
     after_header = (text for number, text in first_lines if number > header.line)
     row_lines, rows = _records(chain(after_header, lines), header, where)
     notes = list(header.notes)
@@ -190,117 +155,8 @@ def _first_lines(lines: Iterator[str]) -> list[tuple[int, str]]:
     return read
 
 
-def _find_header(candidates: list[tuple[int, str]], mapping: dict[str, str], where: str) -> _Header:
-    first = _read_header(*candidates[0], mapping)
-    if isinstance(first, _Header):
-        return first
-    second = _read_header(*candidates[1], mapping) if len(candidates) > 1 else None
-    if isinstance(second, _Header):
-        banner = candidates[0][1].strip()
-        if len(banner) > _QUOTED_LENGTH:
-            banner = banner[: _QUOTED_LENGTH - 3] + "..."
-        skipped = f"skipped line {first.line} ({banner!r}): the header is line {second.line}"
-        return replace(second, notes=(skipped, *second.notes))
-    # A one-field first line followed by a wider one is a banner: the second is the header.
-    wider = second is not None and len(first.names) == 1 < len(second.names)
-    reported = second if wider and second is not None else first
-    raise DataError(
-        f"{where}: missing column(s) {', '.join(reported.missing)} in the header (line "
-        f"{reported.line}): expected {_EXPECTED_HEADER} or a column mapping; found: "
-        f"{', '.join(reported.names)}"
-    )
-
-
-def _read_header(number: int, text: str, mapping: dict[str, str]) -> _Header | _NotAHeader:
-    """The header on line ``number``, or what that line lacks to be one."""
-    delimiter = max(_DELIMITERS, key=text.count)  # ties go to the comma, listed first
-    names = tuple(name.strip() for name in next(csv.reader([text], delimiter=delimiter), []))
-    keys = [_name_key(name) for name in names]
-    positions: dict[str, tuple[int, ...]] = {}
-    missing: list[str] = []
-    for wanted, name in mapping.items():
-        if _name_key(name) in keys:
-            positions[wanted] = (keys.index(_name_key(name)),)
-        else:
-            missing.append(f"{name!r} (for {wanted})")
-    notes: list[str] = []
-    for name in CSV_FIELDS:
-        if name not in mapping and (found := _find_column(name, names, keys, notes)):
-            positions[name] = found
-    missing += [f"'{name}'" for name in _missing_fields(positions) if name not in mapping]
-    if missing:
-        return _NotAHeader(number, tuple(missing), names)
-    if not any(name in positions for name in _OPEN_HIGH_LOW):
-        notes.append("no open, high and low columns: close-only bars (open = high = low = close)")
-    if "volume" not in positions:
-        notes.append("no volume column: volume 0")
-    return _Header(number, delimiter, names, positions, tuple(notes))
-
-
-def _find_column(
-    name: str, names: tuple[str, ...], keys: list[str], notes: list[str]
-) -> tuple[int, ...]:
-    """The column position(s) of field ``name`` by its usual names, or () if none."""
-    if name == "timestamp":
-        return _time_columns(names, keys, notes)
-    if name == "volume":
-        return _volume_column(names, keys, notes)
-    if name == "close" and "close" not in keys and "price" in keys:
-        notes.append(f"close from column {names[keys.index('price')]!r}")
-        return (keys.index("price"),)
-    return (keys.index(name),) if name in keys else ()
-
-
-def _missing_fields(positions: dict[str, tuple[int, ...]]) -> list[str]:
-    """Fields a file cannot do without: timestamp and close, and open, high, low as a set."""
-    missing = [name for name in ("timestamp", "close") if name not in positions]
-    if any(name in positions for name in _OPEN_HIGH_LOW):
-        missing += [name for name in _OPEN_HIGH_LOW if name not in positions]
-    return missing
-
-
-def _name_key(name: str) -> str:
-    """A header name as matched: lower case, ``_`` and ``-`` as spaces, spaces collapsed."""
-    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
-
-
-def _time_columns(names: tuple[str, ...], keys: list[str], notes: list[str]) -> tuple[int, ...]:
-    present = [name for name in _TIME_NAMES if name in keys]
-    if not present:
-        return ()
-    if present == ["date", "time"]:
-        date, time = keys.index("date"), keys.index("time")
-        notes.append(f"timestamps from columns {names[date]!r} and {names[time]!r} joined")
-        return (date, time)
-    chosen = keys.index(present[0])
-    if len(present) > 1:
-        why = " (epoch times: unambiguous)" if present[0] in _EPOCH_NAMES else ""
-        ignored = ", ".join(repr(names[keys.index(name)]) for name in present[1:])
-        notes.append(f"timestamps from column {names[chosen]!r}{why}; ignored {ignored}")
-    return (chosen,)
-
-
-def _volume_column(names: tuple[str, ...], keys: list[str], notes: list[str]) -> tuple[int, ...]:
-    if "volume" in keys:
-        return (keys.index("volume"),)
-    currencies = {
-        position: match.group(1)
-        for position, key in enumerate(keys)
-        if (match := _CURRENCY_VOLUME.match(key)) is not None
-    }
-    if not currencies:
-        return ()
-    base = [position for position, code in currencies.items() if code not in _QUOTE_CURRENCIES]
-    chosen = (base or list(currencies))[0]
-    kind = "the base asset's" if base else "in the quote currency: no base-asset volume column"
-    others = [repr(names[position]) for position in currencies if position != chosen]
-    ignored = f"; ignored {', '.join(others)}" if others else ""
-    notes.append(f"volume from column {names[chosen]!r} ({kind}){ignored}")
-    return (chosen,)
-
-
 def _records(
-    lines: Iterator[str], header: _Header, where: str
+    lines: Iterator[str], header: Header, where: str
 ) -> tuple[np.ndarray, list[list[str]]]:
     """The non-blank rows after the header, each at least as wide, and their line numbers."""
     reader = csv.reader(lines, delimiter=header.delimiter)
@@ -340,7 +196,7 @@ def _usable(row: list[str], width: int) -> bool:
     )
 
 
-def _frame(rows: list[list[str]], lines: np.ndarray, header: _Header, where: str) -> pd.DataFrame:
+def _frame(rows: list[list[str]], lines: np.ndarray, header: Header, where: str) -> pd.DataFrame:
     """The rows as OHLCV numbers on a UTC index, in file order."""
     times = [row[header.positions["timestamp"][0]].strip() for row in rows]
     if len(header.positions["timestamp"]) > 1:  # a date column and a time column
@@ -352,7 +208,7 @@ def _frame(rows: list[list[str]], lines: np.ndarray, header: _Header, where: str
         for name in OHLCV_COLUMNS
         if name in header.positions
     }
-    for name in _OPEN_HIGH_LOW:
+    for name in OPEN_HIGH_LOW:
         data.setdefault(name, data["close"])
     data.setdefault("volume", np.zeros(len(rows)))
     return pd.DataFrame({name: data[name] for name in OHLCV_COLUMNS}, index=index)
