@@ -13,8 +13,10 @@ import typer
 from marketbot.cli.common import open_database, parse_params
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from marketbot.backtest.result import BacktestResult
-    from marketbot.core.risk_limits import RiskLimits
+    from marketbot.backtest.run_config import RunConfig
     from marketbot.store.database import Database
 
 
@@ -30,9 +32,13 @@ def backtest(
     start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
-    fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
-    slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
-    cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
+    fee: Annotated[
+        float | None, typer.Option(help="Fee per fill, fraction of notional [default: 0.002].")
+    ] = None,
+    slippage: Annotated[
+        float | None, typer.Option(help="Slippage per fill, fraction [default: 0.001].")
+    ] = None,
+    cash: Annotated[float | None, typer.Option(help="Starting cash [default: 10000].")] = None,
     data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
     columns: Annotated[
         list[str] | None,
@@ -50,6 +56,17 @@ def backtest(
         bool, typer.Option(help="Apply the configured risk limits and circuit breaker.")
     ] = False,
     risk_file: Annotated[Path | None, typer.Option(help="TOML file of risk limits.")] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Run configuration TOML (costs, sizing, exits, [risk]); options win over it.",
+        ),
+    ] = None,
+    bot_defaults: Annotated[
+        bool,
+        typer.Option(help="The bot's defaults: stop 5 %, target 10 %, hold 24h, risk limits."),
+    ] = False,
     max_positions: Annotated[
         int | None, typer.Option(help="Portfolio: open positions at once (default: all).")
     ] = None,
@@ -69,7 +86,22 @@ def backtest(
 
     params = parse_params(param)
     check_data_choice(symbol, universe, data, columns)
-    limits = _risk_limits(strategy, risk_file) if risk or risk_file else None
+    run_config = _run_config(
+        config_file,
+        bot_defaults=bot_defaults,
+        overrides={
+            "fee": fee,
+            "slippage": slippage,
+            "cash": cash,
+            "stop_loss": stop_loss,
+            "take_profit": take_profit,
+            "trailing_stop": trailing_stop,
+            "max_hold": max_hold,
+            "risk": risk or None,
+            "risk_file": risk_file,
+        },
+    )
+    backtest_config = run_config.backtest_config(_risk_strategy_name(strategy, run_config))
     csv = load_ohlcv_csv(data, parse_column_map(columns)) if data is not None else None
     names = symbol_list(symbol, universe) if csv is None else []
     database = open_database()
@@ -81,16 +113,9 @@ def backtest(
         symbols=names if len(names) > 1 else None,
         data=None if csv is None else csv.frame,
         params=params,
-        fee=fee,
-        slippage=slippage,
-        cash=cash,
         timeframe=timeframe,
         source=source,
-        stop_loss=stop_loss,
-        take_profit=take_profit,
-        trailing_stop=trailing_stop,
-        max_hold=max_hold,
-        risk=limits,
+        config=backtest_config,
         max_open_positions=max_positions,
         max_exposure=max_exposure,
         portfolio_stop=portfolio_stop,
@@ -138,12 +163,25 @@ def _save_file_run(database: Database, result: BacktestResult, path: Path) -> No
     BacktestRunRepository(database).save(record)
 
 
-def _risk_limits(strategy: str, risk_file: Path | None) -> RiskLimits:
-    from marketbot.config import load_risk_config, load_settings
+def _run_config(
+    path: Path | None, *, bot_defaults: bool, overrides: Mapping[str, object]
+) -> RunConfig:
+    """The run configuration: ``--config FILE`` or the defaults, the options on top."""
+    from marketbot.backtest.run_config import load_run_config
+    from marketbot.config import load_settings
+
+    return load_run_config(
+        path, settings=load_settings(), bot_defaults=bot_defaults, overrides=overrides
+    )
+
+
+def _risk_strategy_name(strategy: str, run_config: RunConfig) -> str | None:
+    """The name whose per-strategy limits apply; None when no limits are on."""
+    if run_config.risk is None:
+        return None
     from marketbot.strategies.loader import load_strategy
 
-    config = load_risk_config(load_settings(), path=risk_file)
-    return config.limits_for(load_strategy(strategy).name)
+    return load_strategy(strategy).name
 
 
 def symbol_list(symbols: list[str] | None, universe: Path | None) -> list[str]:
