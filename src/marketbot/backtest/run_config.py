@@ -134,8 +134,9 @@ class RunConfig:
         if hold <= 0 or hold > bar_seconds:
             return None
         return (
-            f"max_hold = {seconds_to_timeframe(hold)} is not longer than one "
-            f"{seconds_to_timeframe(bar_seconds)} bar: every position exits at the next open"
+            f"max_hold {seconds_to_timeframe(hold)} is not longer than one bar "
+            f"({seconds_to_timeframe(bar_seconds)}): every position is closed at the open of "
+            "the bar after its entry"
         )
 
 
