@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -38,8 +37,8 @@ from marketbot.backtest.config import (
     DEFAULT_SLIPPAGE,
     BacktestConfig,
     ExitRules,
-    parse_duration_seconds,
 )
+from marketbot.backtest.run_config_values import PARSERS, BadValueError
 from marketbot.config import Settings, load_risk_config
 from marketbot.core.errors import ConfigError
 from marketbot.core.risk_limits import RiskConfig, RiskLimits
@@ -64,14 +63,9 @@ DEFAULT_MAX_SLIPPAGE: Final = 0.01
 DEFAULT_REBALANCE: Final[RebalanceSchedule] = "weekly"
 
 _BOT_EXITS: Final = ExitRuleSet()
-_SIZINGS: Final = ("all_in", "fraction", "fixed_cash")
 _STRATEGY_KEYS: Final = ("name", "symbol", "timeframe", "params")
 _RISK_TABLES: Final = ("limits", "strategies")
 _RISK_LIMIT_KEYS: Final = tuple(RiskLimits.model_fields)
-
-
-class _BadValueError(Exception):
-    """Why one value is refused; the loader adds where it came from and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,102 +197,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-# --- scalar keys ----------------------------------------------------------------------------
-
-
-def _number(value: object, why: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _BadValueError(why)
-    number = float(value)
-    if not math.isfinite(number):
-        raise _BadValueError(why)
-    return number
-
-
-def _cost_rate(value: object) -> float:
-    why = "must be a fraction in [0, 1)"
-    rate = _number(value, why)
-    if not 0.0 <= rate < 1.0:
-        raise _BadValueError(why)
-    return rate
-
-
-def _positive(value: object) -> float:
-    amount = _number(value, "must be a positive number")
-    if amount <= 0.0:
-        raise _BadValueError("must be a positive number")
-    return amount
-
-
-def _sizing(value: object) -> str:
-    if value not in _SIZINGS:
-        raise _BadValueError(f"use one of {', '.join(_SIZINGS)}")
-    return str(value)
-
-
-def _exit_fraction(value: object) -> float | None:
-    if value is False:
-        return None
-    why = "must be a fraction between 0 and 1"
-    rate = _number(value, f"{why}, or false (off)")
-    if not 0.0 < rate < 1.0:
-        raise _BadValueError(why)
-    return rate
-
-
-def _activation(value: object) -> float | None:
-    if value is False:
-        return None
-    why = "must be a fraction >= 0, or false (off)"
-    rate = _number(value, why)
-    if rate < 0.0:
-        raise _BadValueError(why)
-    return rate
-
-
-def _duration(value: object) -> int:
-    """Whole seconds; 0 for false (off)."""
-    if value is False:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _BadValueError("use seconds or a duration like 24h, 30s, 3d, or false (off)")
-    try:
-        return parse_duration_seconds(value, name="duration")
-    except ConfigError:
-        raise _BadValueError(
-            "use a positive number of seconds or a duration like 24h, 30s, 3d, or false (off)"
-        ) from None
-
-
-def _rebalance(value: object) -> str | None:
-    schedules = get_args(RebalanceSchedule)
-    if value is False:
-        return None
-    if value not in schedules:
-        raise _BadValueError(f"use one of {', '.join(schedules)}, or false (never)")
-    return str(value)
-
-
-_PARSERS: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
-    {
-        "fee": _cost_rate,
-        "slippage": _cost_rate,
-        "cash": _positive,
-        "sizing": _sizing,
-        "size": _positive,
-        "stop_loss": _exit_fraction,
-        "take_profit": _exit_fraction,
-        "trailing_stop": _exit_fraction,
-        "trailing_activation": _activation,
-        "max_hold": _duration,
-        "order_timeout": _duration,
-        "max_slippage": _exit_fraction,
-        "rebalance": _rebalance,
-    }
-)
-
-
-_SCALAR_KEYS: Final = tuple(_PARSERS)
+_SCALAR_KEYS: Final = tuple(PARSERS)
 FILE_KEYS: Final = (*_SCALAR_KEYS, "risk", "strategies")
 """Every top-level key a run configuration file may hold."""
 OVERRIDE_KEYS: Final = (*_SCALAR_KEYS, "risk", "risk_file")
@@ -315,11 +214,11 @@ def _scalar_values(
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for source, prefix in ((data, where), (overrides, "")):
-        for key, parse in _PARSERS.items():
+        for key, parse in PARSERS.items():
             if key in source:
                 try:
                     values[key] = parse(source[key])
-                except _BadValueError as exc:
+                except BadValueError as exc:
                     raise ConfigError(f"{_setting(prefix, key, source[key])}: {exc}") from None
                 origins[key] = prefix
     return values, origins
