@@ -18,12 +18,19 @@ TABLES = {
     "alerts",
     "api_keys",
     "backtest_runs",
+    "bot_commands",
+    "bot_runs",
     "crypto_price_history",
     "optimization_runs",
+    "order_events",
+    "orders",
     "polymarket_history",
     "polymarket_markets",
     "position_configs",
+    "risk_events",
     "trade_journal",
+    "trades",
+    "verifications",
 }
 
 
