@@ -51,7 +51,6 @@ from marketbot.store.bot_orders import (
     OrderIntent,
     OrderRepository,
     OrderUpdate,
-    make_client_order_id,
 )
 from marketbot.store.database import Database
 from marketbot.store.models import (
@@ -84,7 +83,6 @@ __all__ = [
     "VerificationRecord",
     "check_command",
     "config_hash",
-    "make_client_order_id",
     "new_run_id",
 ]
 
@@ -172,7 +170,7 @@ class VerificationRecord:
     expected_price: float | None = None
     fill_price: float | None = None
     slippage: float | None = None
-    discrepancies: Sequence[str] = ()
+    discrepancies: Sequence[Any] = ()
 
 
 class RiskEventLike(Protocol):
@@ -213,10 +211,10 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 class BotRunRepository:
-    """Bot runs: start one, find the current one (the newest not archived), archive it.
+    """Bot runs: start one, find the current ones (not archived), archive one.
 
-    One bot per data directory (its state file and lock live there), so at most one run is
-    current at a time.
+    A bot runs one or more strategies, each on its symbol, and each (strategy, symbol) has
+    its own run row (its own ``run_id``); at most one run per (strategy, symbol) is current.
 
     Args:
         database: The database to use (migrated to the current schema).
@@ -231,7 +229,8 @@ class BotRunRepository:
         """Store a new run, with a fresh random ``run_id``, and return it.
 
         Raises:
-            ConfigError: another run is still current; archive it first.
+            ConfigError: a run of the same strategy and symbol is still current; archive it
+                first (or carry on with it).
             DataError: a value the store cannot keep (an unknown mode, an empty name).
         """
         now = as_utc(self._clock())
@@ -251,7 +250,7 @@ class BotRunRepository:
             created_at=now,
         )
         with self._database.session() as session, session.begin():
-            current = _current(session)
+            current = _current(session, spec.strategy, spec.symbol)
             if current is not None:
                 raise ConfigError(
                     f"bot run {current.id} ({current.strategy} on {current.symbol}, run id "
@@ -261,11 +260,19 @@ class BotRunRepository:
             session.flush()
             return info_from_row(BotRunInfo, row)
 
-    def current_run(self) -> BotRunInfo | None:
-        """The newest run not archived yet, or None."""
+    def current_run(
+        self, strategy: str | None = None, symbol: str | None = None
+    ) -> BotRunInfo | None:
+        """The newest run not archived yet (of this strategy and symbol, when given), or None."""
         with self._database.session() as session:
-            row = _current(session)
+            row = _current(session, strategy, symbol)
             return None if row is None else info_from_row(BotRunInfo, row)
+
+    def current_runs(self) -> list[BotRunInfo]:
+        """Every run not archived yet, oldest first."""
+        query = sa.select(BotRun).where(BotRun.archived_at.is_(None)).order_by(BotRun.id)
+        with self._database.session() as session:
+            return [info_from_row(BotRunInfo, row) for row in session.scalars(query)]
 
     def get(self, bot_run_id: int) -> BotRunInfo:
         """One run by its database id.
@@ -312,13 +319,17 @@ class BotRunRepository:
             return info_from_row(BotRunInfo, row)
 
 
-def _current(session: Session) -> BotRun | None:
+def _current(session: Session, strategy: str | None, symbol: str | None) -> BotRun | None:
     query = (
         sa.select(BotRun)
         .where(BotRun.archived_at.is_(None))
         .order_by(BotRun.created_at.desc(), BotRun.id.desc())
         .limit(1)
     )
+    if strategy is not None:
+        query = query.where(BotRun.strategy == strategy)
+    if symbol is not None:
+        query = query.where(BotRun.symbol == symbol)
     return session.scalar(query)
 
 
@@ -364,7 +375,7 @@ class BotRecordRepository:
             expected_price=verification.expected_price,
             fill_price=verification.fill_price,
             slippage=verification.slippage,
-            discrepancies=[str(item) for item in verification.discrepancies],
+            discrepancies=to_json_value(list(verification.discrepancies), where="discrepancies"),
             at=as_utc(verification.at),
         )
         return self._insert(row, f"verification of order {verification.client_order_id}")

@@ -1,10 +1,16 @@
 """Orders of a bot run: the intent (committed before sending), the send, exchange events.
 
 An order's row is written with status ``intent`` and ``sent_at`` null before the order goes
-to the exchange; :meth:`OrderRepository.mark_sent` records the exchange's acceptance and
-:meth:`OrderRepository.apply_update` every later event. Each call is one transaction. A
-crash between the intent and the send leaves a row :meth:`OrderRepository.unsent` returns,
-which the restarted bot settles by asking the exchange for its client order id.
+to the exchange; :meth:`OrderRepository.mark_sent` records that it was sent and
+:meth:`OrderRepository.apply_update` every later report. Each call is one transaction, the
+event row and the order's new values together. A crash between the intent and the send
+leaves a row that :meth:`OrderRepository.unsent` returns; the restarted bot settles it by
+asking the exchange for its client order id.
+
+Client order ids come from the caller (``marketbot.execution.client_order_id``: one
+deterministic id per decision), statuses are ccxt's (``open``, ``closed`` = fully filled,
+``canceled``, ``expired``, ``rejected``) plus ``intent``, and event kinds are the execution
+layer's (``order_submitted``, ``order_filled``...); the store checks values, not meanings.
 """
 
 from __future__ import annotations
@@ -38,20 +44,11 @@ from marketbot.store.models import (
     ORDER_TYPES,
     BotOrder,
     BotOrderEvent,
-    BotRun,
     utc_now,
 )
 
-FINAL_ORDER_STATUSES: Final = frozenset({"filled", "canceled", "expired", "rejected"})
-# Exchanges cap client order ids (Binance: 36 characters of [A-Za-z0-9._:/-]).
-CLIENT_ORDER_ID_MAX_LENGTH: Final = 36
-
-
-def make_client_order_id(run_id: str, sequence: int) -> str:
-    """The client order id of a run's ``sequence``-th order: ``mb-<run_id>-<sequence>``."""
-    if sequence < 1:
-        raise DataError(f"order sequence must be at least 1, got {sequence}")
-    return f"mb-{run_id}-{sequence}"
+FINAL_ORDER_STATUSES: Final = frozenset({"closed", "canceled", "expired", "rejected"})
+CLIENT_ORDER_ID_MAX_LENGTH: Final = 64  # the column; exchanges allow 36 and less
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +56,22 @@ class OrderIntent:
     """An order the bot decided to send; stored (status ``intent``) before it is sent.
 
     Attributes:
+        client_order_id: The decision's id (``marketbot.execution.client_order_id``).
         bot_run_id: The run's database id (:attr:`BotRunInfo.id`).
         strategy: Strategy name.
         symbol: The asset traded.
         intent: ``entry``, ``exit``, ``protect``, ``force_entry`` or ``force_exit``.
         side: ``buy`` or ``sell``.
-        order_type: ``market``, ``limit``, ``stop_market`` or ``stop_limit``.
+        order_type: ``market``, ``limit`` or ``stop``.
         amount: Units of the asset; None for a market entry sized by ``cost``.
         cost: Quote currency to spend (a quote-sized market entry); None otherwise.
         price: Limit price (quote currency), for limit orders.
         stop_price: Trigger price, for stop orders.
         bar_time: Open time of the bar whose close decided the order (UTC).
-        attempt: 1 for the first send of a decision, 2 for its first re-send...
-        client_order_id: None: :func:`make_client_order_id` of the run and the order's
-            sequence number in it.
+        attempt: 0 for the first order of a decision, 1 for its first re-placement...
     """
 
+    client_order_id: str
     bot_run_id: int
     strategy: str
     symbol: str
@@ -86,8 +83,7 @@ class OrderIntent:
     price: float | None = None
     stop_price: float | None = None
     bar_time: datetime | None = None
-    attempt: int = 1
-    client_order_id: str | None = None
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +119,18 @@ class OrderUpdate:
     """What the exchange reported about an order; None fields leave the order's value.
 
     Attributes:
-        kind: The event's name (``filled``, ``partially_filled``, ``canceled``, ``timeout``...).
+        kind: The event's name (``order_filled``, ``order_canceled``...).
+        at: When it happened (UTC); None means now.
         status: The order's new status (one of ``ORDER_STATUSES``).
         filled: Units filled so far (cumulative).
         average_price: Average fill price so far.
         fee: Fees paid so far (quote currency, cumulative).
         exchange_order_id: The exchange's id, when first learnt from this event.
-        details: Anything else worth keeping (the exchange's raw fields, a message).
+        details: The event's other fields (JSON-compatible values).
     """
 
     kind: str
+    at: datetime | None = None
     status: str | None = None
     filled: float | None = None
     average_price: float | None = None
@@ -143,10 +141,11 @@ class OrderUpdate:
 
 @dataclass(frozen=True, slots=True)
 class OrderEventInfo:
-    """One stored event of an order."""
+    """One stored order event; ``order_id`` is None for an order that has no row."""
 
     id: int
-    order_id: int
+    client_order_id: str
+    order_id: int | None
     kind: str
     at: datetime
     details: dict[str, Any]
@@ -170,63 +169,67 @@ class OrderRepository:
         Raises:
             DataError: an unknown intent, side or type; neither amount nor cost; a price
                 that is not a positive finite number; an unknown run; or a client order id
-                that is already stored (ids are unique: a re-send needs a new one).
+                that is already stored (ids are unique: a re-placement is a new attempt).
         """
         _check_intent(intent)
         now = as_utc(self._clock())
-        what = f"order {intent.client_order_id or '(new)'}"
+        cid = intent.client_order_id
         try:
             with self._database.session() as session, session.begin():
-                run = run_row(session, intent.bot_run_id)
-                client_order_id = intent.client_order_id or _next_client_order_id(session, run)
-                text(client_order_id, "client order id", CLIENT_ORDER_ID_MAX_LENGTH)
-                what = f"order {client_order_id}"
-                if _order_row(session, client_order_id) is not None:
+                run_row(session, intent.bot_run_id)
+                if _order_row(session, cid) is not None:
                     raise DataError(
-                        f"order {client_order_id} is already stored: client order ids are "
-                        "unique, give a re-send a new one; nothing was stored"
+                        f"order {cid} is already stored: client order ids are unique (a "
+                        "re-placement is a new attempt with a new id); nothing was stored"
                     )
-                row = _intent_row(intent, client_order_id, now)
+                row = _intent_row(intent, now)
                 session.add(row)
                 session.flush()
-                session.add(BotOrderEvent(order_id=row.id, kind="intent", at=now, details={}))
                 return info_from_row(OrderInfo, row)
         except IntegrityError as exc:
-            raise refused(what, exc) from exc
+            raise refused(f"order {cid}", exc) from exc
 
-    def mark_sent(self, client_order_id: str, *, exchange_order_id: str | None = None) -> OrderInfo:
-        """Record that the exchange accepted the order: ``sent_at`` now, status ``open``.
+    def mark_sent(
+        self,
+        client_order_id: str,
+        *,
+        exchange_order_id: str | None = None,
+        at: datetime | None = None,
+        kind: str = "order_submitted",
+        details: Mapping[str, Any] | None = None,
+    ) -> OrderInfo:
+        """Record that the order was sent: ``sent_at``, status ``open``, and an event.
 
         Raises:
             DataError: no such order, or it was marked sent already.
         """
-        now = as_utc(self._clock())
+        when = as_utc(at or self._clock())
+        event_details = json_object(details or {}, "details")
         with self._database.session() as session, session.begin():
             row = _order(session, client_order_id)
             if row.sent_at is not None:
                 raise DataError(
                     f"order {client_order_id} was marked sent already ({row.sent_at.isoformat()})"
                 )
-            row.sent_at = row.updated_at = now
-            if exchange_order_id is not None:
-                row.exchange_order_id = exchange_order_id
+            row.sent_at = row.updated_at = when
+            row.exchange_order_id = exchange_order_id or row.exchange_order_id
             if row.status == "intent":
                 row.status = "open"
-            details = {"exchange_order_id": exchange_order_id}
-            session.add(BotOrderEvent(order_id=row.id, kind="sent", at=now, details=details))
+            session.add(_event(row.client_order_id, row.id, kind, when, event_details))
             return info_from_row(OrderInfo, row)
 
     def apply_update(self, client_order_id: str, update: OrderUpdate) -> OrderInfo:
         """Store an exchange event and bring the order up to date with it, in one transaction.
 
         The event is always kept (it is history). The order's fields follow it, except that
-        a final status (filled, canceled, expired, rejected) is never left and ``filled``
-        never goes down: exchanges deliver events out of order.
+        a final status (closed, canceled, expired, rejected) is never left and ``filled``
+        never goes down: exchanges deliver reports out of order.
 
         Raises:
-            DataError: no such order, an unknown status, or a non-finite number.
+            DataError: no such order, an unknown status, a non-finite number, or values the
+                table refuses (a negative fee); nothing is stored then, not even the event.
         """
-        now = as_utc(self._clock())
+        when = as_utc(update.at or self._clock())
         text(update.kind, "order event kind", 32)
         if update.status is not None:
             one_of(update.status, ORDER_STATUSES, "order status")
@@ -237,21 +240,36 @@ class OrderRepository:
         try:
             with self._database.session() as session, session.begin():
                 row = _order(session, client_order_id)
-                session.add(
-                    BotOrderEvent(order_id=row.id, kind=update.kind, at=now, details=details)
-                )
+                session.add(_event(row.client_order_id, row.id, update.kind, when, details))
                 if update.status is not None and row.status not in FINAL_ORDER_STATUSES:
                     row.status = update.status
                 if filled is not None:
                     row.filled = max(row.filled, filled)
                 row.average_price = average_price or row.average_price
-                row.fee = fee if fee is not None else row.fee
+                row.fee = row.fee if fee is None else fee
                 row.exchange_order_id = update.exchange_order_id or row.exchange_order_id
-                row.updated_at = now
+                row.updated_at = when
                 session.flush()
                 return info_from_row(OrderInfo, row)
         except IntegrityError as exc:
             raise refused(f"order {client_order_id}", exc) from exc
+
+    def record_event(
+        self, client_order_id: str, kind: str, at: datetime, details: Mapping[str, Any]
+    ) -> int:
+        """Store an event that changes no order (an ``order_denied`` before any intent row).
+
+        The event is linked to the order when one has this client order id. Returns its id.
+        """
+        text(client_order_id, "client order id", CLIENT_ORDER_ID_MAX_LENGTH)
+        text(kind, "order event kind", 32)
+        encoded = json_object(details, "details")
+        with self._database.session() as session, session.begin():
+            row = _order_row(session, client_order_id)
+            event = _event(client_order_id, None if row is None else row.id, kind, at, encoded)
+            session.add(event)
+            session.flush()
+            return int(event.id)
 
     def get(self, client_order_id: str) -> OrderInfo:
         """One order by its client order id.
@@ -285,18 +303,18 @@ class OrderRepository:
             return [info_from_row(OrderInfo, row) for row in session.scalars(query)]
 
     def events(self, client_order_id: str) -> list[OrderEventInfo]:
-        """The order's events in the order they were stored."""
+        """The events of one client order id in the order they were stored."""
+        query = (
+            sa.select(BotOrderEvent)
+            .where(BotOrderEvent.client_order_id == client_order_id)
+            .order_by(BotOrderEvent.id)
+        )
         with self._database.session() as session:
-            row = _order(session, client_order_id)
-            query = (
-                sa.select(BotOrderEvent)
-                .where(BotOrderEvent.order_id == row.id)
-                .order_by(BotOrderEvent.id)
-            )
             return [info_from_row(OrderEventInfo, event) for event in session.scalars(query)]
 
 
 def _check_intent(intent: OrderIntent) -> None:
+    text(intent.client_order_id, "client order id", CLIENT_ORDER_ID_MAX_LENGTH)
     one_of(intent.intent, ORDER_INTENTS, "order intent")
     one_of(intent.side, ORDER_SIDES, "order side")
     one_of(intent.order_type, ORDER_TYPES, "order type")
@@ -306,13 +324,15 @@ def _check_intent(intent: OrderIntent) -> None:
         number(getattr(intent, name), name, positive=True)
     if intent.amount is None and intent.cost is None:
         raise DataError("an order needs an amount (asset units) or a cost (quote currency)")
-    if intent.attempt < 1:
-        raise DataError(f"attempt={intent.attempt}: must be at least 1")
+    if isinstance(intent.attempt, bool) or not isinstance(intent.attempt, int):
+        raise DataError(f"attempt={intent.attempt!r}: must be a whole number")
+    if intent.attempt < 0:
+        raise DataError(f"attempt={intent.attempt}: must be 0 or more")
 
 
-def _intent_row(intent: OrderIntent, client_order_id: str, now: datetime) -> BotOrder:
+def _intent_row(intent: OrderIntent, now: datetime) -> BotOrder:
     return BotOrder(
-        client_order_id=client_order_id,
+        client_order_id=intent.client_order_id,
         bot_run_id=intent.bot_run_id,
         strategy=intent.strategy,
         symbol=intent.symbol,
@@ -333,11 +353,13 @@ def _intent_row(intent: OrderIntent, client_order_id: str, now: datetime) -> Bot
     )
 
 
-def _next_client_order_id(session: Session, run: BotRun) -> str:
-    count = session.scalar(
-        sa.select(sa.func.count()).select_from(BotOrder).where(BotOrder.bot_run_id == run.id)
-    )
-    return make_client_order_id(run.run_id, int(count or 0) + 1)
+def _event(
+    client_order_id: str, order_id: int | None, kind: str, at: datetime, details: dict[str, Any]
+) -> BotOrderEvent:
+    return BotOrderEvent(
+        client_order_id=client_order_id, order_id=order_id, kind=kind, at=as_utc(at),
+        details=details,
+    )  # fmt: skip
 
 
 def _order_row(session: Session, client_order_id: str) -> BotOrder | None:

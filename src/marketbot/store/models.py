@@ -335,20 +335,12 @@ class PolymarketMarket(Base):
 BOT_MODES: Final = ("paper", "live")
 ORDER_INTENTS: Final = ("entry", "exit", "protect", "force_entry", "force_exit")
 ORDER_SIDES: Final = ("buy", "sell")
-ORDER_TYPES: Final = ("market", "limit", "stop_market", "stop_limit")
-# ``intent``: committed, not sent yet; the rest follow ccxt's unified statuses, with
-# ``closed`` split into ``filled`` and a partial fill spelt out.
-ORDER_STATUSES: Final = (
-    "intent",
-    "open",
-    "partially_filled",
-    "filled",
-    "canceled",
-    "expired",
-    "rejected",
-)
+ORDER_TYPES: Final = ("market", "limit", "stop")
+# ``intent``: committed, not sent yet; the rest are ccxt's unified statuses (``closed`` is
+# fully filled; a partial fill is ``open`` with ``filled`` above 0), as the execution layer's.
+ORDER_STATUSES: Final = ("intent", "open", "closed", "canceled", "expired", "rejected")
 TRADE_DIRECTIONS: Final = ("long", "short")
-VERIFICATION_STATUSES: Final = ("VERIFIED", "PARTIAL_FILL", "FAILED", "SLIPPAGE_HIGH")
+VERIFICATION_STATUSES: Final = ("verified", "partial_fill", "slippage_high", "failed")
 BOT_COMMAND_KINDS: Final = (
     "pause",
     "resume",
@@ -412,9 +404,9 @@ class BotOrder(Base):
     price, ``stop_price`` a stop's trigger. ``filled`` (asset units), ``average_price`` and
     ``fee`` (quote currency) follow the exchange's reports. ``bar_time`` is the open time of
     the bar whose close decided the order (null for an operator's order decided between
-    bars); ``attempt`` counts re-sends of the same decision. ``sent_at`` stays null until the
-    exchange accepted the order: a null there after a crash means "maybe never sent", which
-    the bot settles by asking the exchange for ``client_order_id``.
+    bars); ``attempt`` counts re-placements of the same decision (0 for the first order).
+    ``sent_at`` stays null until the order was sent: a null there after a crash means "maybe
+    never sent", which the bot settles by asking the exchange for ``client_order_id``.
     """
 
     __tablename__ = "orders"
@@ -431,7 +423,7 @@ class BotOrder(Base):
         sa.CheckConstraint("stop_price IS NULL OR stop_price > 0", name="stop_price_positive"),
         sa.CheckConstraint("filled >= 0", name="filled_positive"),
         sa.CheckConstraint("fee >= 0", name="fee_positive"),
-        sa.CheckConstraint("attempt >= 1", name="attempt_positive"),
+        sa.CheckConstraint("attempt >= 0", name="attempt_positive"),
         sa.Index("ix_orders_bot_run_id_status", "bot_run_id", "status"),
     )
 
@@ -452,7 +444,7 @@ class BotOrder(Base):
     average_price: Mapped[float | None] = mapped_column(sa.Double)
     fee: Mapped[float] = mapped_column(sa.Double, default=0.0)
     bar_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempt: Mapped[int] = mapped_column(sa.Integer, default=1)
+    attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
     exchange_order_id: Mapped[str | None] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
@@ -460,13 +452,21 @@ class BotOrder(Base):
 
 
 class BotOrderEvent(Base):
-    """Something that happened to an order: sent, a fill, a cancel, a timeout..."""
+    """Something that happened to an order: submitted, accepted, a fill, a cancel...
+
+    Keyed by ``client_order_id``; ``order_id`` links the order's row when there is one (an
+    order the risk gate denied before its intent was stored has none).
+    """
 
     __tablename__ = "order_events"
-    __table_args__ = (sa.Index("ix_order_events_order_id_at", "order_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_order_events_client_order_id_at", "client_order_id", "at"),
+        sa.Index("ix_order_events_order_id", "order_id"),
+    )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"))
+    client_order_id: Mapped[str] = mapped_column(sa.String(64))
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
@@ -516,7 +516,8 @@ class BotVerification(Base):
     """The trade verifier's verdict on one order: did it fill as expected?
 
     ``slippage`` is a fraction of ``expected_price`` (0.01 is 1 %), positive when the fill was
-    worse than expected; ``discrepancies`` lists what did not match, for people.
+    worse than expected; ``discrepancies`` lists what did not match (the verifier's
+    ``{"status", "message"}`` objects). Statuses are the verifier's, gravest last.
     """
 
     __tablename__ = "verifications"
@@ -531,7 +532,7 @@ class BotVerification(Base):
     expected_price: Mapped[float | None] = mapped_column(sa.Double)
     fill_price: Mapped[float | None] = mapped_column(sa.Double)
     slippage: Mapped[float | None] = mapped_column(sa.Double)
-    discrepancies: Mapped[list[str]] = mapped_column(sa.JSON)
+    discrepancies: Mapped[list[Any]] = mapped_column(sa.JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

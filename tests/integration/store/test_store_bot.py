@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -56,8 +57,9 @@ def count_rows(database: Database, table: str) -> int:
         return int(connection.scalar(sa.select(sa.func.count()).select_from(sa.table(table))))
 
 
-def intent(run_id: int, **changes: object) -> OrderIntent:
+def intent(run_id: int, client_order_id: str = "mb-1", **changes: object) -> OrderIntent:
     values: dict[str, object] = {
+        "client_order_id": client_order_id,
         "bot_run_id": run_id,
         "strategy": "sma_crossover",
         "symbol": "BTC/USDT",
@@ -137,13 +139,26 @@ def test_start_run_when_none_is_current_stores_it_with_a_random_run_id(
     assert run.config_hash == config_hash({"risk": {"max_position_usd": 1000.0}, "fee": 0.002})
 
 
-def test_start_run_when_another_is_current_is_refused(database: Database) -> None:
+def test_start_run_when_same_strategy_and_symbol_is_current_is_refused(
+    database: Database,
+) -> None:
     runs = BotRunRepository(database)
     first = runs.start_run(SPEC)
 
     with pytest.raises(ConfigError, match=rf"bot run {first.id} .* is still current"):
         runs.start_run(SPEC)
     assert count_rows(database, "bot_runs") == 1
+
+
+def test_start_run_when_another_strategy_runs_keeps_both_current(database: Database) -> None:
+    runs = BotRunRepository(database)
+    first = runs.start_run(SPEC)
+    second = runs.start_run(replace(SPEC, strategy="momentum", symbol="ETH/USDT"))
+
+    assert runs.current_runs() == [first, second]
+    assert runs.current_run("sma_crossover", "BTC/USDT") == first
+    assert runs.current_run(symbol="ETH/USDT") == second
+    assert runs.current_run() == second  # the newest
 
 
 def test_archive_when_run_is_current_ends_it_and_frees_the_slot(database: Database) -> None:
@@ -180,20 +195,19 @@ def test_start_run_when_mode_unknown_is_refused(database: Database) -> None:
 # ---------------------------------------------------------------------------- orders
 
 
-def test_insert_intent_when_no_id_given_numbers_the_run_s_orders(database: Database) -> None:
+def test_insert_intent_when_new_stores_an_unsent_intent(database: Database) -> None:
     run = BotRunRepository(database).start_run(SPEC)
     orders = OrderRepository(database, clock=ticking_clock())
 
-    first = orders.insert_intent(intent(run.id))
-    stop = intent(run.id, intent="protect", order_type="stop_market", side="sell", cost=None,
+    first = orders.insert_intent(intent(run.id, "mb-1"))
+    stop = intent(run.id, "mb-2", intent="protect", order_type="stop", side="sell", cost=None,
                   amount=0.01, stop_price=90.0)  # fmt: skip
     second = orders.insert_intent(stop)
 
-    assert [first.client_order_id, second.client_order_id] == [
-        f"mb-{run.run_id}-1",
-        f"mb-{run.run_id}-2",
-    ]
     assert (first.status, first.sent_at, first.filled, first.fee) == ("intent", None, 0.0, 0.0)
+    assert (first.attempt, first.cost, first.amount) == (0, 500.0, None)
+    assert (second.order_type, second.stop_price, second.amount) == ("stop", 90.0, 0.01)
+    assert orders.get("mb-2") == second
     assert first.bar_time == T0 - timedelta(hours=1) and first.created_at == T0
     assert [order.client_order_id for order in orders.unsent(run.id)] == [
         first.client_order_id,
@@ -206,20 +220,19 @@ def test_insert_intent_when_client_order_id_is_taken_refuses_and_stores_nothing(
 ) -> None:
     run = BotRunRepository(database).start_run(SPEC)
     orders = OrderRepository(database)
-    orders.insert_intent(intent(run.id, client_order_id="mb-x-1"))
+    orders.insert_intent(intent(run.id, "mb-x-1"))
 
     with pytest.raises(DataError, match=r"order mb-x-1 is already stored: client order ids are"):
-        orders.insert_intent(intent(run.id, client_order_id="mb-x-1", side="sell", amount=1.0))
+        orders.insert_intent(intent(run.id, "mb-x-1", side="sell", amount=1.0))
 
     assert count_rows(database, "orders") == 1
-    assert count_rows(database, "order_events") == 1
     assert orders.get("mb-x-1").side == "buy"
 
 
 def test_orders_table_when_client_order_id_repeats_refuses_it(database: Database) -> None:
     # The database itself guards uniqueness, whatever the repository checks first.
     run = BotRunRepository(database).start_run(SPEC)
-    OrderRepository(database).insert_intent(intent(run.id, client_order_id="dup"))
+    OrderRepository(database).insert_intent(intent(run.id, "dup"))
     table = Base.metadata.tables["orders"]
     row = {
         "client_order_id": "dup", "bot_run_id": run.id, "strategy": "s", "symbol": "x",
@@ -240,7 +253,8 @@ def test_orders_table_when_client_order_id_repeats_refuses_it(database: Database
         ({"cost": None}, "needs an amount .* or a cost"),
         ({"price": float("nan")}, "price=nan: must be a finite number above 0"),
         ({"amount": -1.0}, "amount=-1.0: must be a finite number above 0"),
-        ({"attempt": 0}, "attempt=0"),
+        ({"attempt": -1}, "attempt=-1: must be 0 or more"),
+        ({"client_order_id": " "}, "client order id must not be empty"),
         ({"bot_run_id": 999}, "no bot run with id 999"),
     ],
 )
@@ -266,6 +280,9 @@ def test_mark_sent_when_intent_stored_sets_sent_at_and_opens_it(database: Databa
         "ex-42",
     )
     assert orders.unsent(run.id) == []
+    assert [(e.kind, e.details) for e in orders.events(order.client_order_id)] == [
+        ("order_submitted", {})
+    ]
     with pytest.raises(DataError, match="marked sent already"):
         orders.mark_sent(order.client_order_id)
 
@@ -278,22 +295,43 @@ def test_apply_update_when_events_arrive_out_of_order_keeps_the_final_status(
     cid = orders.insert_intent(intent(run.id)).client_order_id
     orders.mark_sent(cid)
 
-    orders.apply_update(cid, OrderUpdate("partially_filled", "partially_filled", 0.004, 101.0))
-    orders.apply_update(cid, OrderUpdate("filled", "filled", 0.005, 100.5, fee=1.0))
+    partial = orders.apply_update(
+        cid, OrderUpdate("order_updated", status="open", filled=0.004, average_price=101.0)
+    )
+    orders.apply_update(
+        cid, OrderUpdate("order_filled", status="closed", filled=0.005, average_price=100.5,
+                         fee=1.0, at=T0 + timedelta(minutes=5))
+    )  # fmt: skip
     late = orders.apply_update(
-        cid, OrderUpdate("open", "open", filled=0.004, details={"source": "websocket"})
+        cid, OrderUpdate("order_updated", status="open", filled=0.004, details={"via": "ws"})
     )
 
-    assert (late.status, late.filled, late.average_price, late.fee) == ("filled", 0.005, 100.5, 1.0)
-    assert [event.kind for event in orders.events(cid)] == [
-        "intent",
-        "sent",
-        "partially_filled",
-        "filled",
-        "open",
+    assert (partial.status, partial.filled) == ("open", 0.004)
+    assert (late.status, late.filled, late.average_price, late.fee) == ("closed", 0.005, 100.5, 1.0)
+    events = orders.events(cid)
+    assert [event.kind for event in events] == [
+        "order_submitted",
+        "order_updated",
+        "order_filled",
+        "order_updated",
     ]
-    assert orders.events(cid)[-1].details == {"source": "websocket"}
+    assert events[2].at == T0 + timedelta(minutes=5)
+    assert events[-1].details == {"via": "ws"} and events[-1].order_id == late.id
     assert orders.open_orders(run.id) == []
+
+
+def test_record_event_when_no_order_row_keeps_it_by_client_order_id(database: Database) -> None:
+    orders = OrderRepository(database)
+
+    orders.record_event("mb-denied", "order_denied", T0, {"reason": "max positions"})
+
+    (event,) = orders.events("mb-denied")
+    assert (event.order_id, event.kind, event.at, event.details) == (
+        None,
+        "order_denied",
+        T0,
+        {"reason": "max positions"},
+    )
 
 
 def test_apply_update_when_the_store_refuses_it_stores_no_event_either(
@@ -307,7 +345,7 @@ def test_apply_update_when_the_store_refuses_it_stores_no_event_either(
     events_before = count_rows(database, "order_events")
 
     with pytest.raises(DataError, match=f"order {cid}: refused by the store"):
-        orders.apply_update(cid, OrderUpdate("filled", "filled", 0.005, 100.0, fee=-1.0))
+        orders.apply_update(cid, OrderUpdate("order_filled", status="closed", fee=-1.0))
 
     assert count_rows(database, "order_events") == events_before
     assert orders.get(cid).status == "intent"
@@ -315,7 +353,7 @@ def test_apply_update_when_the_store_refuses_it_stores_no_event_either(
 
 def test_apply_update_when_order_unknown_is_refused(database: Database) -> None:
     with pytest.raises(DataError, match="no order with client order id 'nope'"):
-        OrderRepository(database).apply_update("nope", OrderUpdate("filled", "filled"))
+        OrderRepository(database).apply_update("nope", OrderUpdate("order_filled"))
 
 
 # ---------------------------------------------------------------------------- records
@@ -324,8 +362,8 @@ def test_apply_update_when_order_unknown_is_refused(database: Database) -> None:
 def test_record_trade_when_orders_exist_reads_back_equal(database: Database) -> None:
     run = BotRunRepository(database).start_run(SPEC)
     orders = OrderRepository(database)
-    entry = orders.insert_intent(intent(run.id)).client_order_id
-    sell = intent(run.id, intent="exit", side="sell", cost=None, amount=0.005)
+    entry = orders.insert_intent(intent(run.id, "mb-in")).client_order_id
+    sell = intent(run.id, "mb-out", intent="exit", side="sell", cost=None, amount=0.005)
     leave = orders.insert_intent(sell).client_order_id
     trade = TradeRecord(
         bot_run_id=run.id, strategy="sma_crossover", symbol="BTC/USDT", direction="long",
@@ -358,15 +396,16 @@ def test_record_verification_when_stored_reads_back_equal(database: Database) ->
     run = BotRunRepository(database).start_run(SPEC)
     cid = OrderRepository(database).insert_intent(intent(run.id)).client_order_id
     verdict = VerificationRecord(
-        client_order_id=cid, status="SLIPPAGE_HIGH", at=T0, expected_price=100.0,
-        fill_price=101.5, slippage=0.015, discrepancies=("slippage 1.5 % above 1.0 %",),
+        client_order_id=cid, status="slippage_high", at=T0, expected_price=100.0,
+        fill_price=101.5, slippage=0.015,
+        discrepancies=({"status": "slippage_high", "message": "1.5 % worse, above 1 %"},),
     )  # fmt: skip
     records = BotRecordRepository(database)
 
     records.record_verification(verdict)
 
     assert records.verifications(cid) == [verdict]
-    with pytest.raises(DataError, match="verification status 'OK'"):
+    with pytest.raises(DataError, match="verification status 'OK': use one of verified"):
         records.record_verification(VerificationRecord(client_order_id=cid, status="OK", at=T0))
 
 

@@ -105,19 +105,18 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("side IN ('buy', 'sell')", name=op.f("ck_orders_side")),
         sa.CheckConstraint(
-            "status IN ('intent', 'open', 'partially_filled', 'filled', 'canceled', "
-            "'expired', 'rejected')",
+            "status IN ('intent', 'open', 'closed', 'canceled', 'expired', 'rejected')",
             name=op.f("ck_orders_status"),
         ),
         sa.CheckConstraint(
-            "type IN ('market', 'limit', 'stop_market', 'stop_limit')",
+            "type IN ('market', 'limit', 'stop')",
             name=op.f("ck_orders_type"),
         ),
         sa.CheckConstraint(
             "amount IS NOT NULL OR cost IS NOT NULL", name=op.f("ck_orders_amount_or_cost")
         ),
         sa.CheckConstraint("amount IS NULL OR amount > 0", name=op.f("ck_orders_amount_positive")),
-        sa.CheckConstraint("attempt >= 1", name=op.f("ck_orders_attempt_positive")),
+        sa.CheckConstraint("attempt >= 0", name=op.f("ck_orders_attempt_positive")),
         sa.CheckConstraint("cost IS NULL OR cost > 0", name=op.f("ck_orders_cost_positive")),
         sa.CheckConstraint("fee >= 0", name=op.f("ck_orders_fee_positive")),
         sa.CheckConstraint("filled >= 0", name=op.f("ck_orders_filled_positive")),
@@ -142,7 +141,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("client_order_id", sa.String(length=64), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         _time("at"),
         sa.Column("details", sa.JSON(), nullable=False),
@@ -152,8 +152,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
     )
     op.create_index(
-        op.f("ix_order_events_order_id_at"), "order_events", ["order_id", "at"], unique=False
+        op.f("ix_order_events_client_order_id_at"),
+        "order_events",
+        ["client_order_id", "at"],
+        unique=False,
     )
+    op.create_index(op.f("ix_order_events_order_id"), "order_events", ["order_id"], unique=False)
     op.create_table(
         "trades",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -212,7 +216,7 @@ def upgrade() -> None:
         sa.Column("discrepancies", sa.JSON(), nullable=False),
         _time("at"),
         sa.CheckConstraint(
-            "status IN ('VERIFIED', 'PARTIAL_FILL', 'FAILED', 'SLIPPAGE_HIGH')",
+            "status IN ('verified', 'partial_fill', 'slippage_high', 'failed')",
             name=op.f("ck_verifications_status"),
         ),
         sa.ForeignKeyConstraint(
@@ -255,7 +259,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_trades_symbol_exit_time"), table_name="trades")
     op.drop_index(op.f("ix_trades_bot_run_id_exit_time"), table_name="trades")
     op.drop_table("trades")
-    op.drop_index(op.f("ix_order_events_order_id_at"), table_name="order_events")
+    op.drop_index(op.f("ix_order_events_order_id"), table_name="order_events")
+    op.drop_index(op.f("ix_order_events_client_order_id_at"), table_name="order_events")
     op.drop_table("order_events")
     op.drop_index(op.f("ix_orders_bot_run_id_status"), table_name="orders")
     op.drop_table("orders")
