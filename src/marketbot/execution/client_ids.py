@@ -68,7 +68,8 @@ def client_order_id(
         attempt: 0 for the first order of this decision, then 1, 2... for re-placements.
 
     Raises:
-        ConfigError: an empty or separator-containing text field, an unknown intent, a
+        ConfigError: an empty or separator-containing text field (or one with a lone
+            surrogate, which UTF-8 cannot encode), an unknown intent, a
             ``bar_time`` that is not a datetime, or an ``attempt`` that is not an int >= 0.
     """
     texts = {"run_id": run_id, "strategy": strategy, "symbol": symbol}
@@ -77,6 +78,8 @@ def client_order_id(
             raise ConfigError(f"`{name}` must be a non-empty string, got {value!r}")
         if _FIELD_SEPARATOR in value:
             raise ConfigError(f"`{name}` must not contain the unit separator \\x1f: {value!r}")
+        if not _is_utf8_text(value):
+            raise ConfigError(f"`{name}` must be text UTF-8 can encode (no lone surrogates)")
     if not isinstance(bar_time, datetime):
         raise ConfigError(f"`bar_time` must be a datetime, got {bar_time!r}")
     try:
@@ -108,3 +111,11 @@ def _iso_utc(moment: datetime) -> str:
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
         f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}Z"
     )
+
+
+def _is_utf8_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

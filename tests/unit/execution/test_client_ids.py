@@ -97,6 +97,7 @@ def test_client_order_id_when_intent_is_the_enum_equals_the_string() -> None:
         ("attempt", True, "`attempt` must be an int >= 0"),
         ("run_id", "", "`run_id` must be a non-empty string"),
         ("symbol", "BTC\x1fUSDT", "`symbol` must not contain the unit separator"),
+        ("strategy", "sma\ud800", "`strategy` must be text UTF-8 can encode"),
         ("bar_time", "2024-01-01", "`bar_time` must be a datetime"),
     ],
 )
@@ -107,7 +108,11 @@ def test_client_order_id_when_a_field_is_invalid_raises_config_error(
         client_order_id(**{**FIELDS, name: bad})
 
 
-texts = st.text(alphabet=st.characters(exclude_characters="\x1f"), min_size=1, max_size=20)
+texts = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x1f"),
+    min_size=1,
+    max_size=20,
+)
 decisions = st.tuples(
     texts,
     texts,

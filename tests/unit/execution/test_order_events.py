@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketbot.execution import (
     Order,
@@ -234,3 +236,46 @@ def test_order_events_when_expired_is_expired(fake: FakeTime, exchange: Scripted
     events = order_events(before, exchange.fetch_order(before.id), fake.clock.now())
 
     assert [type(event) for event in events] == [OrderExpired]
+
+
+# Fills in eighths of the amount (exact sums), polled at whole seconds.
+@given(
+    fills=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=8), st.integers(min_value=0, max_value=20)),
+        max_size=5,
+    ),
+    poll_every=st.integers(min_value=1, max_value=7),
+    cancel_at_end=st.booleans(),
+)
+def test_order_events_when_polled_the_fills_add_up_to_what_the_order_filled(
+    fills: list[tuple[int, int]], poll_every: int, cancel_at_end: bool
+) -> None:
+    fake = FakeTime(START)
+    exchange = ScriptedExchange(fake.clock)
+    for eighths, at in fills:
+        exchange.script_fill(
+            CID, price=100.0 + at, amount=eighths / 8, at=START + timedelta(seconds=at)
+        )
+    previous = None
+    current = place(exchange)
+    events: list[OrderEvent] = []
+    while True:
+        events += order_events(previous, current, fake.clock.now())
+        if not current.is_open or fake.clock.now() > START + timedelta(seconds=20):
+            break
+        fake.sleep(poll_every)
+        previous, current = current, exchange.fetch_order(current.id)
+    if cancel_at_end and current.is_open:
+        previous, current = current, exchange.cancel_order(current.id)
+        events += order_events(previous, current, fake.clock.now())
+
+    filled_events = [event for event in events if isinstance(event, OrderFilled)]
+    assert sum(event.amount for event in filled_events) == current.filled
+    assert [event.filled for event in filled_events] == [
+        sum(event.amount for event in filled_events[: index + 1])
+        for index in range(len(filled_events))
+    ]
+    assert isinstance(events[0], OrderAccepted)
+    assert sum(isinstance(event, OrderCanceled) for event in events) == (
+        current.status is OrderStatus.CANCELED
+    )
