@@ -134,23 +134,20 @@ class Verification:
         return self.status is VerificationStatus.VERIFIED
 
     def to_row(self) -> dict[str, Any]:
-        """The ``verifications`` row.
+        """The ``verifications`` table's row.
 
-        The fields above, with ``discrepancies`` as a JSON list of ``{"status", "message"}``
-        and enumerations as their values.
+        ``client_order_id``, ``status``, ``at`` (``verified_at``), ``expected_price``,
+        ``fill_price``, ``slippage`` and ``discrepancies`` as a JSON list of
+        ``{"status", "message"}``; enumerations as their values. The order's own fields
+        (amounts, side) are the ``orders`` table's.
         """
         return {
             "client_order_id": self.client_order_id,
-            "order_id": self.order_id,
-            "symbol": self.symbol,
-            "side": self.side.value,
             "status": self.status.value,
+            "at": self.verified_at,
             "expected_price": self.expected_price,
             "fill_price": self.fill_price,
             "slippage": self.slippage,
-            "amount": self.amount,
-            "filled": self.filled,
-            "verified_at": self.verified_at,
             "discrepancies": [
                 {"status": item.status.value, "message": item.message}
                 for item in self.discrepancies

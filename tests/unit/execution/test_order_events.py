@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,15 @@ def test_to_row_when_any_event_has_the_four_columns_and_json_details(event: Orde
     assert "client_order_id" not in row["details"]
     assert "at" not in row["details"]
     json.dumps(row["details"], allow_nan=False)
+
+
+def test_to_row_when_given_to_the_store_matches_record_event_arguments() -> None:
+    # The contract with the order_events table: a row is record_event's keyword arguments.
+    from marketbot.store.bot_orders import OrderRepository
+
+    parameters = inspect.signature(OrderRepository.record_event).parameters
+
+    assert set(ONE_OF_EACH[0].to_row()) == set(parameters) - {"self"}
 
 
 def test_to_row_when_order_filled_details_hold_the_fill_with_enum_values() -> None:

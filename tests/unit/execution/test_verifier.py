@@ -286,13 +286,32 @@ def test_verification_statistics_of_when_empty_is_all_zero() -> None:
 def test_to_row_when_partial_with_slippage_is_json_ready(verifier: TradeVerifier) -> None:
     row = verifier.verify(an_order(filled=0.4, average=103.0), 100.0).to_row()
 
-    assert row["status"] == "slippage_high"
-    assert row["side"] == "buy"
-    assert row["verified_at"] == NOW
-    assert row["expected_price"] == 100.0
-    assert row["fill_price"] == 103.0
-    assert [item["status"] for item in row["discrepancies"]] == ["partial_fill", "slippage_high"]
-    json.dumps({key: value for key, value in row.items() if key != "verified_at"}, allow_nan=False)
+    assert row == {
+        "client_order_id": "mb-test",
+        "status": "slippage_high",
+        "at": NOW,
+        "expected_price": 100.0,
+        "fill_price": 103.0,
+        "slippage": pytest.approx(0.03),
+        "discrepancies": [
+            {"status": "partial_fill", "message": "filled 0.4 of 1 (order canceled)"},
+            {
+                "status": "slippage_high",
+                "message": "buy filled at 103, 3.00% above the expected 100 (allowed 1.00%)",
+            },
+        ],
+    }
+    json.dumps({key: value for key, value in row.items() if key != "at"}, allow_nan=False)
+
+
+def test_to_row_when_given_to_the_store_is_its_verification_record() -> None:
+    # The contract with the verifications table: a row is a VerificationRecord's fields.
+    from marketbot.store.bot import VerificationRecord
+
+    verifier = TradeVerifier(clock=ManualClock(NOW))
+    row = verifier.verify(an_order(), 100.0).to_row()
+
+    assert VerificationRecord(**row).status == "verified"
 
 
 @pytest.mark.parametrize("bad", [-0.01, math.nan, math.inf, "1%", True])
