@@ -20,6 +20,7 @@ import marketbot.cli.download  # noqa: F401 - registers `data download`
 from marketbot.cli import backtest as backtest_commands
 from marketbot.cli import optimize as optimize_commands
 from marketbot.cli import strategies as strategy_commands
+from marketbot.cli.bot import bot_app, risk_app
 from marketbot.cli.data import data_app
 from marketbot.cli.polymarket import polymarket_app
 from marketbot.cli.runs import runs_app
@@ -41,6 +42,8 @@ app.command()(backtest_commands.demo)
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
 app.add_typer(polymarket_app, name="polymarket")
+app.add_typer(risk_app, name="risk")
+app.add_typer(bot_app, name="bot")
 
 DEBUG_VARIABLE = "MARKETBOT_DEBUG"
 

@@ -44,13 +44,26 @@ _COMMAND_ARGS: Final[dict[str, frozenset[str]]] = {
 
 
 def check_command(
-    kind: str, *, by: str | None, reason: str | None, args: Mapping[str, Any]
+    kind: str,
+    *,
+    by: str | None,
+    reason: str | None,
+    args: Mapping[str, Any],
+    label: str | None = None,
 ) -> None:
     """Refuse a command the bot could not act on, before anything is stored.
 
     ``force_exit`` takes ``{"symbol": S}`` or ``{"all": true}``, ``force_entry`` takes
     ``{"symbol": S}``; the other kinds take no arguments. Every command needs who asks
     (``by``) and why (``reason``).
+
+    Args:
+        kind: One of ``BOT_COMMAND_KINDS``.
+        by: Who asks.
+        reason: Why.
+        args: The command's arguments.
+        label: How messages name the command (the CLI passes ``risk reset``); default
+            ``kind``.
 
     Raises:
         ConfigError: an unknown kind, a missing ``by`` or ``reason``, or wrong arguments.
@@ -59,22 +72,23 @@ def check_command(
         raise ConfigError(
             f"unknown bot command {kind!r}: use one of {', '.join(BOT_COMMAND_KINDS)}"
         )
+    name = label or kind
     if by is None or not by.strip():
-        raise ConfigError(f"{kind}: say who asks (--by NAME)")
+        raise ConfigError(f"{name}: say who asks (--by NAME)")
     if len(by) > 100:
-        raise ConfigError(f"{kind}: --by is {len(by)} characters long, at most 100 fit")
+        raise ConfigError(f"{name}: --by is {len(by)} characters long, at most 100 fit")
     if reason is None or not reason.strip():
-        raise ConfigError(f"{kind}: give a reason (--reason TEXT); nothing was queued")
+        raise ConfigError(f"{name}: give a reason (--reason TEXT); nothing was queued")
     unknown = sorted(set(args) - _COMMAND_ARGS.get(kind, frozenset()))
     if unknown:
-        raise ConfigError(f"{kind}: unexpected argument(s) {', '.join(unknown)}")
+        raise ConfigError(f"{name}: unexpected argument(s) {', '.join(unknown)}")
     symbol, every = args.get("symbol"), bool(args.get("all"))
     if symbol is not None and (not isinstance(symbol, str) or not symbol.strip()):
-        raise ConfigError(f"{kind}: the symbol must be a non-empty name")
+        raise ConfigError(f"{name}: the symbol must be a non-empty name")
     if kind == "force_exit" and (symbol is None) == (not every):
-        raise ConfigError("force_exit: name one SYMBOL or give --all (not both)")
+        raise ConfigError(f"{name}: name one SYMBOL or give --all (not both)")
     if kind == "force_entry" and symbol is None:
-        raise ConfigError("force_entry: name the SYMBOL to enter")
+        raise ConfigError(f"{name}: name the SYMBOL to enter")
 
 
 class BotCommandRepository:
