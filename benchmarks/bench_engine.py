@@ -267,16 +267,15 @@ def stage_breakdown(frame: pd.DataFrame, repeats: int) -> dict[str, float]:
         settings=config.kernel_settings(allow_short=prepared.allow_short),
     )
     times["kernel (simulate)"], output = best_of(lambda: run_kernel(inputs), repeats)
-    count = output.num_trades
 
     def metrics() -> dict[str, float | int]:
         return compute_metrics(
             output.equity,
             inputs.times_ns,
             inputs.close,
-            output.pnl[:count],
-            output.pnl_pct[:count],
-            output.exit_bar[:count] - output.entry_bar[:count],
+            output.trades["pnl"],
+            output.trades["pnl_pct"],
+            output.trades["exit_bar"] - output.trades["entry_bar"],
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,

@@ -20,6 +20,7 @@ Where the page leaves a case open, the choice is written down at the rule that m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -327,12 +328,11 @@ class _Simulation:
             self._close(index, price, reason)
 
     def _intrabar_exit(self, position: Position, bar: _Bar) -> tuple[int, float] | None:
-        """Stop, then target, then trailing stop against the low/high: the first that hits.
+        """Stop-loss, then trailing stop, then take-profit against the low/high.
 
-        Checking the stop first is what makes the stop win when two trigger in one bar.
-        Ambiguity: the page's "the stop is taken" could be read as covering the trailing stop
-        too; its explicit order (and "the first that triggers") is followed instead, so a
-        take-profit and a trailing stop hit in one bar give the take-profit.
+        The page: when a stop and the target both trigger in one bar, the stop is taken; a
+        trailing stop is a stop, so it beats the take-profit too. Between the stop-loss and
+        the trailing stop the page's order names the stop-loss.
         """
         direction = position.direction
         adverse = bar.low if direction == LONG else bar.high
@@ -340,12 +340,12 @@ class _Simulation:
         stop = self._stop_loss_level(position)
         if stop is not None and _reached_adverse(direction, adverse, stop):
             return EXIT_STOP_LOSS, _level_or_open(direction, stop, bar.open, adverse=True)
-        target = self._take_profit_level(position)
-        if target is not None and _reached_favourable(direction, favourable, target):
-            return EXIT_TAKE_PROFIT, _level_or_open(direction, target, bar.open, adverse=False)
         trail = self._trailing_level(position)
         if trail is not None and _reached_adverse(direction, adverse, trail):
             return EXIT_TRAILING_STOP, _level_or_open(direction, trail, bar.open, adverse=True)
+        target = self._take_profit_level(position)
+        if target is not None and _reached_favourable(direction, favourable, target):
+            return EXIT_TAKE_PROFIT, _level_or_open(direction, target, bar.open, adverse=False)
         return None
 
     def _at_the_close(self, bar: _Bar) -> None:
@@ -394,7 +394,7 @@ class _Simulation:
         return position.extreme * (1.0 + self.trailing_stop)
 
     def _gap_exit_reason(self, position: Position, open_price: float) -> int | None:
-        """Stop, then target, then trailing stop: the first the open has reached.
+        """Stop-loss, then trailing stop, then take-profit: the first the open has reached.
 
         The page's table uses "<=" / ">=", so an open exactly at a level counts as reached.
         """
@@ -402,12 +402,12 @@ class _Simulation:
         stop = self._stop_loss_level(position)
         if stop is not None and _reached_adverse(direction, open_price, stop):
             return EXIT_STOP_LOSS
-        target = self._take_profit_level(position)
-        if target is not None and _reached_favourable(direction, open_price, target):
-            return EXIT_TAKE_PROFIT
         trail = self._trailing_level(position)
         if trail is not None and _reached_adverse(direction, open_price, trail):
             return EXIT_TRAILING_STOP
+        target = self._take_profit_level(position)
+        if target is not None and _reached_favourable(direction, open_price, target):
+            return EXIT_TAKE_PROFIT
         return None
 
     def _max_hold_reached(self, position: Position, now_ns: int) -> bool:
@@ -535,23 +535,12 @@ def _level_or_open(direction: int, level: float, open_price: float, *, adverse: 
 
 
 def outcome_from_kernel(output: KernelOutput) -> BacktestOutcome:
-    """Turn the kernel's output into the reference's plain types, for comparison."""
-    trades = [
-        Trade(
-            entry_bar=int(output.entry_bar[i]),
-            exit_bar=int(output.exit_bar[i]),
-            direction=int(output.direction[i]),
-            size=float(output.size[i]),
-            entry_price=float(output.entry_price[i]),
-            exit_price=float(output.exit_price[i]),
-            pnl=float(output.pnl[i]),
-            pnl_pct=float(output.pnl_pct[i]),
-            fees=float(output.fees[i]),
-            exit_reason=int(output.exit_reason[i]),
-            tag=int(output.tag[i]),
-        )
-        for i in range(int(output.num_trades))
-    ]
+    """Turn the kernel's output into the reference's plain types, for comparison.
+
+    The kernel's trade records are read by field name (the fields of ``Trade``).
+    """
+    fields = [field.name for field in dataclasses.fields(Trade)]
+    trades = [Trade(**{name: record[name].item() for name in fields}) for record in output.trades]
     return BacktestOutcome(
         equity=[float(value) for value in output.equity],
         trades=trades,

@@ -18,25 +18,13 @@ import pandas as pd
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.kernel import KernelSignals
 from marketbot.backtest.portfolio_kernel import (
-    T_DIRECTION,
-    T_ENTRY_BAR,
-    T_ENTRY_PRICE,
-    T_EXIT_BAR,
-    T_EXIT_PRICE,
-    T_FEES,
-    T_PNL,
-    T_PNL_PCT,
-    T_REASON,
-    T_SIZE,
-    T_SYMBOL,
-    T_TAG,
     PortfolioOutput,
     PortfolioSettings,
     simulate_portfolio,
 )
+from marketbot.backtest.result import trade_records_frame
 from marketbot.backtest.signals import prepare_signals
 from marketbot.core.bars import bar_times
-from marketbot.core.codes import EXIT_REASON_NAMES
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.strategies.base import Strategy
 
@@ -180,32 +168,10 @@ def portfolio_trades_frame(
     symbols: tuple[str, ...],
     tag_names: tuple[str, ...],
 ) -> pd.DataFrame:
-    """The kernel's trade matrix as the public trade table, with a ``symbol`` column."""
-    records = output.trades[: output.num_trades]
-    entry_bar = records[:, T_ENTRY_BAR].astype(np.int64)
-    exit_bar = records[:, T_EXIT_BAR].astype(np.int64)
-    tags = records[:, T_TAG].astype(np.int64)
-    tag_labels = np.asarray((*tag_names, None), dtype=object)
-    frame = pd.DataFrame(
-        {
-            "entry_time": index[entry_bar],
-            "exit_time": index[exit_bar],
-            "entry_price": records[:, T_ENTRY_PRICE],
-            "exit_price": records[:, T_EXIT_PRICE],
-            "size": records[:, T_SIZE],
-            "pnl": records[:, T_PNL],
-            "pnl_pct": records[:, T_PNL_PCT],
-            "exit_reason": np.asarray(EXIT_REASON_NAMES, dtype=object)[
-                records[:, T_REASON].astype(np.int64)
-            ],
-            "direction": np.where(records[:, T_DIRECTION] > 0, "long", "short").astype(object),
-            "fees": records[:, T_FEES],
-            "entry_bar": entry_bar,
-            "exit_bar": exit_bar,
-            "tag": tag_labels[np.where((tags >= 0) & (tags < len(tag_names)), tags, -1)],
-            "symbol": np.asarray(symbols, dtype=object)[records[:, T_SYMBOL].astype(np.int64)],
-        }
-    )
+    """The kernel's trade records as the public trade table, with a ``symbol`` column."""
+    records = output.trades
+    frame = trade_records_frame(records, index, tag_names)
+    frame["symbol"] = np.asarray(symbols, dtype=object)[records["symbol"]]
     # Exits are recorded bar by bar; order trades by exit, then entry, then symbol.
     return frame.sort_values(["exit_bar", "entry_bar", "symbol"], kind="stable").reset_index(
         drop=True

@@ -189,26 +189,36 @@ def trades_frame(
     output: KernelOutput, index: pd.DatetimeIndex, tag_names: tuple[str, ...]
 ) -> pd.DataFrame:
     """The kernel's trade records as a DataFrame with times, labels and the public columns."""
-    count = output.num_trades
-    entry_bar = output.entry_bar[:count].copy()
-    exit_bar = output.exit_bar[:count].copy()
-    reasons = np.asarray(EXIT_REASON_NAMES, dtype=object)[output.exit_reason[:count]]
-    directions = np.where(output.direction[:count] > 0, "long", "short").astype(object)
-    tags = output.tag[:count]
+    return trade_records_frame(output.trades, index, tag_names)
+
+
+def trade_records_frame(
+    records: np.ndarray, index: pd.DatetimeIndex, tag_names: tuple[str, ...]
+) -> pd.DataFrame:
+    """Trade records (``step_nb.TRADE_DTYPE``, read by field name) as the public trade table.
+
+    Bars become times of ``index``, exit reasons and directions their labels, tags the
+    strategy's tag names (None for none).
+    """
+    entry_bar = records["entry_bar"].copy()
+    exit_bar = records["exit_bar"].copy()
+    reasons = np.asarray(EXIT_REASON_NAMES, dtype=object)[records["exit_reason"]]
+    directions = np.where(records["direction"] > 0, "long", "short").astype(object)
+    tags = records["tag"]
     tag_labels = np.asarray((*tag_names, None), dtype=object)
     tag_column = tag_labels[np.where((tags >= 0) & (tags < len(tag_names)), tags, -1)]
     return pd.DataFrame(
         {
             "entry_time": index[entry_bar],
             "exit_time": index[exit_bar],
-            "entry_price": output.entry_price[:count].copy(),
-            "exit_price": output.exit_price[:count].copy(),
-            "size": output.size[:count].copy(),
-            "pnl": output.pnl[:count].copy(),
-            "pnl_pct": output.pnl_pct[:count].copy(),
+            "entry_price": records["entry_price"].copy(),
+            "exit_price": records["exit_price"].copy(),
+            "size": records["size"].copy(),
+            "pnl": records["pnl"].copy(),
+            "pnl_pct": records["pnl_pct"].copy(),
             "exit_reason": reasons,
             "direction": directions,
-            "fees": output.fees[:count].copy(),
+            "fees": records["fees"].copy(),
             "entry_bar": entry_bar,
             "exit_bar": exit_bar,
             "tag": tag_column,

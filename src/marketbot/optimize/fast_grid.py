@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import TradingWindow
+from marketbot.backtest.step_nb import TRADE_DTYPE
 from marketbot.core.errors import DataError
 from marketbot.core.metrics import (
     RunStatistics,
@@ -262,7 +263,8 @@ def _run_block(
     n = len(bars.close)
     workers = max(1, min(numba.get_num_threads(), len(combos)))
     # np.empty: a page is only touched when a trade is written to it.
-    trade_buffers = np.empty((workers, 3, n + 1), dtype=np.float64)
+    trade_buffers = np.empty((workers, n + 1), dtype=TRADE_DTYPE)
+    scratch_buffers = np.empty((workers, n + 1), dtype=np.float64)
     stats = np.empty((len(combos), nb.NUM_STATS), dtype=np.float64)
     fast_grid_nb.crossover_grid_nb(
         bars.open_,
@@ -277,6 +279,7 @@ def _run_block(
         bars.first,
         config.kernel_settings(allow_short=False),
         trade_buffers,
+        scratch_buffers,
         stats,
     )
     return stats

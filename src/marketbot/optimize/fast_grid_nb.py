@@ -5,10 +5,10 @@ strategy's ``rolling_mean_nb``, bit for bit, with its own compensated add), then
 :func:`crossover_grid_nb` runs every combination on all cores. Per combination,
 :func:`simulate_crossover_nb` derives the crossings from the two cached averages (the rule
 of ``crossed_above_nb``), simulates the long-only account with the backtest kernel's rules
-(the part of ``backtest.kernel.simulate_nb`` that a long-only strategy without risk limits
-reaches, built from the same ``*_nb`` rule functions) and streams each bar's equity into
-the statistics that ``core.metrics.compute_metrics`` is defined on (``grid_stats_nb``); the
-trades go into a buffer that the worker thread reuses. No equity curve is stored.
+(the bar steps of ``backtest.step_nb`` that the single and portfolio kernels call, for a
+long-only strategy without risk limits) and streams each bar's equity into the statistics
+that ``core.metrics.compute_metrics`` is defined on (``grid_stats_nb``); the trade records
+go into a buffer that the worker thread reuses. No equity curve is stored.
 
 Two shortcuts skip work that cannot change the result. While the account is flat nothing
 happens until the next entry signal and the equity stays the cash, so the loop jumps to
@@ -25,8 +25,23 @@ import numpy as np
 from numba import njit, prange
 
 from marketbot.backtest.kernel import KernelSettings
-from marketbot.core.codes import EXIT_MAX_HOLD, EXIT_NONE, EXIT_SIGNAL, FLAT, LONG
-from marketbot.core.costs_nb import fee_nb, fill_price_nb
+from marketbot.backtest.step_nb import (
+    Account,
+    Book,
+    Position,
+    RiskState,
+    bar_orders_nb,
+    close_step_nb,
+    end_of_data_nb,
+    enter_position_nb,
+    entry_direction_nb,
+    exit_position_nb,
+    flat_position_nb,
+    intrabar_step_nb,
+    open_exit_reason_nb,
+    size_entry_nb,
+)
+from marketbot.core.codes import EXIT_NONE, FLAT, LONG
 from marketbot.optimize.grid_stats_nb import (
     STAT_DOWNSIDE,
     STAT_EXPOSED_BARS,
@@ -46,15 +61,6 @@ from marketbot.optimize.grid_stats_nb import (
     equity_stats_unchanged_nb,
     trade_sums_nb,
 )
-from marketbot.risk.exits_nb import (
-    gap_exit_reason_nb,
-    intrabar_exit_nb,
-    max_hold_reached_nb,
-    stop_loss_level_nb,
-    take_profit_level_nb,
-    trailing_level_nb,
-)
-from marketbot.risk.sizing_nb import position_units_nb
 from marketbot.strategies.indicators import _kahan_add_nb as kahan_add_nb
 
 
@@ -179,8 +185,7 @@ def _hold_until_exit_signal_nb(
     first: int,
     bar: int,
     cash: float,
-    position: int,
-    units: float,
+    position: Position,
     value: float,
     state: EquityState,
 ) -> tuple[int, float, EquityState]:
@@ -195,20 +200,21 @@ def _hold_until_exit_signal_nb(
     """
     n = close.shape[0]
     start = bar
+    held = position.direction * position.units
     while bar < n:
         row = first + bar - 1
         if row >= signal_start:
             _, exit_long = _crossings_nb(fast_mean, slow_mean, row)
             if exit_long:
                 break
-        value = cash + position * units * close[bar]
+        value = cash + held * close[bar]
         state = equity_stats_mark_nb(state, bar, value)
         bar += 1
     return bar - start, value, state
 
 
 @njit(cache=True, nogil=True)
-def simulate_crossover_nb(  # noqa: PLR0912, PLR0915 - one flat loop, as in the kernel
+def simulate_crossover_nb(
     open_: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
@@ -219,8 +225,7 @@ def simulate_crossover_nb(  # noqa: PLR0912, PLR0915 - one flat loop, as in the 
     signal_start: int,
     first: int,
     settings: KernelSettings,
-    trade_pnl: np.ndarray,
-    trade_pnl_pct: np.ndarray,
+    trades: np.ndarray,
     out: np.ndarray,
 ) -> int:
     """Simulate a long-only SMA crossover as ``simulate_nb`` would, without risk limits.
@@ -229,32 +234,21 @@ def simulate_crossover_nb(  # noqa: PLR0912, PLR0915 - one flat loop, as in the 
     of the frame. The signal at frame row ``g`` is the crossing of the two averages between
     rows ``g - 1`` and ``g`` (an entry when the fast one goes from at or below the slow one
     to above it, an exit for the mirror) and counts from row ``signal_start`` on (the
-    warm-up mask of ``prepare_signals``; at least 1). Every rule (fills, fees, sizing,
-    stops, max hold, the order within a bar) is that of ``simulate_nb`` with ``allow_short``
-    off, no risk limits, no per-signal size and no tags.
+    warm-up mask of ``prepare_signals``; at least 1). Every step of a bar is the one
+    ``simulate_nb`` calls (``backtest.step_nb``), with ``allow_short`` off, no risk limits,
+    no per-signal size and no tags.
 
     Writes the equity statistics into ``out`` (the ``STAT_*`` columns up to the trade
-    counts) and each trade's P&L and P&L percent into the first ``num_trades`` values of
-    ``trade_pnl`` and ``trade_pnl_pct`` (capacity n + 1). Returns ``num_trades``.
+    counts and the mean hold) and the trade records into ``trades`` (``TRADE_DTYPE``,
+    capacity n + 1). Returns the number of trades.
     """
     n = open_.shape[0]
-    fee_rate = settings.fee_rate
-    slippage_rate = settings.slippage_rate
-    cash = settings.initial_cash
-    position = FLAT
-    units = 0.0
-    entry_price = 0.0
-    entry_fee = 0.0
-    entry_bar = 0
-    extreme = 0.0
-    stop_level = math.nan
-    target_level = math.nan
-    num_trades = 0
+    account = Account(settings.initial_cash, 0.0, 0)
+    position = flat_position_nb()
+    no_risk = RiskState(math.nan, math.nan, math.nan, 0, False, False)
     exposed_bars = 0
-    total_fees = 0.0
-    hold_bars = 0.0
-    value = cash
-    state = equity_stats_start_nb(cash)  # bar 0 cannot trade: its equity is the cash
+    value = account.cash
+    state = equity_stats_start_nb(value)  # bar 0 cannot trade: its equity is the cash
     exit_rules_on = not (
         math.isnan(settings.stop_loss)
         and math.isnan(settings.take_profit)
@@ -270,119 +264,71 @@ def simulate_crossover_nb(  # noqa: PLR0912, PLR0915 - one flat loop, as in the 
         exit_long = False
         if row >= signal_start:
             entry_long, exit_long = _crossings_nb(fast_mean, slow_mean, row)
-        # Conflicting signals on one bar cancel the entry; the exit stands.
-        if entry_long and exit_long:
-            entry_long = False
-        position_at_signal = position
-
-        # (1) at the open: gapped stops, max hold, then signal exits.
-        if position != FLAT:
-            trail_level = trailing_level_nb(
-                position,
-                entry_price,
-                extreme,
-                settings.trailing_stop,
-                settings.trailing_activation,
-            )
-            reason = gap_exit_reason_nb(position, bar_open, stop_level, target_level, trail_level)
-            if reason == EXIT_NONE and max_hold_reached_nb(
-                times_ns[entry_bar], times_ns[bar], settings.max_hold_ns
-            ):
-                reason = EXIT_MAX_HOLD
-            if reason == EXIT_NONE and exit_long:
-                reason = EXIT_SIGNAL
+        orders = bar_orders_nb(entry_long, exit_long, False, False, False)
+        position_at_signal = position.direction
+        # (1) at the open: gapped stops, max hold, the signal exit, then the entry.
+        if position.direction != FLAT:
+            reason = open_exit_reason_nb(position, bar_open, times_ns[bar], orders, settings)
             if reason != EXIT_NONE:
-                exit_fill = fill_price_nb(bar_open, -position, slippage_rate)
-                exit_fee = fee_nb(units, exit_fill, fee_rate)
-                cash += position * units * exit_fill - exit_fee
-                total_fees += exit_fee
-                _record_trade_nb(
-                    num_trades, trade_pnl, trade_pnl_pct, position, units, entry_price,
-                    exit_fill, entry_fee, exit_fee,
-                )  # fmt: skip
-                hold_bars += bar - entry_bar
-                num_trades += 1
-                position = FLAT
-
-        # (1) at the open: the entry, acted on against the position the signal saw.
-        direction = FLAT
-        if entry_long and position_at_signal != LONG:
-            direction = LONG
-        if direction != FLAT and position == FLAT:
-            entry_fill = fill_price_nb(bar_open, direction, slippage_rate)
-            new_units = position_units_nb(
-                cash, entry_fill, fee_rate, settings.sizing_mode, settings.sizing_value, math.nan
+                account, position = exit_position_nb(
+                    account, position, bar_open, bar, reason, 0, trades, settings
+                )
+        direction = entry_direction_nb(orders, position_at_signal)
+        if direction != FLAT and position.direction == FLAT:
+            book = Book(account.cash, account.cash, 0.0, 0)
+            fill, units, _ = size_entry_nb(
+                direction, bar_open, math.nan, book, no_risk, math.nan, False, settings
             )
-            if new_units > 0.0:
-                position = direction
-                units = new_units
-                entry_price = entry_fill
-                entry_fee = fee_nb(units, entry_fill, fee_rate)
-                cash += -direction * units * entry_fill - entry_fee
-                total_fees += entry_fee
-                entry_bar = bar
-                extreme = entry_fill
-                stop_level = stop_loss_level_nb(direction, entry_fill, settings.stop_loss)
-                target_level = take_profit_level_nb(direction, entry_fill, settings.take_profit)
-
-        # (2) intrabar: stop-loss, take-profit, trailing stop at their levels.
-        if position != FLAT:
+            if units > 0.0:
+                account, position = enter_position_nb(
+                    account, direction, fill, units, bar, times_ns[bar], -1, settings
+                )
+        # (2) intrabar: stop-loss, trailing stop, take-profit at their levels.
+        if position.direction != FLAT:
             exposed_bars += 1
-            trail_level = trailing_level_nb(
-                position,
-                entry_price,
-                extreme,
-                settings.trailing_stop,
-                settings.trailing_activation,
+            account, position = intrabar_step_nb(
+                account, position, bar_open, high[bar], low[bar], bar, 0, trades, settings
             )
-            reason, level = intrabar_exit_nb(
-                position, bar_open, high[bar], low[bar], stop_level, target_level, trail_level
-            )
-            if reason != EXIT_NONE:
-                exit_fill = fill_price_nb(level, -position, slippage_rate)
-                exit_fee = fee_nb(units, exit_fill, fee_rate)
-                cash += position * units * exit_fill - exit_fee
-                total_fees += exit_fee
-                _record_trade_nb(
-                    num_trades, trade_pnl, trade_pnl_pct, position, units, entry_price,
-                    exit_fill, entry_fee, exit_fee,
-                )  # fmt: skip
-                hold_bars += bar - entry_bar
-                num_trades += 1
-                position = FLAT
-
         # (3) at the close: raise the trailing extreme after the check, mark the equity.
-        if position == LONG:
-            extreme = max(extreme, high[bar])
-        value = cash + position * units * close[bar]
+        position, held_value = close_step_nb(position, high[bar], low[bar], close[bar], settings)
+        value = account.cash + held_value
         state = equity_stats_mark_nb(state, bar, value)
         bar += 1
 
-        if position == FLAT and bar < n:
+        if position.direction == FLAT and bar < n:
             # Flat: the equity stays the cash until the next entry signal fills.
             next_entry = _next_entry_bar_nb(fast_mean, slow_mean, signal_start, first, bar, n)
             state = equity_stats_unchanged_nb(state, bar, next_entry - 1)
             bar = next_entry
-        elif position == LONG and not exit_rules_on and bar < n:
+        elif position.direction == LONG and not exit_rules_on and bar < n:
             # Long without exit rules: nothing but an exit signal can change the account.
             held, value, state = _hold_until_exit_signal_nb(
-                close, fast_mean, slow_mean, signal_start, first, bar, cash, position, units,
+                close, fast_mean, slow_mean, signal_start, first, bar, account.cash, position,
                 value, state,
             )  # fmt: skip
             exposed_bars += held
             bar += held
 
-    if position != FLAT and n > 0:
-        # Still open after the last bar: valued at the last close, without exit costs.
-        _record_trade_nb(
-            num_trades, trade_pnl, trade_pnl_pct, position, units, entry_price, close[n - 1],
-            entry_fee, 0.0,
-        )  # fmt: skip
-        hold_bars += n - 1 - entry_bar
-        num_trades += 1
+    if position.direction != FLAT and n > 0:
+        account, position = end_of_data_nb(account, position, n - 1, close[n - 1], 0, trades)
 
+    _write_statistics_nb(out, state, n, value, exposed_bars, account, trades)
+    return account.num_trades
+
+
+@njit(cache=True, inline="always")
+def _write_statistics_nb(
+    out: np.ndarray,
+    state: EquityState,
+    n: int,
+    final_equity: float,
+    exposed_bars: int,
+    account: Account,
+    trades: np.ndarray,
+) -> None:
+    """The ``STAT_*`` columns up to the trade counts, and the mean hold of the trades."""
     finite, mean, std, downside, depth, longest = equity_stats_finish_nb(state, n)
-    out[STAT_FINAL_EQUITY] = value
+    out[STAT_FINAL_EQUITY] = final_equity
     out[STAT_FINITE] = 1.0 if finite else 0.0
     out[STAT_RETURN_MEAN] = mean
     out[STAT_RETURN_STD] = std
@@ -390,29 +336,14 @@ def simulate_crossover_nb(  # noqa: PLR0912, PLR0915 - one flat loop, as in the 
     out[STAT_MAX_DEPTH] = depth
     out[STAT_LONGEST_DRAWDOWN] = longest
     out[STAT_EXPOSED_BARS] = exposed_bars
-    out[STAT_TOTAL_FEES] = total_fees
+    out[STAT_TOTAL_FEES] = account.total_fees
+    num_trades = account.num_trades
     out[STAT_NUM_TRADES] = num_trades
     # Hold bars are whole numbers summing to at most n: exact in any order.
+    hold_bars = 0
+    for i in range(num_trades):
+        hold_bars += trades[i]["exit_bar"] - trades[i]["entry_bar"]
     out[STAT_HOLD_MEAN] = hold_bars / num_trades if num_trades > 0 else 0.0
-    return num_trades
-
-
-@njit(cache=True, inline="always")
-def _record_trade_nb(
-    index: int,
-    trade_pnl: np.ndarray,
-    trade_pnl_pct: np.ndarray,
-    direction: int,
-    units: float,
-    entry_price: float,
-    exit_price: float,
-    entry_fee: float,
-    exit_fee: float,
-) -> None:
-    """A trade's P&L and P&L percent, computed as ``kernel._record_trade_nb`` does."""
-    pnl = direction * units * (exit_price - entry_price) - entry_fee - exit_fee
-    trade_pnl[index] = pnl
-    trade_pnl_pct[index] = 100.0 * pnl / (units * entry_price)
 
 
 @njit(parallel=True, cache=True)
@@ -429,25 +360,25 @@ def crossover_grid_nb(
     first: int,
     settings: KernelSettings,
     trade_buffers: np.ndarray,
+    scratch_buffers: np.ndarray,
     stats: np.ndarray,
 ) -> None:
     """Simulate every combination and write its statistics (one ``STAT_*`` row each).
 
     Combination ``k`` crosses ``means[fast_rows[k]]`` with ``means[slow_rows[k]]`` from
-    frame row ``signal_starts[k]``. Worker ``w`` (one per entry of ``trade_buffers``) takes
-    combinations ``w, w + workers, ...`` and reuses its own trade buffers
-    (``trade_buffers[w]``: 3 rows of n + 1, P&L, P&L percent and scratch).
+    frame row ``signal_starts[k]``. Worker ``w`` (one per row of ``trade_buffers``) takes
+    combinations ``w, w + workers, ...`` and reuses its own buffers: ``trade_buffers[w]``
+    (n + 1 ``TRADE_DTYPE`` records) and ``scratch_buffers[w]`` (n + 1 floats).
     """
     workers = trade_buffers.shape[0]
     count = fast_rows.shape[0]
     for worker in prange(workers):
-        trade_pnl = trade_buffers[worker, 0]
-        trade_pnl_pct = trade_buffers[worker, 1]
-        scratch = trade_buffers[worker, 2]
+        trades = trade_buffers[worker]
+        scratch = scratch_buffers[worker]
         for k in range(worker, count, workers):
             out = stats[k]
             num_trades = simulate_crossover_nb(
                 open_, high, low, close, times_ns, means[fast_rows[k]], means[slow_rows[k]],
-                signal_starts[k], first, settings, trade_pnl, trade_pnl_pct, out,
+                signal_starts[k], first, settings, trades, out,
             )  # fmt: skip
-            trade_sums_nb(trade_pnl, trade_pnl_pct, num_trades, scratch, out)
+            trade_sums_nb(trades["pnl"], trades["pnl_pct"], num_trades, scratch, out)

@@ -2,8 +2,9 @@
 
 It decides exactly as the backtest kernel does, because it calls the same compiled rules
 (``risk.exits_nb``) in the same order on the latest closed bar: exits the open gapped
-through, then max hold, then intrabar stop-loss, take-profit, trailing stop; after the check
-the trailing extreme is raised with the bar's high (low for a short). A plain price is taken
+through, then max hold, then intrabar stop-loss, trailing stop, take-profit (a stop wins
+when a stop and the target trigger in one bar); after the check the trailing extreme is
+raised with the bar's high (low for a short). A plain price is taken
 as a bar whose four prices are equal. Executing an exit goes through the ``ExitExecutor``
 protocol: this module imports no exchange.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from marketbot.core.clock import as_utc
@@ -22,6 +23,7 @@ from marketbot.core.errors import ConfigError
 from marketbot.risk.exits_nb import (
     gap_exit_reason_nb,
     intrabar_exit_nb,
+    max_hold_reached_nb,
     stop_loss_level_nb,
     take_profit_level_nb,
     trailing_level_nb,
@@ -166,7 +168,7 @@ class ExitManager:
 
         Checks, as the kernel does within a bar: exits the open gapped through, max hold
         (both skipped on the bar whose open filled the entry), then intrabar stop-loss,
-        take-profit, trailing stop. When no exit is due, the position's ``extreme_price``
+        trailing stop, take-profit. When no exit is due, the position's ``extreme_price``
         is raised with the bar's high (low for a short), after the check.
 
         Args:
@@ -233,8 +235,11 @@ class ExitManager:
         if reason != EXIT_NONE:
             return ExitDecision(EXIT_REASON_NAMES[reason], open_price)
         max_hold = self.rules.overridden_by(position.overrides).max_hold
-        held = None if now is None else as_utc(now) - as_utc(position.entry_time)
-        if max_hold is not None and held is not None and held >= max_hold:
+        if max_hold is None or now is None:
+            return None
+        if max_hold_reached_nb(
+            _epoch_ns(position.entry_time), _epoch_ns(now), _duration_ns(max_hold)
+        ):
             return ExitDecision(EXIT_REASON_NAMES[EXIT_MAX_HOLD], open_price)
         return None
 
@@ -254,3 +259,16 @@ def levels_anchor(position: Position) -> float:
 
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (a datetime has whole microseconds)."""
+    return _duration_ns(as_utc(moment) - _EPOCH)
+
+
+def _duration_ns(duration: timedelta) -> int:
+    return duration // _MICROSECOND * 1_000

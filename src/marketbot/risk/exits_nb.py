@@ -63,16 +63,19 @@ def gap_exit_reason_nb(
     target_level: float,
     trail_level: float,
 ) -> int:
-    """The exit an open price has gapped through, checked stop, target, trailing; or none.
+    """The exit an open price has gapped through, checked stop, trailing stop, target; or none.
 
-    NaN levels never trigger (every comparison with NaN is false).
+    The same order as within the bar (:func:`intrabar_exit_nb`); the fill is the open
+    whichever it is. (An open past both the target and the trailing level cannot happen: the
+    high that lifted the trailing level above the target would have taken the target.) NaN
+    levels never trigger (every comparison with NaN is false).
     """
     if direction * (open_price - stop_level) <= 0.0:
         return EXIT_STOP_LOSS
-    if direction * (open_price - target_level) >= 0.0:
-        return EXIT_TAKE_PROFIT
     if direction * (open_price - trail_level) <= 0.0:
         return EXIT_TRAILING_STOP
+    if direction * (open_price - target_level) >= 0.0:
+        return EXIT_TAKE_PROFIT
     return EXIT_NONE
 
 
@@ -88,18 +91,19 @@ def intrabar_exit_nb(
 ) -> tuple[int, float]:
     """The exit touched inside a bar and its price level (before slippage); or none.
 
-    Checked stop-loss, then take-profit, then trailing stop, so when two trigger in one bar
-    the stop is taken (the conservative assumption). A level on the wrong side of the open
-    (possible on the entry bar) fills at the open, like a gap.
+    Checked stop-loss, then trailing stop, then take-profit: a bar's high and low do not say
+    which was touched first, so when a stop and the target both trigger in one bar the stop
+    is taken (the conservative assumption, as backtesting.py makes). A level on the wrong
+    side of the open (possible on the entry bar) fills at the open, like a gap.
     """
     adverse = low if direction == LONG else high
     favourable = high if direction == LONG else low
     if direction * (adverse - stop_level) <= 0.0:
         return EXIT_STOP_LOSS, _worse_of_nb(direction, stop_level, open_price)
-    if direction * (favourable - target_level) >= 0.0:
-        return EXIT_TAKE_PROFIT, _better_of_nb(direction, target_level, open_price)
     if direction * (adverse - trail_level) <= 0.0:
         return EXIT_TRAILING_STOP, _worse_of_nb(direction, trail_level, open_price)
+    if direction * (favourable - target_level) >= 0.0:
+        return EXIT_TAKE_PROFIT, _better_of_nb(direction, target_level, open_price)
     return EXIT_NONE, math.nan
 
 

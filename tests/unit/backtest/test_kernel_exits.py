@@ -315,12 +315,12 @@ def test_trailing_stop_when_open_gaps_below_level_exits_at_open(backtest: Backte
     assert trade.exit_price == approx(112)
 
 
-def test_intrabar_exits_when_target_and_trailing_stop_hit_in_one_bar_takes_the_target(
+def test_intrabar_exits_when_target_and_trailing_stop_hit_in_one_bar_takes_the_stop(
     backtest: Backtest,
 ) -> None:
-    # The page's intrabar order is stop-loss, take-profit, trailing stop, and the first that
-    # triggers names the exit. Entry 100, target 110, trailing 10 % (level 90, extreme 100);
-    # bar 2 ranges 89..111, touching both: the take-profit, checked first, exits at 110.
+    # The page: when a stop and the target trigger in one bar the stop is taken; the
+    # trailing stop is a stop. Entry 100, target 110, trailing 10 % (level 90, extreme 100);
+    # bar 2 ranges 89..111, touching both: the trailing stop exits at 90. P&L = 100 x -10.
     result = backtest(
         [flat(100), flat(100), (100, 111, 89, 100)],
         entries_long=[0],
@@ -328,7 +328,47 @@ def test_intrabar_exits_when_target_and_trailing_stop_hit_in_one_bar_takes_the_t
         trailing_stop=0.1,
     )
     (trade,) = result.trades
-    assert (trade.exit_reason, trade.exit_price) == (EXIT_TAKE_PROFIT, approx(110))
+    assert (trade.exit_reason, trade.exit_price, trade.pnl) == (
+        EXIT_TRAILING_STOP,
+        approx(90),
+        approx(-1_000),
+    )
+
+
+def test_short_intrabar_exits_when_target_and_trailing_stop_hit_in_one_bar_takes_the_stop(
+    backtest: Backtest,
+) -> None:
+    # Short at 100: target 90, trailing 10 % (level 110 from the extreme 100). Bar 2 ranges
+    # 89..111: the trailing stop, at 110, is taken. P&L = 100 x (100 - 110) = -1,000.
+    result = backtest(
+        [flat(100), flat(100), (100, 111, 89, 100)],
+        entries_short=[0],
+        allow_short=True,
+        take_profit=0.1,
+        trailing_stop=0.1,
+    )
+    (trade,) = result.trades
+    assert (trade.direction, trade.exit_reason, trade.exit_price) == (
+        SHORT,
+        EXIT_TRAILING_STOP,
+        approx(110),
+    )
+    assert trade.pnl == approx(-1_000)
+
+
+def test_intrabar_exits_when_stop_loss_and_trailing_stop_hit_in_one_bar_names_the_stop_loss(
+    backtest: Backtest,
+) -> None:
+    # Entry 100: stop-loss 95, trailing 3 % (level 97). Bar 2's low 94 reaches both: the
+    # stop-loss, checked first, exits at its level, 95.
+    result = backtest(
+        [flat(100), flat(100), (100, 101, 94, 96)],
+        entries_long=[0],
+        stop_loss=0.05,
+        trailing_stop=0.03,
+    )
+    (trade,) = result.trades
+    assert (trade.exit_reason, trade.exit_price) == (EXIT_STOP_LOSS, approx(95))
 
 
 # -- max hold ----------------------------------------------------------------------------

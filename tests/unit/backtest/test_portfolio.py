@@ -14,13 +14,7 @@ from hypothesis import strategies as st
 
 from marketbot import BacktestingEngine, RiskLimits
 from marketbot.backtest.kernel import KernelSettings, KernelSignals
-from marketbot.backtest.portfolio_kernel import (
-    T_EXIT_BAR,
-    T_PNL,
-    T_SYMBOL,
-    PortfolioSettings,
-    simulate_portfolio,
-)
+from marketbot.backtest.portfolio_kernel import PortfolioSettings, simulate_portfolio
 from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Signals, Strategy
 from tests.support.frames import random_walk_frame, sample_daily_btc
@@ -206,25 +200,25 @@ def test_portfolio_kernel_when_random_keeps_cash_slots_exposure_and_pnl_consiste
         PortfolioSettings(slots, exposure_cap, stop),
     )  # fmt: skip
     tolerance = 1e-9 * 10_000.0
-    trades = out.trades[: out.num_trades]
+    trades = out.trades
     if not shorts:
         # Longs only spend cash they have.
         assert (out.cash >= -tolerance).all()
     # Never more positions than slots: count open positions after each bar.
     open_counts = np.zeros(n, dtype=np.int64)
-    entry_bars = trades[:, 1].astype(int)
-    exit_bars = trades[:, T_EXIT_BAR].astype(int)
-    for entry, exit_, reason in zip(entry_bars, exit_bars, trades[:, 10], strict=True):
+    for entry, exit_, reason in zip(
+        trades["entry_bar"], trades["exit_bar"], trades["exit_reason"], strict=True
+    ):
         last_held = exit_ if reason == 5 else exit_ - 1  # end_of_data: held to its last bar
         open_counts[entry : last_held + 1] += 1
     assert (open_counts <= slots).all()
     if not math.isnan(exposure_cap):
         # Exposure is capped at entry; marks can drift above it between entries.
-        assert (trades[:, 4] * trades[:, 5] <= exposure_cap * out.equity.max() + tolerance).all()
+        assert (
+            trades["size"] * trades["entry_price"] <= exposure_cap * out.equity.max() + tolerance
+        ).all()
     # Every unit of P&L is accounted for: final equity = cash + sum of trade P&L.
-    np.testing.assert_allclose(
-        out.equity[-1] - 10_000.0, trades[:, T_PNL].sum(), rtol=1e-9, atol=1e-6
-    )
-    per_symbol = np.bincount(trades[:, T_SYMBOL].astype(int), weights=trades[:, T_PNL], minlength=k)
-    np.testing.assert_allclose(per_symbol.sum(), trades[:, T_PNL].sum(), rtol=1e-12, atol=1e-9)
-    assert out.total_fees == pytest.approx(trades[:, 9].sum(), rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(out.equity[-1] - 10_000.0, trades["pnl"].sum(), rtol=1e-9, atol=1e-6)
+    per_symbol = np.bincount(trades["symbol"], weights=trades["pnl"], minlength=k)
+    np.testing.assert_allclose(per_symbol.sum(), trades["pnl"].sum(), rtol=1e-12, atol=1e-9)
+    assert out.total_fees == pytest.approx(trades["fees"].sum(), rel=1e-9, abs=1e-9)

@@ -47,6 +47,14 @@ def test_check_exit_when_stop_and_target_in_one_bar_takes_the_stop() -> None:
     assert decision == ("stop_loss", 95.0)
 
 
+def test_check_exit_when_trailing_stop_and_target_in_one_bar_takes_the_trailing_stop() -> None:
+    # Trailing 5 % from the anchor 100: level 95. Low 94 and high 111 (target 110) in one
+    # bar: a stop wins over the target, as in the kernel.
+    rules = ExitRuleSet(stop_loss=None, take_profit=0.10, trailing_stop=0.05, max_hold=None)
+    decision = ExitManager(rules).check_exit_conditions(long_at_100(), bar(100, 111, 94, 105))
+    assert decision == ("trailing_stop", pytest.approx(95.0))
+
+
 def test_check_exit_when_high_reaches_target_exits_at_target() -> None:
     decision = ExitManager(RULES).check_exit_conditions(long_at_100(), bar(104, 112, 103, 108))
     assert decision == ("take_profit", pytest.approx(110.0))

@@ -139,13 +139,13 @@ def run_kernel(case: Case) -> tuple[list[tuple[int, int, str, float]], dict[int,
     out = simulate(case.open_, case.high, case.low, case.close, times_ns, signals, settings)
     trades = [
         (
-            int(out.entry_bar[i]),
-            int(out.exit_bar[i]),
-            EXIT_REASON_NAMES[out.exit_reason[i]],
-            float(out.exit_price[i]),
+            int(trade["entry_bar"]),
+            int(trade["exit_bar"]),
+            EXIT_REASON_NAMES[trade["exit_reason"]],
+            float(trade["exit_price"]),
         )
-        for i in range(out.num_trades)
-        if EXIT_REASON_NAMES[out.exit_reason[i]] != "end_of_data"
+        for trade in out.trades
+        if EXIT_REASON_NAMES[trade["exit_reason"]] != "end_of_data"
     ]
     refused = {
         int(b): DENIAL_NAMES[out.entry_denials[b]] for b in np.flatnonzero(out.entry_denials)
