@@ -1,4 +1,8 @@
-"""Portfolio backtests: one symbol equals the single run; invariants over random portfolios."""
+"""Portfolio backtests: one symbol equals the single run; invariants over random portfolios.
+
+The portfolio kernel is also judged trade for trade against a plain-Python reference in
+test_portfolio_reference.py; the properties here hold whatever the reference says.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketbot import BacktestingEngine, RiskLimits
-from marketbot.backtest.kernel import KernelSettings, KernelSignals
-from marketbot.backtest.portfolio_kernel import PortfolioSettings, simulate_portfolio
+from marketbot.backtest.kernel import KernelSettings, KernelSignals, simulate
+from marketbot.backtest.portfolio import per_symbol_breakdown, portfolio_trades_frame
+from marketbot.backtest.portfolio_kernel import (
+    PortfolioOutput,
+    PortfolioSettings,
+    simulate_portfolio,
+)
+from marketbot.core.codes import EXIT_END_OF_DATA
 from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Signals, Strategy
 from tests.support.frames import random_walk_frame, sample_daily_btc
 
+HOUR_NS = 3_600_000_000_000
 PUBLIC_TRADE_COLUMNS = [
     "entry_time",
     "exit_time",
@@ -171,54 +182,167 @@ def portfolios(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     )  # fmt: skip
 
 
-@given(
-    arrays=portfolios(),
-    slots=st.integers(1, 6),
-    exposure_cap=st.sampled_from([math.nan, 0.5, 1.0]),
-    stop=st.sampled_from([math.nan, 0.03]),
-    shorts=st.booleans(),
-    fee=st.sampled_from([0.0, 0.002]),
-)
-def test_portfolio_kernel_when_random_keeps_cash_slots_exposure_and_pnl_consistent(
-    arrays: tuple[np.ndarray, ...],
-    slots: int,
-    exposure_cap: float,
-    stop: float,
-    shorts: bool,
-    fee: float,
-) -> None:
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[tuple[np.ndarray, ...], KernelSettings, PortfolioSettings]:
+    """A random panel (see ``portfolios``), costs, a stop-loss, shorts, slots and caps."""
+    arrays = draw(portfolios())
+    settings = KernelSettings(
+        10_000.0, draw(st.sampled_from([0.0, 0.002])), 0.001, 0.05, math.nan, math.nan,
+        math.nan, 0, 0, 1.0, draw(st.booleans()), math.nan, math.nan, math.nan, math.nan,
+        math.nan, 0,
+    )  # fmt: skip
+    portfolio = PortfolioSettings(
+        draw(st.integers(1, 6)),
+        draw(st.sampled_from([math.nan, 0.3, 0.5, 1.0])),
+        draw(st.sampled_from([math.nan, 0.03])),
+    )
+    return arrays, settings, portfolio
+
+
+def _simulate(
+    arrays: tuple[np.ndarray, ...], settings: KernelSettings, portfolio: PortfolioSettings
+) -> PortfolioOutput:
     open_, high, low, close, el, xl, es, xs, fraction, rank = arrays
     n, k = close.shape
-    settings = KernelSettings(
-        10_000.0, fee, 0.001, 0.05, math.nan, math.nan, math.nan, 0, 0, 1.0, shorts,
-        math.nan, math.nan, math.nan, math.nan, math.nan, 0,
-    )  # fmt: skip
     signals = KernelSignals(el, xl, es, xs, fraction, np.full((n, k), -1, np.int64))
-    times = np.arange(n, dtype=np.int64) * 3_600_000_000_000
-    out = simulate_portfolio(
-        open_, high, low, close, times, signals, rank, settings,
-        PortfolioSettings(slots, exposure_cap, stop),
-    )  # fmt: skip
-    tolerance = 1e-9 * 10_000.0
+    times = np.arange(n, dtype=np.int64) * HOUR_NS
+    return simulate_portfolio(open_, high, low, close, times, signals, rank, settings, portfolio)
+
+
+def _held_after(trades: np.ndarray, bar: int) -> np.ndarray:
+    """Trades whose position is still open at the close of ``bar``."""
+    entered = trades["entry_bar"] <= bar
+    still_open = (trades["exit_bar"] > bar) | (trades["exit_reason"] == EXIT_END_OF_DATA)
+    return trades[entered & still_open]
+
+
+@given(runs())
+def test_portfolio_kernel_when_random_keeps_cash_slots_fees_and_pnl_consistent(
+    run: tuple[tuple[np.ndarray, ...], KernelSettings, PortfolioSettings],
+) -> None:
+    arrays, settings, portfolio = run
+    out = _simulate(*run)
+    n = arrays[0].shape[0]
     trades = out.trades
-    if not shorts:
+    tolerance = 1e-9 * settings.initial_cash
+    if not settings.allow_short:
         # Longs only spend cash they have.
         assert (out.cash >= -tolerance).all()
-    # Never more positions than slots: count open positions after each bar.
-    open_counts = np.zeros(n, dtype=np.int64)
-    for entry, exit_, reason in zip(
-        trades["entry_bar"], trades["exit_bar"], trades["exit_reason"], strict=True
-    ):
-        last_held = exit_ if reason == 5 else exit_ - 1  # end_of_data: held to its last bar
-        open_counts[entry : last_held + 1] += 1
-    assert (open_counts <= slots).all()
-    if not math.isnan(exposure_cap):
-        # Exposure is capped at entry; marks can drift above it between entries.
-        assert (
-            trades["size"] * trades["entry_price"] <= exposure_cap * out.equity.max() + tolerance
-        ).all()
-    # Every unit of P&L is accounted for: final equity = cash + sum of trade P&L.
-    np.testing.assert_allclose(out.equity[-1] - 10_000.0, trades["pnl"].sum(), rtol=1e-9, atol=1e-6)
-    per_symbol = np.bincount(trades["symbol"], weights=trades["pnl"], minlength=k)
-    np.testing.assert_allclose(per_symbol.sum(), trades["pnl"].sum(), rtol=1e-12, atol=1e-9)
+    # Never more positions than slots, after any bar.
+    for bar in range(n):
+        assert len(_held_after(trades, bar)) <= portfolio.max_open_positions
+    # Every unit of P&L is accounted for: final equity = starting cash + sum of trade P&L.
+    np.testing.assert_allclose(
+        out.equity[-1] - settings.initial_cash, trades["pnl"].sum(), rtol=1e-9, atol=1e-6
+    )
     assert out.total_fees == pytest.approx(trades["fees"].sum(), rel=1e-9, abs=1e-9)
+
+
+@given(runs())
+def test_portfolio_kernel_when_exposure_capped_keeps_entries_within_equity_at_their_open(
+    run: tuple[tuple[np.ndarray, ...], KernelSettings, PortfolioSettings],
+) -> None:
+    # docs/portfolio.md: the cap is on open notional plus the new entry, as a fraction of the
+    # equity at the entry (the open). The equity after a bar's open fills is at most the
+    # equity marked at that open before them (every fill gives up its slippage and fee), so
+    # E = cash at the previous close + the positions held then, marked at this open (their
+    # last close when the symbol has no bar), bounds it. At the last entry of a bar, the
+    # positions kept through the open (at the open) plus every entry of the bar (at the
+    # lower of open and fill) are at most cap x E.
+    arrays, settings, portfolio = run
+    cap = portfolio.max_exposure_fraction
+    if math.isnan(cap):
+        return
+    open_, _, _, close = arrays[:4]
+    out = _simulate(*run)
+    trades = out.trades
+    last_close = np.full(open_.shape[1], np.nan)
+    for bar in range(open_.shape[0]):
+        marks = np.where(np.isnan(open_[bar]), last_close, open_[bar])
+        last_close = np.where(np.isnan(close[bar]), last_close, close[bar])
+        entries = trades[trades["entry_bar"] == bar]
+        if len(entries) == 0:
+            continue  # marks drift between entries; the cap binds only an entry
+        held = _held_after(trades, bar - 1)
+        cash = out.cash[bar - 1] if bar else settings.initial_cash
+        equity_at_open = cash + float(
+            (held["direction"] * held["size"] * marks[held["symbol"]]).sum()
+        )
+        kept = held[(held["exit_bar"] > bar) | (held["exit_reason"] == EXIT_END_OF_DATA)]
+        entry_prices = np.minimum(entries["entry_price"], open_[bar, entries["symbol"]])
+        exposure = float((kept["size"] * marks[kept["symbol"]]).sum()) + float(
+            (entries["size"] * entry_prices).sum()
+        )
+        assert exposure <= cap * equity_at_open + 1e-9 * settings.initial_cash, (
+            f"bar {bar}: exposure {exposure} > {cap} x equity at the open {equity_at_open}"
+        )
+
+
+@given(runs())
+def test_portfolio_kernel_when_split_by_symbol_pnl_sums_to_the_portfolio_pnl(
+    run: tuple[tuple[np.ndarray, ...], KernelSettings, PortfolioSettings],
+) -> None:
+    # The per-symbol table of a result (per_symbol_breakdown over the public trade table)
+    # against the account: the symbols' P&L add up to the change in equity, and each
+    # symbol's to the P&L of its own records.
+    arrays, settings, _ = run
+    out = _simulate(*run)
+    n, k = arrays[0].shape
+    symbols = tuple(f"s{column}" for column in range(k))
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    table = per_symbol_breakdown(
+        portfolio_trades_frame(out, index, symbols, ()), symbols, settings.initial_cash
+    )
+    assert table["symbol"].tolist() == list(symbols)
+    np.testing.assert_allclose(
+        table["pnl"].sum(), out.equity[-1] - settings.initial_cash, rtol=1e-9, atol=1e-6
+    )
+    for column, row in table.iterrows():
+        mine = out.trades[out.trades["symbol"] == column]
+        assert row["num_trades"] == len(mine)
+        assert row["pnl"] == pytest.approx(float(mine["pnl"].sum()), rel=1e-12, abs=1e-9)
+        assert row["contribution_pct"] == pytest.approx(100.0 * row["pnl"] / 10_000.0)
+
+
+@given(runs(), st.data())
+def test_portfolio_kernel_when_only_one_symbol_trades_equals_its_single_symbol_run(
+    run: tuple[tuple[np.ndarray, ...], KernelSettings, PortfolioSettings],
+    data: st.DataObject,
+) -> None:
+    # One slot, no exposure cap, no portfolio stop: then the one symbol with entry signals
+    # trades exactly as the single-symbol kernel on its own bars (rows where it has one).
+    arrays, settings, _ = run
+    open_, high, low, close, el, xl, es, xs, fraction, rank = arrays
+    n, k = close.shape
+    trader = data.draw(st.integers(0, k - 1))
+    others = np.arange(k) != trader
+    el, es = el.copy(), es.copy()
+    el[:, others] = False
+    es[:, others] = False
+    panel = (open_, high, low, close, el, xl, es, xs, fraction, rank)
+    out = _simulate(panel, settings, PortfolioSettings(1, math.nan, math.nan))
+
+    rows = np.flatnonzero(~np.isnan(open_[:, trader]))
+    if len(rows) == 0:
+        assert out.num_trades == 0
+        return
+    column = (slice(None), trader)
+    single = simulate(
+        *(np.ascontiguousarray(a[column][rows]) for a in (open_, high, low, close)),
+        (np.arange(n, dtype=np.int64) * HOUR_NS)[rows],
+        KernelSignals(
+            *(np.ascontiguousarray(a[column][rows]) for a in (el, xl, es, xs, fraction)),
+            np.full(len(rows), -1, np.int64),
+        ),
+        settings,
+    )
+    ours = out.trades
+    assert (ours["symbol"] == trader).all()
+    theirs = single.trades
+    np.testing.assert_array_equal(ours["entry_bar"], rows[theirs["entry_bar"]])
+    np.testing.assert_array_equal(ours["exit_bar"], rows[theirs["exit_bar"]])
+    for name in ("direction", "exit_reason"):
+        np.testing.assert_array_equal(ours[name], theirs[name])
+    for name in ("size", "entry_price", "exit_price", "pnl", "fees"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(out.equity[rows], single.equity, rtol=1e-12, atol=1e-9)
