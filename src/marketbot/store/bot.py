@@ -136,6 +136,7 @@ class BotRunInfo:
     created_at: datetime
     archived_at: datetime | None
     last_bar_time: datetime | None
+    progress: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +300,28 @@ class BotRunRepository:
                     f"stored {row.last_bar_time.isoformat()}"
                 )
             row.last_bar_time = bar_time
+            return info_from_row(BotRunInfo, row)
+
+    def save_progress(
+        self, bot_run_id: int, bar_time: datetime, progress: Mapping[str, Any]
+    ) -> BotRunInfo:
+        """Record the last bar acted on and what to resume from after it, in one transaction.
+
+        Raises:
+            DataError: no such run, ``bar_time`` before the one stored, or ``progress`` not
+                JSON-ready.
+        """
+        bar_time = as_utc(bar_time)
+        checked = json_object(progress, "progress")
+        with self._database.session() as session, session.begin():
+            row = run_row(session, bot_run_id)
+            if row.last_bar_time is not None and bar_time < row.last_bar_time:
+                raise DataError(
+                    f"bot run {bot_run_id}: last bar time {bar_time.isoformat()} is before the "
+                    f"stored {row.last_bar_time.isoformat()}"
+                )
+            row.last_bar_time = bar_time
+            row.progress = checked
             return info_from_row(BotRunInfo, row)
 
     def archive(self, bot_run_id: int) -> BotRunInfo:

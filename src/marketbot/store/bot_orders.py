@@ -280,6 +280,16 @@ class OrderRepository:
         with self._database.session() as session:
             return info_from_row(OrderInfo, _order(session, client_order_id))
 
+    def find(self, client_order_id: str) -> OrderInfo | None:
+        """One order by its client order id, or None when there is none."""
+        with self._database.session() as session:
+            row = _order_row(session, client_order_id)
+            return None if row is None else info_from_row(OrderInfo, row)
+
+    def exists(self, client_order_id: str) -> bool:
+        """Whether an order with this client order id is stored."""
+        return self.find(client_order_id) is not None
+
     def unsent(self, bot_run_id: int) -> list[OrderInfo]:
         """The run's intents never marked sent, oldest first: what a restart must settle."""
         query = (

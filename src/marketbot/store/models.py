@@ -369,7 +369,8 @@ class BotRun(Base):
     canonical JSON, so that two runs can be told apart by configuration. ``start`` is when the
     run started, ``end`` when it stopped (null while it runs); ``archived_at`` is set when the
     run is no longer the current one. ``last_bar_time`` is the open time of the last closed
-    bar the run has acted on.
+    bar the run has acted on; ``progress`` what the loop resumes from after it (the risk
+    book's marks and breaker, the open trade), written in the same transaction.
     """
 
     __tablename__ = "bot_runs"
@@ -394,6 +395,8 @@ class BotRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_bar_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What a restart resumes from besides the orders: the risk book and the open trade.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 class BotOrder(Base):
