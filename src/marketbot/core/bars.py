@@ -75,7 +75,10 @@ def parse_timestamps(
         index = _parse_iso(pd.Series(values), where, lines)
     _check_no_empty_time(np.asarray(index.isna()), where, lines)
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns").rename("timestamp")
+    # Both return a new index even when nothing changes, and as_unit copies 8 bytes a bar.
+    if index.unit != "ns":
+        index = index.as_unit("ns")
+    return index if index.name == "timestamp" else index.rename("timestamp")
 
 
 def _check_no_empty_time(empty: np.ndarray, where: str, lines: LineNumbers) -> None:
@@ -188,23 +191,41 @@ def _first_invalid_bar_nb(
     volume: np.ndarray,
     times_ns: np.ndarray,
 ) -> int:
-    """The first row breaking any bar rule, or -1: one pass instead of a dozen NumPy ones."""
-    for i in range(open_.shape[0]):
-        # NaN fails every comparison, so "not (all good)" also catches missing values.
-        good = (
-            (low[i] > 0.0)
-            & (low[i] <= high[i])
-            & (low[i] <= open_[i])
-            & (open_[i] <= high[i])
-            & (low[i] <= close[i])
-            & (close[i] <= high[i])
-            & (volume[i] >= 0.0)
-            & (high[i] < np.inf)
-            & (volume[i] < np.inf)
-        )
+    """The first row breaking any bar rule, or -1: one pass instead of a dozen NumPy ones.
+
+    The pass counts bad rows without stopping at the first (a loop without an exit is
+    vectorised: 1.1 ms instead of 2.5 ms for 1M bars); only when it finds one does a second
+    loop look for where it is.
+    """
+    n = open_.shape[0]
+    bad = 0
+    for i in range(n):
+        bad += not _good_bar_nb(open_[i], high[i], low[i], close[i], volume[i])
+    for i in range(1, n):
+        bad += times_ns[i] <= times_ns[i - 1]
+    if bad == 0:
+        return -1
+    for i in range(n):
+        good = _good_bar_nb(open_[i], high[i], low[i], close[i], volume[i])
         if not good or (i > 0 and times_ns[i] <= times_ns[i - 1]):
             return i
-    return -1
+    return -1  # unreachable: a bad row was counted
+
+
+@njit(cache=True, inline="always")
+def _good_bar_nb(open_: float, high: float, low: float, close: float, volume: float) -> bool:
+    # NaN fails every comparison, so "all good" is False for missing values too.
+    return (
+        (low > 0.0)
+        & (low <= high)
+        & (low <= open_)
+        & (open_ <= high)
+        & (low <= close)
+        & (close <= high)
+        & (volume >= 0.0)
+        & (high < np.inf)
+        & (volume < np.inf)
+    )
 
 
 def bar_times(frame: pd.DataFrame) -> pd.DatetimeIndex:
