@@ -102,6 +102,8 @@ class ScriptedExchange:
         self.balance = balance or Balance()
         self.fee_rate = fee_rate
         self.calls: list[Call] = []
+        # The ``params`` of each create_order call, by client order id (the last call's).
+        self.params: dict[str, dict[str, object]] = {}
         self._orders: dict[str, Order] = {}
         self._by_client_id: dict[str, str] = {}
         self._scripts: dict[str, _Script] = {}
@@ -187,10 +189,12 @@ class ScriptedExchange:
         client_order_id: str,
         stop_price: float | None = None,
         cost: float | None = None,
+        params: Mapping[str, object] | None = None,
         priority: int = PRIORITY_NORMAL,
     ) -> Order:
         with self._lock:
             self._begin("create_order", priority, symbol, type, side, amount, price)
+            self.params[client_order_id] = dict(params or {})
             if client_order_id in self._by_client_id:  # idempotent, as the protocol says
                 return self._orders[self._by_client_id[client_order_id]]
             if (amount is None) == (cost is None):

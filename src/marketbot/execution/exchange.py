@@ -94,6 +94,7 @@ class Exchange(Protocol):
         client_order_id: str,
         stop_price: float | None = None,
         cost: float | None = None,
+        params: Mapping[str, object] | None = None,
         priority: int = PRIORITY_NORMAL,
     ) -> Order:
         """Place an order; a refusal is an order with status ``rejected`` and a reason.
@@ -112,6 +113,9 @@ class Exchange(Protocol):
                 with this id returns that order instead of placing a second one.
             stop_price: The trigger price (stop orders only).
             cost: Quote units to spend (market buys only), instead of ``amount``.
+            params: Venue-specific extras, as ccxt's ``params`` (the paper exchange reads
+                ``protect_client_order_id``, ``tag`` and ``position_at_signal`` of an entry);
+                an implementation ignores keys it does not know.
             priority: 5 for entries; 1 for exits and protective stops.
         """
         ...
