@@ -25,6 +25,8 @@ TRADE_COLUMNS: Final = (
     "exit_reason",
 )
 EXTRA_TRADE_COLUMNS: Final = ("direction", "fees", "entry_bar", "exit_bar", "tag")
+_EXIT_REASON_LABELS: Final = np.asarray(EXIT_REASON_NAMES, dtype=object)
+_DIRECTION_LABELS: Final = np.asarray(("short", "long"), dtype=object)
 
 
 @dataclass(frozen=True)
@@ -202,25 +204,28 @@ def trade_records_frame(
     """
     entry_bar = records["entry_bar"].copy()
     exit_bar = records["exit_bar"].copy()
-    reasons = np.asarray(EXIT_REASON_NAMES, dtype=object)[records["exit_reason"]]
-    directions = np.where(records["direction"] > 0, "long", "short").astype(object)
+    # Labels by indexing object arrays of the names, made text columns directly: letting
+    # the frame infer them from objects (or np.where building fixed-width text) took most
+    # of the time for 14,000 trades.
+    reasons = pd.array(_EXIT_REASON_LABELS[records["exit_reason"]], dtype="str")
+    directions = pd.array(_DIRECTION_LABELS[(records["direction"] > 0).view(np.int8)], dtype="str")
     tags = records["tag"]
     tag_labels = np.asarray((*tag_names, None), dtype=object)
     tag_column = tag_labels[np.where((tags >= 0) & (tags < len(tag_names)), tags, -1)]
-    return pd.DataFrame(
-        {
-            "entry_time": index[entry_bar],
-            "exit_time": index[exit_bar],
-            "entry_price": records["entry_price"].copy(),
-            "exit_price": records["exit_price"].copy(),
-            "size": records["size"].copy(),
-            "pnl": records["pnl"].copy(),
-            "pnl_pct": records["pnl_pct"].copy(),
-            "exit_reason": reasons,
-            "direction": directions,
-            "fees": records["fees"].copy(),
-            "entry_bar": entry_bar,
-            "exit_bar": exit_bar,
-            "tag": tag_column,
-        }
-    )
+    columns = {
+        "entry_time": index[entry_bar],
+        "exit_time": index[exit_bar],
+        "entry_price": records["entry_price"].copy(),
+        "exit_price": records["exit_price"].copy(),
+        "size": records["size"].copy(),
+        "pnl": records["pnl"].copy(),
+        "pnl_pct": records["pnl_pct"].copy(),
+        "exit_reason": reasons,
+        "direction": directions,
+        "fees": records["fees"].copy(),
+        "entry_bar": entry_bar,
+        "exit_bar": exit_bar,
+        "tag": tag_column,
+    }
+    # Every column is a new array made here: the frame may keep them without a copy.
+    return pd.DataFrame(columns, copy=False)
