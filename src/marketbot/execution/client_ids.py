@@ -31,7 +31,7 @@ from typing import Final
 from marketbot.core.clock import as_utc
 from marketbot.core.errors import ConfigError
 
-__all__ = ["CLIENT_ORDER_ID_LENGTH", "Intent", "client_order_id"]
+__all__ = ["CLIENT_ORDER_ID_LENGTH", "CLIENT_ORDER_ID_PREFIX", "Intent", "client_order_id"]
 
 CLIENT_ORDER_ID_PREFIX: Final = "mb-"
 CLIENT_ORDER_ID_LENGTH: Final = 32
