@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from marketbot.core.errors import ConfigError, DataError
-from marketbot.core.metrics import METRIC_KEYS, compute_metrics
+from marketbot.core.metrics import METRIC_KEYS, compute_metrics, equity_curve_stats_nb
+from marketbot.core.metrics_nb import equity_stats_nb
 
 DAY_NS = 86_400 * 1_000_000_000
 HOUR_NS = 3_600 * 1_000_000_000
@@ -519,6 +520,32 @@ def test_drawdown_when_curve_is_random_matches_the_literal_definition(
 
     assert result["max_drawdown_pct"] == pytest.approx(depth)
     assert result["max_drawdown_bars"] == longest
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([100.0, 90.0, 110.0, 100.5, 1e-3, 0.0, -0.0, -5.0, math.nan]),
+            st.integers(1, 6),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_equity_curve_stats_when_curve_has_flat_runs_equal_bar_by_bar_stats_bit_for_bit(
+    steps: list[tuple[float, int]],
+) -> None:
+    # The flat-run shortcut of compute_metrics against the plain bar-by-bar pass, on curves
+    # of repeated levels (zeros of both signs, negatives and NaN included).
+    equity = np.repeat([value for value, _ in steps], [count for _, count in steps])
+
+    shortcut = equity_curve_stats_nb(equity)
+    plain = equity_stats_nb(equity)
+
+    assert shortcut[0] == plain[0]
+    if plain[0]:  # a curve that is not finite is refused, whatever its statistics
+        assert np.array(shortcut[1:]).tobytes() == np.array(plain[1:]).tobytes()
 
 
 # --- input validation ---------------------------------------------------------------------
