@@ -284,14 +284,17 @@ class Strategy(ABC):
         return StrategyError(f"{self.label}: {method}() raised {describe_exception(exc, where)}")
 
 
-def _checked_signals(label: str, result: object, index: pd.Index) -> Signals:
+def _checked_signals(
+    label: str, result: object, index: pd.Index, *, method: str = "signals()", column: str = ""
+) -> Signals:
+    """``result`` held to the contract; messages name ``method`` and, if given, the symbol."""
     if not isinstance(result, Signals):
         hint = " (is `return Signals(...)` missing?)" if result is None else ""
         raise StrategyError(
-            f"{label}: signals() returned {describe_value(result)}{hint}, expected "
+            f"{label}: {method} returned {describe_value(result)}{hint}, expected "
             "Signals(entries_long, exits_long, ...)"
         )
-    check = OutputCheck(label, index)
+    check = OutputCheck(label, index, method, column)
     entries_long = check.flags("entries_long", result.entries_long)
     exits_long = check.flags("exits_long", result.exits_long)
     entries_short = _optional(check.flags, "entries_short", result.entries_short)
@@ -312,7 +315,7 @@ def _checked_signals(label: str, result: object, index: pd.Index) -> Signals:
         exits_short=exits_short,
         size_fraction=size_fraction,
         tag=tag,
-        tag_names=_tag_names(label, result.tag_names),
+        tag_names=_tag_names(label, result.tag_names, method),
         rank=rank,
     )
 
@@ -323,11 +326,11 @@ def _optional(
     return None if values is None else convert(field, values)
 
 
-def _tag_names(label: str, names: object) -> tuple[str, ...]:
+def _tag_names(label: str, names: object, method: str) -> tuple[str, ...]:
     # A bare string would otherwise become one tag per character.
     if isinstance(names, str) or not isinstance(names, tuple | list):
         raise StrategyError(
-            f"{label}: signals() returned tag_names as {describe_value(names)}, "
+            f"{label}: {method} returned tag_names as {describe_value(names)}, "
             "expected a tuple of names"
         )
     return tuple(str(name) for name in names)

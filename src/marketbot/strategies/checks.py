@@ -103,10 +103,14 @@ class OutputCheck:
     Attributes:
         label: How messages name the strategy (``my_strat.py:MyStrategy``, ``sma_crossover``).
         index: The frame's index: one value per bar is expected, and bad bars are named by it.
+        method: The method whose output this is, as messages name it.
+        column: The symbol, when the output is one column of a panel hook's output.
     """
 
     label: str
     index: pd.Index
+    method: str = "signals()"
+    column: str = ""
 
     def flags(self, field: str, values: object) -> np.ndarray:
         """Entries or exits as a bool array: booleans, or numbers that are all 0 or 1."""
@@ -161,22 +165,22 @@ class OutputCheck:
             array = np.asarray(values)
         except (TypeError, ValueError) as exc:
             raise StrategyError(
-                f"{self.label}: signals() returned {field} as {describe_value(values)} that "
+                f"{self.label}: {self.method} returned {field} as {describe_value(values)} that "
                 f"numpy cannot read as an array ({one_line(str(exc), 120)})"
             ) from exc
         if array.ndim == 0:
             raise StrategyError(
-                f"{self.label}: signals() returned {field} as {describe_value(values)}, "
+                f"{self.label}: {self.method} returned {field} as {describe_value(values)}, "
                 f"expected an array of {length} values (one per bar)"
             )
         if array.ndim != 1:
             raise StrategyError(
-                f"{self.label}: signals() returned {field} of shape {array.shape}, "
+                f"{self.label}: {self.method} returned {field} of shape {array.shape}, "
                 f"expected ({length},) (one value per bar)"
             )
         if len(array) != length:
             raise StrategyError(
-                f"{self.label}: signals() returned {field} of length {len(array)}, "
+                f"{self.label}: {self.method} returned {field} of length {len(array)}, "
                 f"expected {length} (one per bar)"
             )
         return array
@@ -187,7 +191,7 @@ class OutputCheck:
             if odd.any():
                 return self._error_at(field, array, odd, expected)
         return StrategyError(
-            f"{self.label}: signals() returned {field} of dtype {array.dtype}; {expected}"
+            f"{self.label}: {self.method} returned {field} of dtype {array.dtype}; {expected}"
         )
 
     def _error_at(
@@ -211,10 +215,11 @@ class OutputCheck:
             such = " such" if where_entry else ""
             place += f", and at {others} more{such} bar{'s' if others > 1 else ''}"
         return StrategyError(
-            f"{self.label}: signals() returned {field} holding {shown} at {place}; {expected}"
+            f"{self.label}: {self.method} returned {field} holding {shown} at {place}; {expected}"
         )
 
     def _bar(self, position: int) -> str:
         when = self.index[position]
         shown = when.isoformat() if isinstance(when, pd.Timestamp) else str(when)
-        return f"bar {position} ({shown})"
+        of_column = f" of {self.column}" if self.column else ""
+        return f"bar {position} ({shown}){of_column}"
