@@ -15,7 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,10 @@ from marketbot.strategies.checks import (
     describe_exception,
     describe_value,
 )
+
+if TYPE_CHECKING:
+    from marketbot.core.bar_panel import PanelBars
+    from marketbot.strategies.panel import PanelSignals
 
 ParamValue = int | float | bool | str
 
@@ -279,9 +283,60 @@ class Strategy(ABC):
             raise self._crashed("warmup_bars", exc) from exc
         return checked_warmup(self.label, value)
 
+    def panel_signals(self, bars: PanelBars, params: Mapping[str, Any]) -> PanelSignals | None:
+        """Optional: the signals of every symbol of a portfolio run at once; default None.
+
+        ``bars.close`` (and ``open``, ``high``, ``low``, ``volume``) is a (bars x symbols)
+        grid whose column ``s`` is symbol ``s``'s own bars from row 0, NaN below a shorter
+        symbol's last bar (``bars.valid`` is False there). Return a ``PanelSignals`` of that
+        shape whose column ``s`` is exactly what :meth:`signals` gives for symbol ``s``, or
+        None to have :meth:`signals` called per symbol. It is used only when the class that
+        defines it also defines :meth:`signals`: a subclass that overrides ``signals`` alone
+        is never given its parent's panel signals.
+        """
+        return None
+
+    def compute_panel_signals(
+        self, bars: PanelBars, params: Mapping[str, Any]
+    ) -> PanelSignals | None:
+        """Call :meth:`panel_signals` where it applies and hold its output to the contract.
+
+        Returns:
+            None when the strategy has no panel hook for its own :meth:`signals` (or the hook
+            returns None): compute the signals per symbol then. Otherwise the output, checked
+            and converted as :meth:`compute_signals` checks and converts each symbol's.
+
+        Raises:
+            StrategyError: the hook crashed (naming the line of the strategy's file) or broke
+                the contract (naming the output, the symbol and the bar).
+            ConfigError: raised by the hook itself, passed on unchanged.
+        """
+        if not _panel_hook_matches_signals(type(self)):
+            return None
+        try:
+            result = self.panel_signals(bars, params)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise self._crashed("panel_signals", exc) from exc
+        if result is None:
+            return None
+        from marketbot.strategies.panel import checked_panel_signals
+
+        return checked_panel_signals(self.label, result, bars)
+
     def _crashed(self, method: str, exc: Exception) -> StrategyError:
         where = code_file(getattr(type(self), method, None))
         return StrategyError(f"{self.label}: {method}() raised {describe_exception(exc, where)}")
+
+
+def _panel_hook_matches_signals(cls: type[Strategy]) -> bool:
+    """Whether the class that gives ``cls`` its ``signals`` also gives it ``panel_signals``."""
+
+    def owner(method: str) -> type:
+        return next(klass for klass in cls.__mro__ if method in vars(klass))
+
+    return owner("panel_signals") is owner("signals")
 
 
 def _checked_signals(
