@@ -410,11 +410,14 @@ def _parse_date(value: DateLike, name: str) -> pd.Timestamp | None:
 def _risk_notes(
     entry_denials: np.ndarray, breaker_trips: np.ndarray, index: pd.DatetimeIndex
 ) -> tuple[str, ...]:
+    # Usually neither a trip nor a denial: two quick any() instead of masks and a sort.
     notes = [
         f"circuit breaker tripped ({DENIAL_NAMES[int(breaker_trips[bar])]}) at the close of "
         f"the bar opening {index[bar].isoformat()}"
-        for bar in np.flatnonzero(breaker_trips).tolist()[:5]
+        for bar in (np.flatnonzero(breaker_trips).tolist()[:5] if breaker_trips.any() else ())
     ]
+    if not entry_denials.any():
+        return tuple(notes)
     codes, counts = np.unique(entry_denials[entry_denials > 0], return_counts=True)
     if len(codes):
         parts = ", ".join(
