@@ -8,8 +8,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from marketbot.core.bar_panel import PanelBars
 from marketbot.strategies.base import Parameter, Signals, Strategy
 from marketbot.strategies.indicators import rolling_mean_nb, rolling_std_nb
+from marketbot.strategies.panel import PanelSignals
+from marketbot.strategies.panel_indicators import rolling_mean_panel_nb, rolling_std_panel_nb
 
 
 class MeanReversion(Strategy):
@@ -40,3 +43,13 @@ class MeanReversion(Strategy):
         entries = close < mean - params["num_std"] * std
         exits = close > mean + params["exit_std"] * std
         return Signals(entries, exits)
+
+    def panel_signals(self, bars: PanelBars, params: Mapping[str, Any]) -> PanelSignals:
+        """Every symbol of a portfolio at once, column by column as signals()."""
+        close = bars.close
+        window = int(params["window"])
+        mean = rolling_mean_panel_nb(close, window)
+        std = rolling_std_panel_nb(close, window)
+        entries = close < mean - params["num_std"] * std
+        exits = close > mean + params["exit_std"] * std
+        return PanelSignals(entries, exits)

@@ -8,9 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from marketbot.core.bar_panel import PanelBars
 from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Parameter, Signals, Strategy
 from marketbot.strategies.indicators import rate_of_change_nb
+from marketbot.strategies.panel import PanelSignals
+from marketbot.strategies.panel_indicators import rate_of_change_panel_nb
 
 
 class Momentum(Strategy):
@@ -55,3 +58,18 @@ class Momentum(Strategy):
             entries &= close > prior_high
         exits = roc < params["exit_pct"]
         return Signals(entries, exits)
+
+    def panel_signals(self, bars: PanelBars, params: Mapping[str, Any]) -> PanelSignals:
+        """Every symbol of a portfolio at once, column by column as signals()."""
+        close = bars.close
+        lookback = int(params["lookback"])
+        roc = rate_of_change_panel_nb(close, lookback)
+        entries = roc > params["entry_pct"]
+        if params["breakout"]:
+            # pandas' rolling max runs down each column, as on each symbol's Series.
+            prior_high = (
+                pd.DataFrame(close).shift(1).rolling(lookback, min_periods=lookback).max()
+            ).to_numpy()
+            entries &= close > prior_high
+        exits = roc < params["exit_pct"]
+        return PanelSignals(entries, exits)

@@ -8,9 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from marketbot.core.bar_panel import PanelBars
 from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Parameter, Signals, Strategy
 from marketbot.strategies.indicators import sma_crossover_signals_nb
+from marketbot.strategies.panel import PanelSignals
+from marketbot.strategies.panel_indicators import sma_crossover_panel_nb
 
 
 class SmaCrossover(Strategy):
@@ -46,3 +49,11 @@ class SmaCrossover(Strategy):
         if params["short"]:
             return Signals(up, down, entries_short=down, exits_short=up)
         return Signals(up, down)
+
+    def panel_signals(self, bars: PanelBars, params: Mapping[str, Any]) -> PanelSignals:
+        """The crosses of every symbol of a portfolio at once, column by column as signals()."""
+        fast, slow = int(params["fast"]), int(params["slow"])
+        up, down = sma_crossover_panel_nb(bars.close, fast, slow)
+        if params["short"]:
+            return PanelSignals(up, down, entries_short=down, exits_short=up)
+        return PanelSignals(up, down)

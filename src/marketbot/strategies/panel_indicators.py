@@ -1,0 +1,110 @@
+"""The built-ins' indicators over a (bars x symbols) panel, one compiled pass for all symbols.
+
+Each is column by column the same arithmetic, in the same order, as its one-symbol version in
+``strategies.indicators``, so each column is bit-identical to that function on the column:
+the loops walk the panel a row at a time (the order it is stored in) and keep one running
+state per symbol. NaN padding below a shorter symbol's last bar only yields NaN (and False)
+there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from marketbot.strategies.indicators import _kahan_add_nb as kahan_add_nb
+
+
+@njit(cache=True, nogil=True)
+def sma_crossover_panel_nb(
+    values: np.ndarray, fast_window: int, slow_window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``indicators.sma_crossover_signals_nb`` on every column of ``values`` (bars x symbols)."""
+    n, k = values.shape
+    up = np.zeros((n, k), dtype=np.bool_)
+    down = np.zeros((n, k), dtype=np.bool_)
+    fast_total = np.zeros(k)
+    fast_comp = np.zeros(k)
+    slow_total = np.zeros(k)
+    slow_comp = np.zeros(k)
+    previous_fast = np.full(k, np.nan)
+    previous_slow = np.full(k, np.nan)
+    for i in range(n):
+        drop_fast = i >= fast_window
+        drop_slow = i >= slow_window
+        fast_ready = i >= fast_window - 1
+        slow_ready = i >= slow_window - 1
+        for s in range(k):
+            value = values[i, s]
+            ft, fc = kahan_add_nb(fast_total[s], fast_comp[s], value)
+            st, sc = kahan_add_nb(slow_total[s], slow_comp[s], value)
+            if drop_fast:
+                ft, fc = kahan_add_nb(ft, fc, -values[i - fast_window, s])
+            if drop_slow:
+                st, sc = kahan_add_nb(st, sc, -values[i - slow_window, s])
+            fast = ft / fast_window if fast_ready else np.nan
+            slow = st / slow_window if slow_ready else np.nan
+            up[i, s] = (previous_fast[s] <= previous_slow[s]) & (fast > slow)
+            down[i, s] = (previous_slow[s] <= previous_fast[s]) & (slow > fast)
+            fast_total[s] = ft
+            fast_comp[s] = fc
+            slow_total[s] = st
+            slow_comp[s] = sc
+            previous_fast[s] = fast
+            previous_slow[s] = slow
+    return up, down
+
+
+@njit(cache=True, nogil=True)
+def rolling_mean_panel_nb(values: np.ndarray, window: int) -> np.ndarray:
+    """``indicators.rolling_mean_nb`` on every column of ``values`` (bars x symbols)."""
+    n, k = values.shape
+    out = np.full((n, k), np.nan)
+    total = np.zeros(k)
+    compensation = np.zeros(k)
+    for i in range(n):
+        for s in range(k):
+            t, c = kahan_add_nb(total[s], compensation[s], values[i, s])
+            if i >= window:
+                t, c = kahan_add_nb(t, c, -values[i - window, s])
+            total[s] = t
+            compensation[s] = c
+            if i >= window - 1:
+                out[i, s] = t / window
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rolling_std_panel_nb(values: np.ndarray, window: int) -> np.ndarray:
+    """``indicators.rolling_std_nb`` (ddof 1, two passes per window) on every column."""
+    n, k = values.shape
+    out = np.full((n, k), np.nan)
+    mean = np.empty(k)
+    squares = np.empty(k)
+    for i in range(window - 1, n):
+        mean[:] = 0.0
+        for j in range(i - window + 1, i + 1):
+            for s in range(k):
+                mean[s] += values[j, s]
+        for s in range(k):
+            mean[s] /= window
+        squares[:] = 0.0
+        for j in range(i - window + 1, i + 1):
+            for s in range(k):
+                squares[s] += (values[j, s] - mean[s]) ** 2
+        for s in range(k):
+            out[i, s] = math.sqrt(squares[s] / (window - 1)) if window > 1 else 0.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rate_of_change_panel_nb(values: np.ndarray, lookback: int) -> np.ndarray:
+    """``indicators.rate_of_change_nb`` on every column: 100 x (v[t] / v[t - lookback] - 1)."""
+    n, k = values.shape
+    out = np.full((n, k), np.nan)
+    for i in range(lookback, n):
+        for s in range(k):
+            out[i, s] = 100.0 * (values[i, s] / values[i - lookback, s] - 1.0)
+    return out
