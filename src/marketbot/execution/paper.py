@@ -1,0 +1,824 @@
+"""The paper exchange: an ``Exchange`` that fills with the backtest's step core.
+
+``PaperExchange(ledger_path, settings, clock=...)`` keeps its books in its own SQLite ledger
+(:mod:`marketbot.execution.paper_ledger`: one transaction per event, so it survives a SIGKILL
+as a venue would) and fills orders with the bar-step core
+(:mod:`marketbot.execution.paper_market`), so that replaying bars through the bot gives the
+backtest's trades. A replay hands it each bar with :meth:`PaperExchange.process_bar`; forward
+paper trading hands it tickers with :meth:`PaperExchange.process_ticker`. docs/execution.md
+("Paper exchange") has the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from marketbot.backtest.config import BacktestConfig
+from marketbot.backtest.step_nb import KernelSettings
+from marketbot.core.clock import Clock, as_utc
+from marketbot.core.errors import ConfigError, DataError, ExchangeError
+from marketbot.execution.exchange import OrderNotFoundError
+from marketbot.execution.models import (
+    AssetBalance,
+    Balance,
+    Candle,
+    Fee,
+    Market,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Ticker,
+    Trade,
+)
+from marketbot.execution.paper_ledger import (
+    BarRow,
+    FillRow,
+    LedgerChanges,
+    OrderRow,
+    PaperLedger,
+    PositionRow,
+    SymbolRow,
+    paper_ledger_path,
+)
+from marketbot.execution.paper_market import IdSource, PaperBar, SymbolBook
+from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
+
+__all__ = [
+    "PaperBar",
+    "PaperExchange",
+    "PaperKnobs",
+    "PaperPosition",
+    "PaperSettings",
+    "paper_ledger_path",
+]
+
+# Amounts within this relative distance of a balance count as that balance (float noise in
+# what the bot read back and sends).
+_TOLERANCE = 1e-9
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_POSITIONS_AT_SIGNAL = {None: 0, 0: 0, 1: 1, "flat": 0, "long": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class PaperSettings:
+    """What a paper account is: its costs, starting cash and bracket rules.
+
+    Attributes:
+        config: Fee, slippage, ``initial_cash`` (the starting quote balance) and ``exits``
+            (the bracket of every position). Sizing and risk limits are the bot's: the venue
+            buys what an entry's quote amount pays for. Long only: ``allow_short`` must be
+            off or unset.
+        quote: The quote currency's code (balances, fees).
+    """
+
+    config: BacktestConfig
+    quote: str = "USD"
+
+    def __post_init__(self) -> None:
+        if self.config.allow_short:
+            raise ConfigError("paper exchange: long only, so allow_short must be off")
+        if not isinstance(self.quote, str) or not self.quote.strip():
+            raise ConfigError(f"paper exchange: quote={self.quote!r}: give a currency code")
+
+    def kernel_settings(self) -> KernelSettings:
+        """The step core's settings (long only)."""
+        return self.config.kernel_settings(allow_short=False)
+
+    def to_json(self) -> str:
+        """Canonical JSON of the settings (what the ledger stores and hashes)."""
+        return json.dumps({"config": self.config.to_dict(), "quote": self.quote}, sort_keys=True)
+
+    def digest(self) -> str:
+        """SHA-256 of :meth:`to_json`: a ledger made with another is refused."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PaperKnobs:
+    """Frictions a test or a rehearsal turns on; none by default.
+
+    Attributes:
+        partial_fill_fraction: A market order fills at most this fraction of what it
+            ordered per step (bar or ticker); the rest stays open for the next step.
+        reject_client_order_ids: Orders with these client ids are rejected when placed.
+        reject_every_nth: Every n-th ``create_order`` call of this venue object is rejected.
+        latency_bars: Orders may fill only this many steps after the next one.
+    """
+
+    partial_fill_fraction: float | None = None
+    reject_client_order_ids: frozenset[str] = field(default_factory=frozenset)
+    reject_every_nth: int | None = None
+    latency_bars: int = 0
+
+    def __post_init__(self) -> None:
+        fraction = self.partial_fill_fraction
+        if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
+            raise ConfigError(f"partial_fill_fraction={fraction!r}: must be in (0, 1]")
+        if self.reject_every_nth is not None and self.reject_every_nth < 1:
+            raise ConfigError(f"reject_every_nth={self.reject_every_nth!r}: must be >= 1")
+        if self.latency_bars < 0:
+            raise ConfigError(f"latency_bars={self.latency_bars!r}: must be >= 0")
+        object.__setattr__(self, "reject_client_order_ids", frozenset(self.reject_client_order_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class PaperPosition:
+    """A position the venue holds, as the loop reads it (levels None when off).
+
+    Attributes:
+        units: Units held.
+        entry_price: The entry fill; the levels are relative to it.
+        entry_fee: The entry's fee (quote).
+        entry_time: Open time of the bar (or the ticker's time) that filled the entry.
+        entry_bar: That bar's index (-1 for a ticker's fill).
+        extreme: The trailing stop's anchor: the highest high at earlier closes.
+        stop_level: The stop-loss price.
+        target_level: The take-profit price.
+        trail_level: The trailing stop's price (None before it arms).
+        protect_client_order_id: The bracket carrier's client id.
+        bracket_on: False once the carrier was canceled: no leg fires any more.
+        tag: The entry's tag (the step core's tag number; -1 for none).
+    """
+
+    symbol: str
+    units: float
+    entry_price: float
+    entry_fee: float
+    entry_time: datetime
+    entry_bar: int
+    extreme: float
+    stop_level: float | None
+    target_level: float | None
+    trail_level: float | None
+    protect_client_order_id: str
+    bracket_on: bool
+    tag: int
+
+
+class PaperExchange:
+    """A paper venue: the ``Exchange`` protocol over its own ledger, filling with the step core.
+
+    Args:
+        ledger_path: The ledger file (``paper_ledger_path(data_dir)`` by convention). A new
+            file opens a new account with ``settings.config.initial_cash``; an existing one
+            is resumed (balances, open orders, positions and their brackets).
+        settings: Costs, starting cash and bracket rules.
+        clock: Gives the time of accepted, edited and canceled orders (fills carry the
+            bar's or the ticker's time).
+        knobs: Partial fills, rejections and latency; none by default.
+
+    Raises:
+        ConfigError: The ledger was made with other settings (the message names both).
+    """
+
+    def __init__(
+        self,
+        ledger_path: Path,
+        settings: PaperSettings,
+        *,
+        clock: Clock,
+        knobs: PaperKnobs | None = None,
+    ) -> None:
+        self.settings = settings
+        self.knobs = knobs or PaperKnobs()
+        self.quote = settings.quote
+        self._clock = clock
+        self._kernel: KernelSettings = settings.kernel_settings()
+        self._lock = threading.RLock()
+        cash = float(settings.config.initial_cash)
+        self._ledger = PaperLedger(
+            Path(ledger_path),
+            settings_json=settings.to_json(),
+            settings_hash=settings.digest(),
+            opening_balances=[(settings.quote, cash, 0.0, cash)],
+        )
+        self._creates = 0
+        self._load()
+
+    @property
+    def ledger_path(self) -> Path:
+        """The ledger file."""
+        return self._ledger.path
+
+    def close(self) -> None:
+        """Close the ledger (every event is already committed)."""
+        with self._lock:
+            self._ledger.close()
+
+    def __enter__(self) -> PaperExchange:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the Exchange protocol: markets and prices -----------------------------------------
+
+    def load_markets(self, *, priority: int = PRIORITY_NORMAL) -> Mapping[str, Market]:
+        """A market (no minimums) for every symbol the venue has seen."""
+        with self._lock:
+            return {s: Market(s, base_asset(s), self.quote) for s in sorted(self._symbols)}
+
+    def fetch_ticker(self, symbol: str, *, priority: int = PRIORITY_NORMAL) -> Ticker:
+        """The last price seen: the last bar's close in a replay, the last ticker forward."""
+        with self._lock:
+            info = self._symbols.get(symbol)
+            if info is None or info.last_price is None or info.last_time is None:
+                raise ExchangeError(f"paper exchange: no price for {symbol} yet")
+            at = max(as_utc(self._clock.now()), info.last_time)
+            return Ticker(symbol, at, info.last_price, info.bid, info.ask)
+
+    def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> list[Candle]:
+        """The bars processed so far (whatever their timeframe), oldest first."""
+        with self._lock:
+            candles = [
+                Candle(bar.time, bar.open, bar.high, bar.low, bar.close, bar.volume)
+                for bar in self._bars.get(symbol, [])
+                if since is None or bar.time >= as_utc(since)
+            ]
+            return candles[:limit] if limit is not None else candles
+
+    def fetch_balance(self, *, priority: int = PRIORITY_NORMAL) -> Balance:
+        """The quote balance and each base asset seen (``used``: held by open orders)."""
+        with self._lock:
+            assets = {
+                asset: AssetBalance(max(free, 0.0), max(used, 0.0))
+                for asset, free, used, _ in self._balance_rows()
+            }
+            return Balance(assets, at=as_utc(self._clock.now()))
+
+    # -- the Exchange protocol: orders -----------------------------------------------------
+
+    def create_order(  # noqa: PLR0913 - the Exchange protocol's create_order
+        self,
+        symbol: str,
+        type: OrderType,
+        side: OrderSide,
+        amount: float | None = None,
+        price: float | None = None,
+        *,
+        client_order_id: str,
+        stop_price: float | None = None,
+        cost: float | None = None,
+        params: Mapping[str, object] | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> Order:
+        """Accept an order (it fills at a later bar or ticker) or refuse it with a reason.
+
+        A client id is refused while an order with it is open (and that refusal is not
+        stored, as on Binance); any other refusal is stored as a rejected order.
+
+        Raises:
+            ExchangeError: A malformed request: an unknown type or side, not exactly one of
+                ``amount`` and ``cost``, a limit order without a price, a size or price that
+                is not a positive number, or ``params`` of the wrong kind.
+        """
+        with self._lock:
+            self._creates += 1
+            order_type, order_side = _checked_request(type, side, amount, price, stop_price, cost)
+            if not isinstance(client_order_id, str) or not client_order_id:
+                raise ExchangeError("paper exchange: client_order_id must be a non-empty string")
+            row = OrderRow(
+                id=0, client_order_id=client_order_id, symbol=symbol, side=order_side.value,
+                type=order_type.value, status="open", timestamp=as_utc(self._clock.now()),
+                amount=None if amount is None else float(amount),
+                quote_amount=None if cost is None else float(cost),
+                price=None if price is None or order_type is not OrderType.LIMIT else float(price),
+                stop_price=None if stop_price is None else float(stop_price),
+                active_from_step=self._symbol(symbol).steps + 1 + self.knobs.latency_bars,
+                priority=priority, params=_checked_params(params),
+            )  # fmt: skip
+            duplicate = self._open_order_with(client_order_id)
+            if duplicate is not None:
+                row.status = "rejected"
+                row.reason = f"duplicate client order id: order {duplicate.id} with it is open"
+                return self._order(row)
+            row.id = self._ids.next_order()
+            refusal = self._refusal(row)
+            if refusal:
+                row.status, row.reason, row.reserved = "rejected", refusal, 0.0
+            self._orders[row.id] = row
+            if row.is_open:
+                self._open_ids[row.id] = None
+            self._write(LedgerChanges(orders=[row], balances=self._balance_rows(),
+                                      symbols=[self._symbol(symbol)]))  # fmt: skip
+            return self._order(row)
+
+    def edit_order(
+        self,
+        order_id: str,
+        symbol: str,
+        *,
+        amount: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> Order:
+        """Move a carrier's shown stop, or a limit order's price or amount.
+
+        A carrier's ``stop_price`` is what it shows (the loop moves the trailing level); the
+        venue fills its legs by the step core whatever it shows.
+
+        Raises:
+            OrderNotFoundError: No order has this id.
+            ExchangeError: The order ended, is a market order, a carrier edit other than its
+                stop price, a non-positive value, or a limit buy the free quote cannot hold.
+        """
+        with self._lock:
+            row = self._row(order_id)
+            if not row.is_open:
+                raise ExchangeError(f"paper exchange: order {order_id} is {row.status}")
+            for name, value in (("amount", amount), ("price", price), ("stop_price", stop_price)):
+                if value is not None and not _positive(value):
+                    raise ExchangeError(f"paper exchange: {name}={value!r} must be positive")
+            if row.is_carrier:
+                if amount is not None or price is not None or stop_price is None:
+                    raise ExchangeError(
+                        "paper exchange: a carrier follows its position; only its "
+                        "stop_price can be edited"
+                    )
+                row.type, row.stop_price, row.price = "stop", float(stop_price), None
+            elif row.type == "limit":
+                self._edit_limit(row, amount, price)
+            else:
+                raise ExchangeError(f"paper exchange: {row.type} orders cannot be edited")
+            self._write(LedgerChanges(orders=[row], balances=self._balance_rows()))
+            return self._order(row)
+
+    def cancel_order(
+        self, order_id: str, symbol: str | None = None, *, priority: int = PRIORITY_EMERGENCY
+    ) -> Order:
+        """Cancel an open order; an ended one is returned unchanged.
+
+        Canceling a carrier takes the position's bracket off: no leg fires any more.
+
+        Raises:
+            OrderNotFoundError: No order has this id.
+        """
+        with self._lock:
+            row = self._row(order_id)
+            if not row.is_open:
+                return self._order(row)
+            row.status, row.reason, row.reserved = "canceled", "canceled by request", 0.0
+            positions: dict[str, PositionRow | None] = {}
+            held = self._positions.get(row.symbol)
+            if held is not None and held.carrier_order_id == row.id:
+                held.carrier_order_id = None
+                positions[row.symbol] = held
+            self._open_ids.pop(row.id, None)
+            self._write(LedgerChanges(orders=[row], balances=self._balance_rows(),
+                                      positions=positions))  # fmt: skip
+            return self._order(row)
+
+    def fetch_order(
+        self, order_id: str, symbol: str | None = None, *, priority: int = PRIORITY_NORMAL
+    ) -> Order:
+        """One order by id.
+
+        Raises:
+            OrderNotFoundError: No order has this id.
+        """
+        with self._lock:
+            return self._order(self._row(order_id))
+
+    def fetch_order_by_client_id(
+        self, client_order_id: str, symbol: str | None = None, *, priority: int = PRIORITY_NORMAL
+    ) -> Order | None:
+        """The latest order with this client id (of ``symbol``, if given), or None."""
+        with self._lock:
+            for row in reversed(self._orders.values()):
+                if row.client_order_id == client_order_id and symbol in (None, row.symbol):
+                    return self._order(row)
+            return None
+
+    def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> list[Order]:
+        """Open orders (bracket carriers included), oldest first."""
+        with self._lock:
+            return self._select(symbol, since, limit, open_orders=True)
+
+    def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> list[Order]:
+        """Orders that ended (closed, canceled, rejected), oldest first."""
+        with self._lock:
+            return self._select(symbol, since, limit, open_orders=False)
+
+    def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        priority: int = PRIORITY_NORMAL,
+    ) -> list[Trade]:
+        """Every fill, oldest first, each with its order's client id."""
+        with self._lock:
+            trades = [
+                self._trade(fill)
+                for fill in self._fills
+                if symbol in (None, fill.symbol) and (since is None or fill.timestamp >= since)
+            ]
+            return trades[:limit] if limit is not None else trades
+
+    # -- driving the venue -----------------------------------------------------------------
+
+    def process_bar(self, symbol: str, bar: PaperBar) -> list[Order]:
+        """Fill what ``bar`` fills, in the kernel's order; every order it changed.
+
+        One ledger transaction: the bar, its fills and cancels, the position and balances.
+
+        Raises:
+            DataError: A price that is not a positive number, a high below a price or a low
+                above one, or a bar not after the last one of ``symbol``.
+        """
+        with self._lock:
+            time = as_utc(bar.time)
+            _check_bar(symbol, bar)
+            bars = self._bars.setdefault(symbol, [])
+            if bars and time <= bars[-1].time:
+                raise DataError(
+                    f"paper exchange: {symbol} bar at {time.isoformat()} is not after the "
+                    f"last bar processed ({bars[-1].time.isoformat()})"
+                )
+            book = self._book(symbol, time, bar.index)
+            book.run_bar(replace(bar, time=time))
+            info = self._symbols[symbol]
+            info.last_price, info.bid, info.ask, info.last_time = bar.close, None, None, time
+            row = BarRow(symbol, time, bar.index, bar.open, bar.high, bar.low, bar.close,
+                         bar.volume)  # fmt: skip
+            bars.append(row)
+            return self._settle(book, [row])
+
+    def process_ticker(self, symbol: str, ticker: Ticker) -> list[Order]:
+        """Forward paper trading: fill what this ticker fills; every order it changed.
+
+        Market and stop-like exits fill at the bid (the last price without one), buys at the
+        ask (or the last price), each plus slippage against the order; limit orders fill
+        when the ticker reaches them, at the ticker, without slippage. The trailing extreme
+        follows the bid.
+
+        Raises:
+            DataError: A ticker older than the last one seen for ``symbol``.
+        """
+        with self._lock:
+            info = self._symbol(symbol)
+            time = as_utc(ticker.at)
+            if info.last_time is not None and time < info.last_time:
+                raise DataError(f"paper exchange: {symbol} ticker at {time} is out of order")
+            book = self._book(symbol, time, -1)
+            sell_price = ticker.bid if ticker.bid is not None else ticker.last
+            book.run_ticker(sell_price, ticker.ask if ticker.ask is not None else ticker.last)
+            info.last_price, info.bid, info.ask, info.last_time = (
+                ticker.last, ticker.bid, ticker.ask, time
+            )  # fmt: skip
+            return self._settle(book, [])
+
+    def open_position(self, symbol: str) -> PaperPosition | None:
+        """The position held in ``symbol``, or None when flat."""
+        with self._lock:
+            held = self._positions.get(symbol)
+            return None if held is None else _paper_position(held)
+
+    def quote_cash(self) -> float:
+        """The quote balance as the step core keeps cash (free and held by orders)."""
+        with self._lock:
+            return self._cash
+
+    def equity(self, marks: Mapping[str, float]) -> float:
+        """Cash plus every position at its mark (``marks``, else the last price seen).
+
+        Raises:
+            ExchangeError: A position with neither a mark nor a price seen.
+        """
+        with self._lock:
+            total = self._cash
+            for symbol, held in self._positions.items():
+                mark = marks.get(symbol, self._symbols[symbol].last_price)
+                if mark is None:
+                    raise ExchangeError(f"paper exchange: no mark for {symbol}")
+                total += held.position.units * mark
+            return total
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        contents = self._ledger.load()
+        self._cash = contents.cash
+        self._orders: dict[int, OrderRow] = {row.id: row for row in contents.orders}
+        self._open_ids: dict[int, None] = {row.id: None for row in contents.orders if row.is_open}
+        self._fills: list[FillRow] = contents.fills
+        self._fills_by_order: dict[int, list[FillRow]] = {}
+        for fill in contents.fills:
+            self._fills_by_order.setdefault(fill.order_id, []).append(fill)
+        self._positions = {row.symbol: row for row in contents.positions}
+        self._symbols = {row.symbol: row for row in contents.symbols}
+        self._bars: dict[str, list[BarRow]] = {}
+        for bar in contents.bars:
+            self._bars.setdefault(bar.symbol, []).append(bar)
+        self._ids = IdSource(
+            max(self._orders, default=0), max((f.id for f in contents.fills), default=0)
+        )
+
+    def _write(self, changes: LedgerChanges) -> None:
+        """Commit one event; on a failure the books are reloaded as the ledger has them."""
+        try:
+            self._ledger.write(changes)
+        except BaseException:
+            self._load()
+            raise
+
+    def _symbol(self, symbol: str) -> SymbolRow:
+        return self._symbols.setdefault(symbol, SymbolRow(symbol))
+
+    def _row(self, order_id: str) -> OrderRow:
+        row = self._orders.get(int(order_id)) if str(order_id).isdigit() else None
+        if row is None:
+            raise OrderNotFoundError(f"paper exchange: no order {order_id!r}")
+        return row
+
+    def _open_orders(self) -> list[OrderRow]:
+        return [self._orders[order_id] for order_id in self._open_ids]
+
+    def _open_order_with(self, client_order_id: str) -> OrderRow | None:
+        return next(
+            (row for row in self._open_orders() if row.client_order_id == client_order_id), None
+        )
+
+    def _quote_used(self) -> float:
+        return sum(row.reserved for row in self._open_orders() if row.side == "buy")
+
+    def _balance_rows(self) -> list[tuple[str, float, float, float]]:
+        used = self._quote_used()
+        rows = [(self.quote, self._cash - used, used, self._cash)]
+        for symbol in sorted(self._symbols):
+            held = self._positions.get(symbol)
+            units = held.position.units if held is not None else 0.0
+            base_used = sum(
+                row.reserved
+                for row in self._open_orders()
+                if row.symbol == symbol and row.side == "sell"
+            )
+            rows.append((base_asset(symbol), units - base_used, base_used, units))
+        return rows
+
+    def _book(self, symbol: str, time: datetime, bar_index: int) -> SymbolBook:
+        info = self._symbol(symbol)
+        info.steps += 1
+        held = self._positions.get(symbol)
+        carrier = None
+        if held is not None and held.carrier_order_id is not None:
+            carrier = self._orders[held.carrier_order_id]
+        orders = [row for row in self._open_orders() if row.symbol == symbol and not row.is_carrier]
+        return SymbolBook(
+            symbol, self._kernel, self._cash, self._quote_used(), held, carrier, orders,
+            self._ids, info.steps, time, bar_index, self.knobs.partial_fill_fraction,
+        )  # fmt: skip
+
+    def _settle(self, book: SymbolBook, bars: list[BarRow]) -> list[Order]:
+        """Take a step's outcome into the books and commit it as one event."""
+        self._cash = book.cash
+        for row in book.changed.values():
+            self._orders[row.id] = row
+            if row.is_open:
+                self._open_ids[row.id] = None
+            else:
+                self._open_ids.pop(row.id, None)
+        for fill in book.fills:
+            self._fills.append(fill)
+            self._fills_by_order.setdefault(fill.order_id, []).append(fill)
+        if book.position is None:
+            self._positions.pop(book.symbol, None)
+        else:
+            self._positions[book.symbol] = book.position
+        self._write(
+            LedgerChanges(
+                orders=list(book.changed.values()), fills=book.fills,
+                balances=self._balance_rows(), positions={book.symbol: book.position},
+                symbols=[self._symbols[book.symbol]], bars=bars,
+            )
+        )  # fmt: skip
+        return [self._order(row) for row in book.changed.values()]
+
+    # -- orders: requests, refusals, records -----------------------------------------------
+
+    def _refusal(self, row: OrderRow) -> str:
+        """Why the venue refuses an accepted-looking order, or ``""``; sets its reservation."""
+        knobs = self.knobs
+        if row.client_order_id in knobs.reject_client_order_ids:
+            return "rejected by the paper exchange's knob reject_client_order_ids"
+        if knobs.reject_every_nth is not None and self._creates % knobs.reject_every_nth == 0:
+            return (
+                f"rejected by the paper exchange's knob reject_every_nth={knobs.reject_every_nth}"
+            )
+        if row.type == "stop":
+            return (
+                "stop orders are the paper exchange's own: a position's bracket comes with its "
+                "entry (params protect_client_order_id)"
+            )
+        if row.quote_amount is not None and (row.side == "sell" or row.type == "limit"):
+            return "cost is for market buys only: give a limit or sell order an amount"
+        if row.side == "buy":
+            return self._buy_refusal(row)
+        return self._sell_refusal(row)
+
+    def _buy_refusal(self, row: OrderRow) -> str:
+        free = self._cash - self._quote_used()
+        needed = row.quote_amount or 0.0
+        if row.type == "limit" and row.amount is not None and row.price is not None:
+            needed = row.amount * row.price * (1.0 + self._kernel.fee_rate)
+        if free <= 0.0 or needed > free * (1.0 + _TOLERANCE):
+            return (
+                f"insufficient funds: the order needs {needed:,.2f} {self.quote}, "
+                f"{max(free, 0.0):,.2f} {self.quote} is free"
+            )
+        row.reserved = needed if row.type == "limit" else 0.0
+        return ""
+
+    def _sell_refusal(self, row: OrderRow) -> str:
+        base = base_asset(row.symbol)
+        held = self._positions.get(row.symbol)
+        units = held.position.units if held is not None else 0.0
+        amount = row.amount or 0.0
+        if amount > units * (1.0 + _TOLERANCE):
+            return f"long only: selling {amount:g} {base} with {units:g} held would open a short"
+        used = sum(
+            other.reserved
+            for other in self._open_orders()
+            if other.symbol == row.symbol and other.side == "sell"
+        )
+        free = units - used
+        if amount > free * (1.0 + _TOLERANCE):
+            return f"insufficient funds: {free:g} {base} free, {used:g} held by open orders"
+        row.amount = min(amount, free)  # float noise in what the bot read back
+        row.reserved = row.amount
+        return ""
+
+    def _edit_limit(self, row: OrderRow, amount: float | None, price: float | None) -> None:
+        new_amount = row.amount if amount is None else float(amount)
+        new_price = row.price if price is None else float(price)
+        assert new_amount is not None and new_price is not None
+        if new_amount < row.filled:
+            raise ExchangeError(f"paper exchange: amount {new_amount:g} is below what filled")
+        if row.side == "buy":
+            needed = (new_amount - row.filled) * new_price * (1.0 + self._kernel.fee_rate)
+            free = self._cash - self._quote_used() + row.reserved
+            if needed > free * (1.0 + _TOLERANCE):
+                raise ExchangeError(f"paper exchange: insufficient funds for {needed:,.2f}")
+            row.reserved = needed
+        else:
+            held = self._positions.get(row.symbol)
+            others = sum(o.reserved for o in self._open_orders() if o.side == "sell") - row.reserved
+            units = held.position.units if held is not None else 0.0
+            if new_amount - row.filled > units - others:
+                raise ExchangeError("paper exchange: insufficient funds for the new amount")
+            row.reserved = new_amount - row.filled
+        row.amount, row.price = new_amount, new_price
+
+    def _order(self, row: OrderRow) -> Order:
+        filled = row.filled
+        if row.quote_amount is not None:
+            amount, remaining = filled, 0.0  # Binance's origQty of a quoteOrderQty order
+        else:
+            amount = row.amount or 0.0
+            remaining = max(amount - filled, 0.0) if row.is_open else 0.0
+        return Order(
+            id=str(row.id) if row.id else "", client_order_id=row.client_order_id,
+            symbol=row.symbol, side=OrderSide(row.side), type=OrderType(row.type),
+            amount=amount, status=OrderStatus(row.status), timestamp=row.timestamp,
+            price=row.price, stop_price=row.stop_price, filled=filled, remaining=remaining,
+            average=row.cost / filled if filled > 0.0 else None,
+            fee=Fee(row.fee, self.quote) if filled > 0.0 else None,
+            trades=tuple(self._trade(fill) for fill in self._fills_by_order.get(row.id, ())),
+            quote_amount=row.quote_amount, last_trade_timestamp=row.last_trade_timestamp,
+            reason=row.reason,
+        )  # fmt: skip
+
+    def _trade(self, fill: FillRow) -> Trade:
+        return Trade(
+            id=str(fill.id), order_id=str(fill.order_id), symbol=fill.symbol,
+            side=OrderSide(fill.side), amount=fill.amount, price=fill.price,
+            timestamp=fill.timestamp, fee=Fee(fill.fee, self.quote),
+            client_order_id=fill.client_order_id,
+        )  # fmt: skip
+
+    def _select(
+        self, symbol: str | None, since: datetime | None, limit: int | None, *, open_orders: bool
+    ) -> list[Order]:
+        rows = [
+            row
+            for row in self._orders.values()
+            if row.is_open == open_orders
+            and symbol in (None, row.symbol)
+            and (since is None or row.timestamp >= as_utc(since))
+        ]
+        return [self._order(row) for row in (rows[:limit] if limit is not None else rows)]
+
+
+def base_asset(symbol: str) -> str:
+    """The asset a symbol trades: ``BTC`` of ``BTC/USDT``, the symbol itself otherwise."""
+    return symbol.partition("/")[0]
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _checked_request(
+    type: OrderType | str,
+    side: OrderSide | str,
+    amount: float | None,
+    price: float | None,
+    stop_price: float | None,
+    cost: float | None,
+) -> tuple[OrderType, OrderSide]:
+    """The order's type and side, or ExchangeError when the request is malformed."""
+    try:
+        order_type, order_side = OrderType(type), OrderSide(side)
+    except ValueError as exc:
+        raise ExchangeError(f"paper exchange: {exc}") from None
+    if (amount is None) == (cost is None):
+        raise ExchangeError("paper exchange: give exactly one of amount and cost")
+    for name, value, needed in (
+        ("amount", amount, False),
+        ("cost", cost, False),
+        ("price", price, order_type is OrderType.LIMIT),
+        ("stop_price", stop_price, order_type is OrderType.STOP),
+    ):
+        if (value is not None or needed) and not _positive(value):
+            raise ExchangeError(f"paper exchange: {name}={value!r} must be a positive number")
+    return order_type, order_side
+
+
+def _checked_params(params: Mapping[str, object] | None) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        is_json = value is None or isinstance(value, str | int | float | bool)
+        extras[str(key)] = value if is_json else str(value)
+    protect = extras.get("protect_client_order_id")
+    if protect is not None and (not isinstance(protect, str) or not protect):
+        raise ExchangeError("paper exchange: protect_client_order_id must be a non-empty string")
+    at_signal = extras.get("position_at_signal")
+    if not isinstance(at_signal, int | str | None) or at_signal not in _POSITIONS_AT_SIGNAL:
+        raise ExchangeError(
+            f"paper exchange: position_at_signal={at_signal!r}: use 'flat' or 'long' (0 or 1)"
+        )
+    return extras
+
+
+def _check_bar(symbol: str, bar: PaperBar) -> None:
+    prices = (bar.open, bar.high, bar.low, bar.close)
+    if not all(_positive(price) for price in prices):
+        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: prices must be positive")
+    if bar.low > min(bar.open, bar.close) or bar.high < max(bar.open, bar.close):
+        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: high/low do not hold it")
+
+
+def _paper_position(held: PositionRow) -> PaperPosition:
+    position = held.position
+
+    def level(value: float) -> float | None:
+        return None if math.isnan(value) else float(value)
+
+    return PaperPosition(
+        symbol=held.symbol, units=position.units, entry_price=position.entry_price,
+        entry_fee=position.entry_fee,
+        entry_time=_EPOCH + timedelta(microseconds=position.entry_time_ns // 1_000),
+        entry_bar=position.entry_bar, extreme=position.extreme,
+        stop_level=level(position.stop_level), target_level=level(position.target_level),
+        trail_level=level(position.trail_level),
+        protect_client_order_id=held.protect_client_order_id,
+        bracket_on=held.carrier_order_id is not None, tag=position.tag,
+    )  # fmt: skip
