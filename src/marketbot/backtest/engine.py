@@ -28,6 +28,7 @@ from marketbot.backtest.portfolio import (
 )
 from marketbot.backtest.result import BacktestResult, result_warnings, trades_frame
 from marketbot.backtest.signals import prepare_signals
+from marketbot.core.bar_panel import normalize_frames
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import compute_metrics
@@ -220,7 +221,7 @@ class BacktestingEngine:
             )
         if symbols is not None or isinstance(data, Mapping):
             frames = (
-                {name: normalize_ohlcv(frame, where=name) for name, frame in data.items()}
+                normalize_frames(data)
                 if isinstance(data, Mapping)
                 else {
                     name: self.load_stored(name, timeframe=timeframe, source=source, end=end)[2]

@@ -22,10 +22,11 @@ from marketbot.backtest.portfolio_kernel import (
     PortfolioSettings,
     simulate_portfolio,
 )
+from marketbot.backtest.portfolio_signals import TimeAxis, portfolio_signals
 from marketbot.backtest.result import trade_records_frame
-from marketbot.backtest.signals import prepare_signals
-from marketbot.core.bars import bar_times
-from marketbot.core.errors import ConfigError, DataError
+from marketbot.core.bar_panel import PanelBars
+from marketbot.core.bars import PRICE_COLUMNS
+from marketbot.core.errors import ConfigError
 from marketbot.strategies.base import Strategy
 
 
@@ -85,58 +86,30 @@ def align_portfolio(
     params: Mapping[str, Any],
     config: BacktestConfig,
 ) -> AlignedPortfolio:
-    """Compute each symbol's signals on its own bars and lay everything on one time axis."""
-    if not frames:
-        raise ConfigError("a portfolio backtest needs at least one symbol")
-    symbols = tuple(frames)
-    times = [bar_times(frame).asi8 for frame in frames.values()]
-    shared_calendar = all(np.array_equal(t, times[0]) for t in times[1:])
-    # One shared calendar (the usual case) needs no union and no row lookup per symbol.
-    axis = times[0] if shared_calendar else np.unique(np.concatenate(times))
-    index = pd.DatetimeIndex(axis, tz="UTC").as_unit("ns")
-    n, k = len(index), len(symbols)
-    prices = {name: np.full((n, k), np.nan) for name in ("open", "high", "low", "close")}
-    arrays = {
-        "entries_long": np.zeros((n, k), dtype=np.bool_),
-        "exits_long": np.zeros((n, k), dtype=np.bool_),
-        "entries_short": np.zeros((n, k), dtype=np.bool_),
-        "exits_short": np.zeros((n, k), dtype=np.bool_),
-        "size_fraction": np.full((n, k), np.nan),
-        "tag": np.full((n, k), -1, dtype=np.int64),
-    }
-    priority = np.full((n, k), np.nan)
-    allow_short = False
-    tag_names: tuple[str, ...] = ()
-    for column, (symbol, frame) in enumerate(frames.items()):
-        rows: slice | np.ndarray = (
-            slice(None) if shared_calendar else index.get_indexer(frame.index)
-        )
-        for name, grid in prices.items():
-            grid[rows, column] = frame[name].to_numpy()
-        prepared = prepare_signals(strategy, frame, params, config)
-        for name, grid in arrays.items():
-            values = getattr(prepared.kernel, name)
-            if _holds_only_default(name, values):
-                continue  # the grid already holds the default
-            grid[rows, column] = values
-        rank = prepared.rank
-        if rank is not None:
-            priority[rows, column] = rank
-        allow_short = allow_short or prepared.allow_short
-        if prepared.tag_names and tag_names and prepared.tag_names != tag_names:
-            raise DataError(f"{symbol}: the strategy's tag names differ between symbols")
-        tag_names = tag_names or prepared.tag_names
+    """Compute each symbol's signals on its own bars and lay everything on one time axis.
+
+    The strategy's panel hook computes all the symbols at once when it has one; otherwise
+    each symbol's signals are computed on its own frame (``backtest.portfolio_signals``).
+
+    Raises:
+        ConfigError: no frames.
+        StrategyError: the strategy crashed or broke the contract.
+    """
+    bars = PanelBars.of(frames)
+    axis = TimeAxis.of(bars)
+    signals = portfolio_signals(strategy, frames, bars, axis, params, config)
+    prices = {name: axis.place(bars.grid(name), np.nan) for name in PRICE_COLUMNS}
     return AlignedPortfolio(
-        index=index,
-        symbols=symbols,
+        index=axis.index,
+        symbols=bars.symbols,
         open=prices["open"],
         high=prices["high"],
         low=prices["low"],
         close=prices["close"],
-        signals=KernelSignals(**arrays),
-        priority=priority,
-        allow_short=allow_short,
-        tag_names=tag_names,
+        signals=signals.kernel,
+        priority=signals.priority,
+        allow_short=signals.allow_short,
+        tag_names=signals.tag_names,
     )
 
 
@@ -218,16 +191,6 @@ def equal_weight_benchmark(close: np.ndarray) -> np.ndarray:
         return np.asarray((close / close[0]).mean(axis=1), dtype=np.float64)
     normalised = pd.DataFrame(close / _first_valid(close)).ffill().fillna(1.0).to_numpy()
     return np.asarray(normalised.mean(axis=1), dtype=np.float64)
-
-
-def _holds_only_default(name: str, values: np.ndarray) -> bool:
-    if name in ("entries_short", "exits_short"):
-        return not values.any()
-    if name == "size_fraction":
-        return bool(np.isnan(values).all())
-    if name == "tag":
-        return bool((values == -1).all())
-    return False
 
 
 def _first_valid(close: np.ndarray) -> np.ndarray:
