@@ -76,9 +76,7 @@ def run_both(
     settings = config.kernel_settings(allow_short=False)
     kernel = simulate(bars.open_, bars.high, bars.low, bars.close, bars.times_ns, signals, settings)
     clock = ManualClock(bars.time(0))
-    with PaperExchange(
-        folder / f"{name}.db", PaperSettings(config), clock=clock
-    ) as exchange:
+    with PaperExchange(folder / f"{name}.db", PaperSettings(config), clock=clock) as exchange:
         replay = PaperDriver(exchange, clock, settings).replay(bars, signals)
     return Outcome(kernel, replay)
 
@@ -199,3 +197,192 @@ def test_paper_replay_when_max_hold_falls_in_a_gap_exits_at_the_first_open_after
     ]
     assert [bars.time(trip.exit_bar).date().isoformat() for trip in across] == ["2015-10-16"]
     assert_parity(outcome, bars, config.initial_cash)
+
+
+# -- random bars and signals -----------------------------------------------------------------
+#
+# Per-bar values are decoded from byte strings (cheap for hundreds of bars; bytes shrink
+# towards 0, "nothing happens"), as in tests/unit/backtest/test_kernel_reference.py.
+
+MAX_BARS = 200
+START_SECONDS = 1_700_000_000
+_GAP_JUMPS = (-0.5, -0.3, -0.15, -0.06, 0.06, 0.15, 0.5, 1.0)
+_BODY_JUMPS = (-0.4, -0.2, -0.1, 0.1, 0.2, 0.4, 0.6, 1.0)
+
+
+def _move(byte: int, flat_below: int, small: float, jumps: tuple[float, ...]) -> float:
+    first_jump = 256 - len(jumps)
+    if byte < flat_below:
+        return 0.0
+    if byte >= first_jump:
+        return jumps[byte - first_jump]
+    return small * (2.0 * (byte - flat_below) / (first_jump - 1 - flat_below) - 1.0)
+
+
+def _times(spacing_seconds: int, steps: np.ndarray) -> np.ndarray:
+    seconds = START_SECONDS + spacing_seconds * np.cumsum(steps.astype(np.int64))
+    return seconds * 1_000_000_000
+
+
+@st.composite
+def random_bars(draw: st.DrawFn, num_bars: int, spacing_seconds: int) -> Bars:
+    """Random walks with gaps at the open, flat bars, jumps through any level, time gaps."""
+    price = draw(st.sampled_from([100.0, 1.0, 30_000.0]))
+    moves = draw(st.binary(min_size=4 * num_bars, max_size=4 * num_bars))
+    rows = []
+    for bar in range(num_bars):
+        gap, body, upper, lower = moves[4 * bar : 4 * bar + 4]
+        open_ = price * (1.0 + _move(gap, 160, 0.02, _GAP_JUMPS))
+        close_ = open_ * (1.0 + _move(body, 64, 0.05, _BODY_JUMPS))
+        high = max(open_, close_) * (1.0 + abs(_move(upper, 96, 0.04, (0.1, 0.2, 0.3))))
+        low = min(open_, close_) * (1.0 - min(abs(_move(lower, 96, 0.04, (0.1, 0.2, 0.3))), 0.9))
+        rows.append((open_, high, low, close_))
+        price = close_
+    step_bytes = draw(st.binary(min_size=num_bars, max_size=num_bars))
+    steps = np.array([1 if byte < 200 else byte - 230 if byte > 231 else 2 for byte in step_bytes])
+    columns = np.array(rows).reshape(num_bars, 4)
+    return Bars(*(np.ascontiguousarray(columns[:, i]) for i in range(4)),
+                _times(spacing_seconds, steps))  # fmt: skip
+
+
+def level_lattice(base: float, config: BacktestConfig) -> list[float]:
+    """The entry fills at ``base`` and every level the page defines from them."""
+    exits = config.exits
+    fills = [base * (1.0 + config.slippage_rate), base * (1.0 - config.slippage_rate)]
+    rates = [exits.stop_loss, exits.take_profit, exits.trailing_activation]
+    prices = {base, *fills}
+    for fill in fills:
+        for rate in rates:
+            if rate is not None:
+                prices.update((fill * (1.0 - rate), fill * (1.0 + rate)))
+    if exits.trailing_stop is not None:
+        for extreme in list(prices):
+            prices.update(
+                (extreme * (1.0 - exits.trailing_stop), extreme * (1.0 + exits.trailing_stop))
+            )
+    return sorted(price for price in prices if price > 0.0)
+
+
+@st.composite
+def lattice_bars(draw: st.DrawFn, num_bars: int, config: BacktestConfig) -> Bars:
+    """Bars whose every price is an entry fill or a level: ties with ``<=`` on every rule."""
+    lattice = level_lattice(draw(st.sampled_from([100.0, 1.0, 37.7])), config)
+    picks = draw(st.binary(min_size=4 * num_bars, max_size=4 * num_bars))
+    rows = []
+    for bar in range(num_bars):
+        open_, close_, high, low = (lattice[b % len(lattice)] for b in picks[4 * bar : 4 * bar + 4])
+        rows.append((open_, max(open_, close_, high), min(open_, close_, low), close_))
+    columns = np.array(rows).reshape(num_bars, 4)
+    return Bars(*(np.ascontiguousarray(columns[:, i]) for i in range(4)),
+                _times(60, np.ones(num_bars)))  # fmt: skip
+
+
+@st.composite
+def flags(draw: st.DrawFn, num_bars: int) -> np.ndarray:
+    density = draw(st.sampled_from([0.0, 0.03, 0.5, 1.0]))
+    if density in {0.0, 1.0}:
+        return np.full(num_bars, density == 1.0)
+    raw = draw(st.binary(min_size=num_bars, max_size=num_bars))
+    return np.frombuffer(raw, dtype=np.uint8) >= round(256 * (1.0 - density))
+
+
+@st.composite
+def signals_of(draw: st.DrawFn, num_bars: int) -> KernelSignals:
+    """Long entries and exits (half the time exits are the bars without an entry), size
+    fractions (NaN, tiny, zero or up to 1) and tags."""
+    entries = draw(flags(num_bars))
+    exits = ~entries if draw(st.booleans()) else draw(flags(num_bars))
+    fractions = np.full(num_bars, math.nan)
+    if draw(st.booleans()):
+        raw = np.frombuffer(draw(st.binary(min_size=num_bars, max_size=num_bars)), np.uint8)
+        fractions = np.where(raw == 0, math.nan, raw / 255.0)
+        fractions[raw == 1] = 1e-6
+        fractions[raw == 2] = 0.0
+    tags = np.frombuffer(draw(st.binary(min_size=num_bars, max_size=num_bars)), np.uint8)
+    none = np.zeros(num_bars, dtype=np.bool_)
+    return KernelSignals(entries, exits, none, none, fractions, tags.astype(np.int64))
+
+
+def _optional(rates: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
+    return st.one_of(st.none(), rates)
+
+
+_stop_rates = st.sampled_from([0.05, 0.1, 0.002]) | st.floats(0.0005, 0.3)
+
+
+@st.composite
+def configs(draw: st.DrawFn, spacing_seconds: int) -> BacktestConfig:
+    """Every sizing mode, each exit rule on or off, costs from none to 1 %."""
+    cash = draw(st.sampled_from([10_000.0, 1_000.0, 123_456.78]))
+    sizing = draw(st.sampled_from(["all_in", "fraction", "fixed_cash"]))
+    size = None
+    if sizing == "fraction":
+        size = draw(st.floats(0.01, 1.0))
+    elif sizing == "fixed_cash":
+        size = draw(st.floats(1.0, 2.0 * cash))
+    # Whole numbers of bar spacings (and a second either side) probe max hold's ">=".
+    max_hold = draw(
+        st.just(0)
+        | st.builds(lambda bars, nudge: bars * spacing_seconds + nudge,
+                    st.integers(1, 20), st.sampled_from([0, 0, -1, 1]))
+        | st.integers(1, 30 * spacing_seconds)
+    )  # fmt: skip
+    exits = ExitRules(
+        stop_loss=draw(_optional(_stop_rates)),
+        take_profit=draw(_optional(st.sampled_from([0.05, 0.1]) | st.floats(0.0005, 0.5))),
+        trailing_stop=draw(_optional(_stop_rates)),
+        trailing_activation=draw(_optional(st.sampled_from([0.0, 0.05]) | st.floats(0.0, 0.3))),
+        max_hold_seconds=max_hold,
+    )
+    return BacktestConfig(
+        fee_rate=draw(st.sampled_from([0.0, 0.002]) | st.floats(0.0, 0.01)),
+        slippage_rate=draw(st.sampled_from([0.0, 0.001, 0.005]) | st.floats(0.0, 0.01)),
+        initial_cash=cash, sizing=sizing, size=size, exits=exits,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scenario:
+    bars: Bars
+    signals: KernelSignals
+    config: BacktestConfig
+
+
+_bar_counts = st.integers(2, MAX_BARS) | st.integers(MAX_BARS // 2, MAX_BARS)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    num_bars = draw(_bar_counts)
+    spacing = draw(st.sampled_from([60, 3_600]))
+    bars = draw(random_bars(num_bars, spacing))
+    return Scenario(bars, draw(signals_of(num_bars)), draw(configs(spacing)))
+
+
+@st.composite
+def lattice_scenarios(draw: st.DrawFn) -> Scenario:
+    num_bars = draw(_bar_counts)
+    config = draw(configs(60))
+    return Scenario(draw(lattice_bars(num_bars, config)), draw(signals_of(num_bars)), config)
+
+
+def _check(scenario: Scenario) -> None:
+    with tempfile.TemporaryDirectory(dir=SHM if SHM.is_dir() else None) as folder:
+        outcome = run_both(Path(folder), scenario.bars, scenario.signals, scenario.config)
+    for trip in outcome.replay.trades:
+        event(f"exit: {trip.exit_reason}")
+    assert_parity(outcome, scenario.bars, scenario.config.initial_cash)
+
+
+@given(scenarios())
+def test_paper_replay_when_random_bars_signals_and_settings_gives_the_kernels_trades(
+    scenario: Scenario,
+) -> None:
+    _check(scenario)
+
+
+@given(lattice_scenarios())
+def test_paper_replay_when_prices_sit_exactly_on_levels_gives_the_kernels_trades(
+    scenario: Scenario,
+) -> None:
+    _check(scenario)
