@@ -41,11 +41,12 @@ def prepare_signals(
     warmup = min(strategy.compute_warmup(params), length)
     has_short = raw.entries_short is not None
     allow_short = has_short if config.allow_short is None else config.allow_short and has_short
+    entries_short, exits_short = _short_arrays(raw, warmup, length)
     kernel = KernelSignals(
         entries_long=_bool_array(raw.entries_long, warmup),
         exits_long=_bool_array(raw.exits_long, warmup),
-        entries_short=_bool_array(raw.entries_short, warmup, length),
-        exits_short=_bool_array(raw.exits_short, warmup, length),
+        entries_short=entries_short,
+        exits_short=exits_short,
         size_fraction=_float_array(raw.size_fraction, length),
         tag=_tag_array(raw, length),
     )
@@ -58,9 +59,28 @@ def prepare_signals(
 def _bool_array(values: np.ndarray | None, warmup: int, length: int = 0) -> np.ndarray:
     if values is None:
         return np.zeros(length, dtype=np.bool_)
+    if (
+        values.dtype == np.bool_
+        and values.flags.c_contiguous
+        and values.flags.writeable  # the kernel's usual argument type: no second compilation
+        and not values[:warmup].any()
+    ):
+        # Already what the kernel takes, with nothing to mask: used as is (nothing writes
+        # into kernel signals), which saves a copy per output.
+        return values
     array = np.array(values, dtype=np.bool_, copy=True)
     array[:warmup] = False
     return array
+
+
+def _short_arrays(raw: Signals, warmup: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    if raw.entries_short is None and raw.exits_short is None:
+        never = np.zeros(length, dtype=np.bool_)  # one all-False array serves both
+        return never, never
+    return (
+        _bool_array(raw.entries_short, warmup, length),
+        _bool_array(raw.exits_short, warmup, length),
+    )
 
 
 def _float_array(values: np.ndarray | None, length: int) -> np.ndarray:
