@@ -19,6 +19,7 @@ import typer
 import marketbot.cli.download  # noqa: F401 - registers `data download`
 from marketbot.cli import backtest as backtest_commands
 from marketbot.cli import optimize as optimize_commands
+from marketbot.cli import run as run_commands
 from marketbot.cli import strategies as strategy_commands
 from marketbot.cli.bot import bot_app, risk_app
 from marketbot.cli.data import data_app
@@ -39,6 +40,8 @@ app.command()(strategy_commands.strategies)
 app.command()(strategy_commands.lookahead)
 app.command()(optimize_commands.optimize)
 app.command()(backtest_commands.demo)
+app.command()(run_commands.run)
+app.command()(run_commands.status)
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
 app.add_typer(polymarket_app, name="polymarket")

@@ -1,0 +1,301 @@
+"""A bot run from start to exit: lock, state, run record, recovery, the bars, a clean stop.
+
+``BotRunner(...).run()`` takes the lock (a second bot is refused, naming its pid), loads the
+state file (the backup when it is corrupt), finds or starts the run (a changed strategy,
+symbol, timeframe, parameter, config or START is refused, naming ``--fresh``), resolves what
+the exchange did with the run's orders while the bot was down, then replays the bars after
+the last one acted on. After each bar the database is committed first (the run's progress:
+the risk book and the open trade), then the state file. SIGINT and SIGTERM stop it once the
+current bar is saved. docs/bot.md and docs/recovery.md describe it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time as wall
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from marketbot.bot.commands import CommandHandler
+from marketbot.bot.lock import BotLock
+from marketbot.bot.loop import BotLoop, LoopParts, LoopState, replay_rows
+from marketbot.bot.plan import BotPlan
+from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
+from marketbot.bot.recovery import resolve_exchange_orders
+from marketbot.bot.risk_book import RiskBook
+from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
+from marketbot.core.clock import ManualClock
+from marketbot.core.errors import ConfigError
+from marketbot.execution.paper import PaperExchange, PaperSettings
+from marketbot.execution.timeouts import OrderTimeoutHandler
+from marketbot.execution.verifier import TradeVerifier
+from marketbot.store.bot import (
+    BotCommandRepository,
+    BotRecordRepository,
+    BotRunInfo,
+    BotRunRepository,
+    BotRunSpec,
+    OrderRepository,
+    config_hash,
+)
+from marketbot.store.database import Database
+
+_log = logging.getLogger("marketbot.bot")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: where the data lives, whether to start afresh, how fast to replay.
+
+    Attributes:
+        data_dir: ``$MARKETBOT_DATA_DIR`` (state/, paper/, logs/ live in it).
+        fresh: Archive the current run and its paper account; start a new one.
+        reset_state: Set the state files aside and rebuild from the database and exchange.
+        speed: Bars per second; 0 never sleeps.
+        sleep: How to wait between bars (injected in tests).
+    """
+
+    data_dir: Path
+    fresh: bool = False
+    reset_state: bool = False
+    speed: float = 0.0
+    sleep: Callable[[float], None] = wall.sleep
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: bars processed, trades closed, and where it stopped."""
+
+    run: BotRunInfo
+    bars: int
+    trades: int
+    stopped_early: bool
+
+
+class BotRunner:
+    """Runs one plan as a paper bot (a replay of stored bars)."""
+
+    def __init__(
+        self,
+        database: Database,
+        plan: BotPlan,
+        options: RunOptions,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.database = database
+        self.plan = plan
+        self.options = options
+        self.notifier = notifier or LogNotifier()
+        self._stop_signal = False
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the state file and the lock live."""
+        return self.options.data_dir / "state"
+
+    @property
+    def ledger_path(self) -> Path:
+        """The paper exchange's own ledger."""
+        return self.options.data_dir / "paper" / "ledger.db"
+
+    def run(self) -> RunSummary:
+        """Run to the end of the plan, or until stopped; return what was done."""
+        with BotLock.in_state_dir(self.state_dir), self._signals():
+            now = datetime.now(UTC)
+            if self.options.reset_state:
+                for path in reset_state(self.state_dir, now):
+                    _log.warning("state file set aside: %s", path)
+            state = load_state(self.state_dir)
+            runs = BotRunRepository(self.database)
+            run = self._current_run(runs, state)
+            return self._replay(runs, run, state)
+
+    def _current_run(self, runs: BotRunRepository, state: BotState | None) -> BotRunInfo:
+        plan = self.plan
+        current = runs.current_run(plan.strategy.name, plan.symbol)
+        others = [r for r in runs.current_runs() if current is None or r.id != current.id]
+        if others and not self.options.fresh:
+            names = ", ".join(f"{r.strategy} on {r.symbol} (run {r.id})" for r in others)
+            raise ConfigError(
+                f"another bot run is current ({names}): finish it, or start this one with "
+                "--fresh (archives it and its paper account)"
+            )
+        if current is not None and not self.options.fresh:
+            if current.config_hash != config_hash(plan.identity()):
+                raise ConfigError(
+                    f"the stored run {current.id} ({current.strategy} on {current.symbol}, "
+                    f"{current.timeframe}) was started with another strategy, symbol, "
+                    "timeframe, parameters, config or START: run with --fresh to archive it "
+                    "and start a new run (and a new paper account)"
+                )
+            return current
+        if state is not None and current is None and state.open_positions:
+            raise ConfigError(
+                f"the state file in {self.state_dir} holds another run's positions: start "
+                "with --reset-state to rebuild it from the database, or --fresh"
+            )
+        for stale in [*([] if current is None else [current]), *others]:
+            runs.archive(stale.id)
+        self._archive_ledger()
+        return runs.start_run(
+            BotRunSpec(
+                strategy=plan.strategy.name, symbol=plan.symbol, timeframe=plan.timeframe,
+                source=plan.source, mode="paper", params=plan.identity()["params"],
+                config=plan.identity(), start=_start_time(plan),
+            )
+        )  # fmt: skip
+
+    def _archive_ledger(self) -> None:
+        ledger = self.ledger_path
+        if ledger.exists():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            for suffix in ("", "-wal", "-shm"):
+                path = ledger.with_name(ledger.name + suffix)
+                if path.exists():
+                    path.rename(path.with_name(f"{ledger.stem}.archived-{stamp}.db{suffix}"))
+
+    def _replay(
+        self, runs: BotRunRepository, run: BotRunInfo, state: BotState | None
+    ) -> RunSummary:
+        plan = self.plan
+        settings = plan.config.kernel_settings(allow_short=False)
+        clock = ManualClock(plan.bar_times[plan.first].to_pydatetime())
+        self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        exchange = PaperExchange(self.ledger_path, PaperSettings(plan.config), clock=clock)
+        orders = OrderRepository(self.database, clock=clock.now)
+        records = BotRecordRepository(self.database)
+        risk = RiskBook(plan.config.risk, plan.config.initial_cash, clock)
+        recorder = FillRecorder(
+            run, orders, records, TradeVerifier(_max_slippage(plan), clock=clock), self.notifier
+        )
+        loop_state = LoopState()
+        if run.progress:
+            risk.restore(run.progress["risk"])
+            loop_state.open_trade = _open_trade(run.progress.get("open_trade"))
+            loop_state.paused = bool(run.progress.get("paused", False))
+        parts = LoopParts(
+            plan=plan, run=run, exchange=exchange, orders=orders, records=records, risk=risk,
+            clock=clock, recorder=recorder,
+            commands=CommandHandler(BotCommandRepository(self.database), risk, plan.symbol),
+            timeouts=OrderTimeoutHandler({"paper": exchange}, clock), settings=settings,
+        )  # fmt: skip
+        loop = BotLoop(parts, loop_state)
+        loop_state.open_trade = resolve_exchange_orders(
+            exchange, orders, recorder, plan, run, loop_state.open_trade
+        )
+        save_count = 0 if state is None else state.save_count + 1
+        bars = 0
+        stopped = False
+        for row in replay_rows(plan, run.last_bar_time):
+            loop.run_bar(row)
+            bars += 1
+            bar_time = plan.bar_times[row].to_pydatetime()
+            cash = exchange.quote_cash()
+            progress = _progress(risk, loop_state, cash)
+            run = runs.save_progress(run.id, bar_time, progress)
+            state_now = self._state(exchange, loop_state, risk, bar_time, save_count)
+            save_state(self.state_dir, state_now)
+            save_count += 1
+            if loop_state.stop_requested or self._stop_signal:
+                stopped = row + 1 < len(plan.frame)
+                break
+            if self.options.speed > 0:
+                self.options.sleep(1.0 / self.options.speed)
+        exchange.close()
+        trades = len(records.trades(run.id))
+        return RunSummary(run=run, bars=bars, trades=trades, stopped_early=stopped)
+
+    def _state(
+        self,
+        exchange: PaperExchange,
+        loop_state: LoopState,
+        risk: RiskBook,
+        bar_time: datetime,
+        count: int,
+    ) -> BotState:
+        plan = self.plan
+        close = float(plan.frame["close"].loc[bar_time])
+        trade = loop_state.open_trade
+        positions: tuple[PositionState, ...] = ()
+        if trade is not None:
+            position = exchange.open_position(plan.symbol)
+            positions = (
+                PositionState(
+                    position_id=trade.entry_client_order_id, strategy=plan.strategy.name,
+                    symbol=plan.symbol, direction="long", size=trade.size,
+                    entry_price=trade.entry_price, entry_time=trade.entry_time,
+                    extreme_price=None if position is None else position.extreme,
+                    entry_client_order_id=trade.entry_client_order_id,
+                ),
+            )  # fmt: skip
+        pending = tuple(order.client_order_id for order in exchange.fetch_open_orders(plan.symbol))
+        return BotState(
+            timestamp=datetime.now(UTC), portfolio_value=exchange.equity({plan.symbol: close}),
+            active_strategies=(plan.strategy.name,), open_positions=positions,
+            pending_trades=pending,
+            circuit_breaker_active=loop_state.paused or risk.halted(bar_time),
+            save_count=count, last_bar_time=bar_time,
+        )  # fmt: skip
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            _log.warning("signal %d: stopping once this bar is saved", signum)
+            self._stop_signal = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _progress(risk: RiskBook, loop_state: LoopState, cash: float) -> dict[str, Any]:
+    trade = loop_state.open_trade
+    return {
+        "risk": risk.snapshot(),
+        "cash": cash,
+        "open_trade": None
+        if trade is None
+        else {
+            "entry_client_order_id": trade.entry_client_order_id,
+            "entry_time": trade.entry_time.isoformat(),
+            "entry_price": trade.entry_price,
+            "size": trade.size,
+            "entry_fee": trade.entry_fee,
+            "tag": trade.tag,
+        },
+        "paused": loop_state.paused,
+        "denials": dict(loop_state.denials),
+        "heartbeat": datetime.now(UTC).isoformat(),
+    }
+
+
+def _open_trade(data: dict[str, Any] | None) -> OpenTrade | None:
+    if not data:
+        return None
+    return OpenTrade(
+        entry_client_order_id=str(data["entry_client_order_id"]),
+        entry_time=datetime.fromisoformat(str(data["entry_time"])),
+        entry_price=float(data["entry_price"]),
+        size=float(data["size"]),
+        entry_fee=float(data["entry_fee"]),
+        tag=data.get("tag"),
+    )
+
+
+def _start_time(plan: BotPlan) -> datetime:
+    return plan.bar_times[plan.first].to_pydatetime()
+
+
+def _max_slippage(plan: BotPlan) -> float:
+    value = plan.run_config.max_slippage
+    return 0.01 if value is None else float(value)
