@@ -16,8 +16,8 @@ import json
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,16 @@ from marketbot.execution.paper_ledger import (
     SymbolRow,
     paper_ledger_path,
 )
-from marketbot.execution.paper_market import IdSource, PaperBar, SymbolBook
+from marketbot.execution.paper_market import (
+    IdSource,
+    PaperBar,
+    PaperKnobs,
+    PaperPosition,
+    SymbolBook,
+    base_asset,
+    check_bar,
+    paper_position,
+)
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
 
 __all__ = [
@@ -100,68 +109,6 @@ class PaperSettings:
     def digest(self) -> str:
         """SHA-256 of :meth:`to_json`: a ledger made with another is refused."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class PaperKnobs:
-    """Frictions a test or a rehearsal turns on; none by default.
-
-    Attributes:
-        partial_fill_fraction: A market order fills at most this fraction of what it
-            ordered per step (bar or ticker); the rest stays open for the next step.
-        reject_client_order_ids: Orders with these client ids are rejected when placed.
-        reject_every_nth: Every n-th ``create_order`` call of this venue object is rejected.
-        latency_bars: Orders may fill only this many steps after the next one.
-    """
-
-    partial_fill_fraction: float | None = None
-    reject_client_order_ids: frozenset[str] = field(default_factory=frozenset)
-    reject_every_nth: int | None = None
-    latency_bars: int = 0
-
-    def __post_init__(self) -> None:
-        fraction = self.partial_fill_fraction
-        if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
-            raise ConfigError(f"partial_fill_fraction={fraction!r}: must be in (0, 1]")
-        if self.reject_every_nth is not None and self.reject_every_nth < 1:
-            raise ConfigError(f"reject_every_nth={self.reject_every_nth!r}: must be >= 1")
-        if self.latency_bars < 0:
-            raise ConfigError(f"latency_bars={self.latency_bars!r}: must be >= 0")
-        object.__setattr__(self, "reject_client_order_ids", frozenset(self.reject_client_order_ids))
-
-
-@dataclass(frozen=True, slots=True)
-class PaperPosition:
-    """A position the venue holds, as the loop reads it (levels None when off).
-
-    Attributes:
-        units: Units held.
-        entry_price: The entry fill; the levels are relative to it.
-        entry_fee: The entry's fee (quote).
-        entry_time: Open time of the bar (or the ticker's time) that filled the entry.
-        entry_bar: That bar's index (-1 for a ticker's fill).
-        extreme: The trailing stop's anchor: the highest high at earlier closes.
-        stop_level: The stop-loss price.
-        target_level: The take-profit price.
-        trail_level: The trailing stop's price (None before it arms).
-        protect_client_order_id: The bracket carrier's client id.
-        bracket_on: False once the carrier was canceled: no leg fires any more.
-        tag: The entry's tag (the step core's tag number; -1 for none).
-    """
-
-    symbol: str
-    units: float
-    entry_price: float
-    entry_fee: float
-    entry_time: datetime
-    entry_bar: int
-    extreme: float
-    stop_level: float | None
-    target_level: float | None
-    trail_level: float | None
-    protect_client_order_id: str
-    bracket_on: bool
-    tag: int
 
 
 class PaperExchange:
@@ -444,7 +391,8 @@ class PaperExchange:
             trades = [
                 self._trade(fill)
                 for fill in self._fills
-                if symbol in (None, fill.symbol) and (since is None or fill.timestamp >= since)
+                if symbol in (None, fill.symbol)
+                and (since is None or fill.timestamp >= as_utc(since))
             ]
             return trades[:limit] if limit is not None else trades
 
@@ -461,7 +409,7 @@ class PaperExchange:
         """
         with self._lock:
             time = as_utc(bar.time)
-            _check_bar(symbol, bar)
+            check_bar(symbol, bar)
             bars = self._bars.setdefault(symbol, [])
             if bars and time <= bars[-1].time:
                 raise DataError(
@@ -505,7 +453,7 @@ class PaperExchange:
         """The position held in ``symbol``, or None when flat."""
         with self._lock:
             held = self._positions.get(symbol)
-            return None if held is None else _paper_position(held)
+            return None if held is None else paper_position(held)
 
     def quote_cash(self) -> float:
         """The quote balance as the step core keeps cash (free and held by orders)."""
@@ -695,7 +643,11 @@ class PaperExchange:
             row.reserved = needed
         else:
             held = self._positions.get(row.symbol)
-            others = sum(o.reserved for o in self._open_orders() if o.side == "sell") - row.reserved
+            others = sum(
+                other.reserved
+                for other in self._open_orders()
+                if other.symbol == row.symbol and other.side == "sell" and other is not row
+            )
             units = held.position.units if held is not None else 0.0
             if new_amount - row.filled > units - others:
                 raise ExchangeError("paper exchange: insufficient funds for the new amount")
@@ -740,11 +692,6 @@ class PaperExchange:
             and (since is None or row.timestamp >= as_utc(since))
         ]
         return [self._order(row) for row in (rows[:limit] if limit is not None else rows)]
-
-
-def base_asset(symbol: str) -> str:
-    """The asset a symbol trades: ``BTC`` of ``BTC/USDT``, the symbol itself otherwise."""
-    return symbol.partition("/")[0]
 
 
 def _positive(value: object) -> bool:
@@ -796,29 +743,3 @@ def _checked_params(params: Mapping[str, object] | None) -> dict[str, Any]:
             f"paper exchange: position_at_signal={at_signal!r}: use 'flat' or 'long' (0 or 1)"
         )
     return extras
-
-
-def _check_bar(symbol: str, bar: PaperBar) -> None:
-    prices = (bar.open, bar.high, bar.low, bar.close)
-    if not all(_positive(price) for price in prices):
-        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: prices must be positive")
-    if bar.low > min(bar.open, bar.close) or bar.high < max(bar.open, bar.close):
-        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: high/low do not hold it")
-
-
-def _paper_position(held: PositionRow) -> PaperPosition:
-    position = held.position
-
-    def level(value: float) -> float | None:
-        return None if math.isnan(value) else float(value)
-
-    return PaperPosition(
-        symbol=held.symbol, units=position.units, entry_price=position.entry_price,
-        entry_fee=position.entry_fee,
-        entry_time=_EPOCH + timedelta(microseconds=position.entry_time_ns // 1_000),
-        entry_bar=position.entry_bar, extreme=position.extreme,
-        stop_level=level(position.stop_level), target_level=level(position.target_level),
-        trail_level=level(position.trail_level),
-        protect_client_order_id=held.protect_client_order_id,
-        bracket_on=held.carrier_order_id is not None, tag=position.tag,
-    )  # fmt: skip
