@@ -63,9 +63,8 @@ def checked_panel_signals(label: str, result: object, bars: PanelBars) -> PanelS
             ``compute_signals`` refuses (named by symbol, bar and time).
     """
     if not isinstance(result, PanelSignals):
-        hint = " (is `return PanelSignals(...)` missing?)" if result is None else ""
         raise StrategyError(
-            f"{label}: {METHOD} returned {describe_value(result)}{hint}, expected "
+            f"{label}: {METHOD} returned {describe_value(result)}, expected "
             "PanelSignals(entries_long, exits_long, ...)"
         )
     shape = (bars.rows, len(bars.symbols))
