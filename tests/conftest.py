@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,31 @@ settings.register_profile("deep", deadline=None, max_examples=800, derandomize=T
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+# Seconds per suite (unit/<package>, integration/<folder or file>), printed at the end so CI
+# shows where the time goes.
+_SUITE_SECONDS: dict[str, float] = defaultdict(float)
+
+
+def _suite(nodeid: str) -> str:
+    parts = nodeid.split("::", 1)[0].split("/")
+    if len(parts) >= 3 and parts[0] == "tests":
+        return f"{parts[1]}/{parts[2].removesuffix('.py')}"
+    return parts[-1].removesuffix(".py")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's time to its suite."""
+    _SUITE_SECONDS[_suite(report.nodeid)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print each suite's time, slowest first."""
+    if not _SUITE_SECONDS:
+        return
+    terminalreporter.section("seconds per suite")
+    for suite, seconds in sorted(_SUITE_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}  {suite}")
 
 
 @pytest.fixture(scope="session")
