@@ -85,11 +85,20 @@ def _short_arrays(raw: Signals, warmup: int, length: int) -> tuple[np.ndarray, n
 
 def _float_array(values: np.ndarray | None, length: int) -> np.ndarray:
     if values is None:
-        return np.full(length, np.nan)
+        return _constant(np.float64(np.nan), length)
     return np.ascontiguousarray(values, dtype=np.float64)
 
 
 def _tag_array(signals: Signals, length: int) -> np.ndarray:
     if signals.tag is None:
-        return np.full(length, -1, dtype=np.int64)
+        return _constant(np.int64(-1), length)
     return np.ascontiguousarray(signals.tag, dtype=np.int64)
+
+
+def _constant(value: np.float64 | np.int64, length: int) -> np.ndarray:
+    """``length`` copies of ``value`` as a read-only view of one (its stride is 0).
+
+    The defaults of the optional outputs are read only where an entry fires; writing them
+    out took 16 MB and 0.5 ms for 1M bars. The kernel reads the view as it reads an array.
+    """
+    return np.broadcast_to(value, (length,))
