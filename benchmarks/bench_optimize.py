@@ -121,12 +121,12 @@ def run_child(mode: str, env: Mapping[str, str] | None = None) -> dict[str, Any]
 
 def sharpe_of_equity(equity: np.ndarray, times_ns: np.ndarray, close: np.ndarray) -> float:
     """marketbot's Sharpe (docs/metrics.md) of an equity curve from any tool."""
-    from marketbot.core.metrics import compute_metrics
+    from marketbot.core.metrics import ClosedTrades, compute_metrics
 
     empty = np.empty(0)
     metrics = compute_metrics(
-        np.ascontiguousarray(equity, dtype=np.float64), times_ns, close, empty, empty,
-        np.empty(0, dtype=np.int64), exposed_bars=0, total_fees=0.0, initial_cash=CASH,
+        np.ascontiguousarray(equity, dtype=np.float64), times_ns, close, ClosedTrades(empty, empty,
+        np.empty(0, dtype=np.int64)), exposed_bars=0, total_fees=0.0, initial_cash=CASH,
     )  # fmt: skip
     return float(metrics["sharpe"])
 

@@ -179,7 +179,7 @@ def stage_breakdown(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, 
     from marketbot.backtest import engine, portfolio
     from marketbot.backtest.signals import prepare_signals
     from marketbot.core.bars import normalize_ohlcv
-    from marketbot.core.metrics import compute_metrics
+    from marketbot.core.metrics import ClosedTrades, compute_metrics
 
     config, strategy, params, rules = _portfolio_setup(frames)
     count = len(frames)
@@ -216,9 +216,11 @@ def stage_breakdown(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, 
             output.equity,
             index.asi8,
             benchmark,
-            trades["pnl"].to_numpy(),
-            trades["pnl_pct"].to_numpy(),
-            (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+            ClosedTrades(
+                trades["pnl"].to_numpy(),
+                trades["pnl_pct"].to_numpy(),
+                (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+            ),
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,

@@ -31,7 +31,7 @@ from marketbot.backtest.signals import prepare_signals
 from marketbot.core.bar_panel import normalize_frames
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
-from marketbot.core.metrics import compute_metrics
+from marketbot.core.metrics import ClosedTrades, compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
 from marketbot.core.timeframes import find_gaps, infer_bar_seconds, seconds_to_timeframe
 from marketbot.risk.limits_nb import DENIAL_NAMES
@@ -109,9 +109,9 @@ class TradingWindow:
             output.equity,
             times_ns,
             close,
-            trades["pnl"],
-            trades["pnl_pct"],
-            trades["exit_bar"] - trades["entry_bar"],
+            ClosedTrades(
+                trades["pnl"], trades["pnl_pct"], trades["exit_bar"] - trades["entry_bar"]
+            ),
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,
@@ -310,9 +310,11 @@ class BacktestingEngine:
             output.equity,
             index.asi8,
             equal_weight_benchmark(aligned.close[first:]),
-            trades["pnl"].to_numpy(),
-            trades["pnl_pct"].to_numpy(),
-            (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+            ClosedTrades(
+                trades["pnl"].to_numpy(),
+                trades["pnl_pct"].to_numpy(),
+                (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+            ),
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,

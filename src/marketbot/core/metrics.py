@@ -50,7 +50,7 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +68,7 @@ from marketbot.core.metrics_nb import (
 )
 from marketbot.core.timeframes import median_spacing_ns
 
-__all__ = ["METRIC_KEYS", "compute_metrics"]
+__all__ = ["METRIC_KEYS", "ClosedTrades", "compute_metrics"]
 
 METRIC_KEYS: Final = (
     "return_pct",
@@ -188,13 +188,25 @@ def _validate_trades(
         raise DataError("trade_pnl and trade_pnl_pct must be finite (no NaN or inf)")
 
 
+class ClosedTrades(NamedTuple):
+    """The closed trades of a run, one value per trade in each array.
+
+    Attributes:
+        pnl: Each trade's P&L in quote currency, after all fees.
+        pnl_pct: Each trade's P&L as a percent of its entry value.
+        hold_bars: Each trade's exit bar index minus its entry bar index.
+    """
+
+    pnl: npt.ArrayLike
+    pnl_pct: npt.ArrayLike
+    hold_bars: npt.ArrayLike
+
+
 def compute_metrics(
     equity: npt.NDArray[np.float64],
     times_ns: npt.NDArray[np.int64],
     close: npt.NDArray[np.float64],
-    trade_pnl: npt.NDArray[np.float64],
-    trade_pnl_pct: npt.NDArray[np.float64],
-    trade_hold_bars: npt.NDArray[np.int64],
+    trades: ClosedTrades,
     *,
     exposed_bars: int,
     total_fees: float,
@@ -206,9 +218,8 @@ def compute_metrics(
         equity: Account equity at the close of each bar (n >= 1), quote currency.
         times_ns: Bar open times, UTC nanoseconds (int64 or datetime64), strictly increasing.
         close: Close prices of the bars, for the buy-and-hold benchmark.
-        trade_pnl: Each closed trade's P&L in quote currency, after all fees (k values).
-        trade_pnl_pct: Each trade's P&L as a percent of its entry value (k values).
-        trade_hold_bars: Each trade's exit bar index minus its entry bar index (k values).
+        trades: The k closed trades: P&L in quote currency after all fees, P&L percent of
+            the entry value, and holds in bars (:class:`ClosedTrades`).
         exposed_bars: How many of the n bars had a position open (0..n).
         total_fees: Fees paid over the backtest, quote currency.
         initial_cash: Starting equity, quote currency (> 0).
@@ -229,9 +240,9 @@ def compute_metrics(
     equity = np.ascontiguousarray(equity, dtype=np.float64)
     times_ns = _as_times_ns(times_ns)
     close = np.asarray(close, dtype=np.float64)
-    trade_pnl = np.asarray(trade_pnl, dtype=np.float64)
-    trade_pnl_pct = np.asarray(trade_pnl_pct, dtype=np.float64)
-    trade_hold_bars = np.asarray(trade_hold_bars, dtype=np.int64)
+    trade_pnl = np.asarray(trades.pnl, dtype=np.float64)
+    trade_pnl_pct = np.asarray(trades.pnl_pct, dtype=np.float64)
+    trade_hold_bars = np.asarray(trades.hold_bars, dtype=np.int64)
     n = equity.shape[0]
     if n == 0:
         raise DataError("equity is empty: metrics need at least one bar")
@@ -271,8 +282,7 @@ def compute_metrics(
     count = int(trade_pnl.shape[0])
     sums = trade_sums_nb(trade_pnl, trade_pnl_pct, count)
     hold_mean = int(trade_hold_bars.sum()) / count if count else 0.0
-    trades = trade_stats_from_sums(count, sums, hold_mean)
-    return metrics_from_statistics(run, trades)
+    return metrics_from_statistics(run, trade_stats_from_sums(count, sums, hold_mean))
 
 
 @njit(cache=True, nogil=True)

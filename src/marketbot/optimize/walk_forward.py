@@ -32,7 +32,7 @@ from marketbot.backtest.options import BACKTEST_KEYS, BacktestOptions, DateLike,
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
-from marketbot.core.metrics import METRIC_KEYS, compute_metrics
+from marketbot.core.metrics import METRIC_KEYS, ClosedTrades, compute_metrics
 from marketbot.core.recommendation import Recommendation, recommend
 from marketbot.optimize.grid import is_minimised
 from marketbot.optimize.optimizer import OptimizationResult, StrategyOptimizer
@@ -358,8 +358,8 @@ def _assemble(
     metrics = compute_metrics(
         equity.to_numpy(), pd.DatetimeIndex(equity.index).as_unit("ns").asi8,
         np.concatenate([oos.bars["close"].to_numpy() for _, oos in runs]),
-        trades["pnl"].to_numpy(), trades["pnl_pct"].to_numpy(),
-        (trades["exit_bar"] - trades["entry_bar"]).to_numpy(),
+        ClosedTrades(trades["pnl"].to_numpy(), trades["pnl_pct"].to_numpy(),
+        (trades["exit_bar"] - trades["entry_bar"]).to_numpy()),
         exposed_bars=exposed, total_fees=sum(float(oos.metrics["total_fees"]) for _, oos in runs),
         initial_cash=cash,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from marketbot.core.errors import ConfigError, DataError
-from marketbot.core.metrics import METRIC_KEYS, compute_metrics, equity_curve_stats_nb
+from marketbot.core.metrics import METRIC_KEYS, ClosedTrades, compute_metrics, equity_curve_stats_nb
 from marketbot.core.metrics_nb import equity_stats_nb
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -43,9 +43,11 @@ def metrics_of(
         np.array(equity, dtype=np.float64),
         np.array(times, dtype=np.int64),
         np.array(close if close is not None else equity, dtype=np.float64),
-        np.array(pnl, dtype=np.float64),
-        np.array(pnl_pct if pnl_pct is not None else [0.0] * len(pnl), dtype=np.float64),
-        np.array(hold_bars if hold_bars is not None else [1] * len(pnl), dtype=np.int64),
+        ClosedTrades(
+            np.array(pnl, dtype=np.float64),
+            np.array(pnl_pct if pnl_pct is not None else [0.0] * len(pnl), dtype=np.float64),
+            np.array(hold_bars if hold_bars is not None else [1] * len(pnl), dtype=np.int64),
+        ),
         exposed_bars=exposed_bars,
         total_fees=total_fees,
         initial_cash=initial_cash if initial_cash is not None else equity[0],
@@ -325,9 +327,7 @@ def test_sharpe_when_series_is_long_uses_the_exact_median_spacing(regular: bool)
         equity,
         times,
         equity,
-        np.array([]),
-        np.array([]),
-        np.array([], dtype=np.int64),
+        ClosedTrades(np.array([]), np.array([]), np.array([], dtype=np.int64)),
         exposed_bars=0,
         total_fees=0.0,
         initial_cash=100.0,
@@ -479,9 +479,11 @@ def test_compute_metrics_when_inputs_are_random_every_value_is_finite(
 ) -> None:
     n = len(arrays["equity"])
 
+    trades = ClosedTrades(arrays["trade_pnl"], arrays["trade_pnl_pct"], arrays["trade_hold_bars"])
     result = compute_metrics(
-        **arrays, exposed_bars=int(exposed * n), total_fees=1.0, initial_cash=initial_cash
-    )
+        arrays["equity"], arrays["times_ns"], arrays["close"], trades,
+        exposed_bars=int(exposed * n), total_fees=1.0, initial_cash=initial_cash,
+    )  # fmt: skip
 
     for key, value in result.items():
         assert not math.isnan(value), key
@@ -559,9 +561,7 @@ def test_compute_metrics_when_times_are_datetime64_accepts_them() -> None:
         np.array([100.0, 110.0, 99.0]),
         times,
         np.array([1.0, 1.0, 1.0]),
-        empty,
-        empty,
-        np.array([], dtype=np.int64),
+        ClosedTrades(empty, empty, np.array([], dtype=np.int64)),
         exposed_bars=0,
         total_fees=0.0,
         initial_cash=100.0,
@@ -604,9 +604,11 @@ def test_compute_metrics_when_input_is_malformed_raises_data_error(
             np.array(arguments["equity"], dtype=np.float64),
             np.array(arguments["times_ns"], dtype=np.int64),
             np.array(arguments["close"], dtype=np.float64),
-            np.array(arguments["pnl"], dtype=np.float64),
-            np.array(arguments["pnl_pct"], dtype=np.float64),
-            np.array(arguments["hold_bars"], dtype=np.int64),
+            ClosedTrades(
+                np.array(arguments["pnl"], dtype=np.float64),
+                np.array(arguments["pnl_pct"], dtype=np.float64),
+                np.array(arguments["hold_bars"], dtype=np.int64),
+            ),
             exposed_bars=arguments["exposed_bars"],
             total_fees=0.0,
             initial_cash=100.0,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from marketbot.core.errors import ConfigError
-from marketbot.core.metrics import compute_metrics
+from marketbot.core.metrics import ClosedTrades, compute_metrics
 from marketbot.core.recommendation import (
     DEFAULT_THRESHOLDS,
     Recommendation,
@@ -193,9 +193,7 @@ def test_recommend_when_metrics_come_from_compute_metrics_accepts_them() -> None
         np.full(3, 100.0),
         np.arange(3, dtype=np.int64),
         np.full(3, 1.0),
-        np.array([]),
-        np.array([]),
-        np.array([], dtype=np.int64),
+        ClosedTrades(np.array([]), np.array([]), np.array([], dtype=np.int64)),
         exposed_bars=0,
         total_fees=0.0,
         initial_cash=100.0,
