@@ -15,7 +15,8 @@ import hashlib
 import json
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,7 +237,7 @@ class PaperExchange:
                 ``amount`` and ``cost``, a limit order without a price, a size or price that
                 is not a positive number, or ``params`` of the wrong kind.
         """
-        with self._lock:
+        with self._event():
             self._creates += 1
             order_type, order_side = _checked_request(type, side, amount, price, stop_price, cost)
             if not isinstance(client_order_id, str) or not client_order_id:
@@ -287,7 +288,7 @@ class PaperExchange:
             ExchangeError: The order ended, is a market order, a carrier edit other than its
                 stop price, a non-positive value, or a limit buy the free quote cannot hold.
         """
-        with self._lock:
+        with self._event():
             row = self._row(order_id)
             if not row.is_open:
                 raise ExchangeError(f"paper exchange: order {order_id} is {row.status}")
@@ -318,7 +319,7 @@ class PaperExchange:
         Raises:
             OrderNotFoundError: No order has this id.
         """
-        with self._lock:
+        with self._event():
             row = self._row(order_id)
             if not row.is_open:
                 return self._order(row)
@@ -407,7 +408,7 @@ class PaperExchange:
             DataError: A price that is not a positive number, a high below a price or a low
                 above one, or a bar not after the last one of ``symbol``.
         """
-        with self._lock:
+        with self._event():
             time = as_utc(bar.time)
             check_bar(symbol, bar)
             bars = self._bars.setdefault(symbol, [])
@@ -436,7 +437,7 @@ class PaperExchange:
         Raises:
             DataError: A ticker older than the last one seen for ``symbol``.
         """
-        with self._lock:
+        with self._event():
             info = self._symbol(symbol)
             time = as_utc(ticker.at)
             if info.last_time is not None and time < info.last_time:
@@ -495,13 +496,22 @@ class PaperExchange:
             max(self._orders, default=0), max((f.id for f in contents.fills), default=0)
         )
 
+    @contextmanager
+    def _event(self) -> Iterator[None]:
+        """One event, under the lock.
+
+        If anything fails (the ledger's write included), the books are reloaded as the
+        ledger has them, so that memory never runs ahead of the file.
+        """
+        with self._lock:
+            try:
+                yield
+            except BaseException:
+                self._load()
+                raise
+
     def _write(self, changes: LedgerChanges) -> None:
-        """Commit one event; on a failure the books are reloaded as the ledger has them."""
-        try:
-            self._ledger.write(changes)
-        except BaseException:
-            self._load()
-            raise
+        self._ledger.write(changes)
 
     def _symbol(self, symbol: str) -> SymbolRow:
         return self._symbols.setdefault(symbol, SymbolRow(symbol))

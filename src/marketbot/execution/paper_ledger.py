@@ -248,8 +248,9 @@ class PaperLedger:
         opening_balances: ``(asset, free, used, total)`` rows of a new account.
 
     Raises:
-        ConfigError: The ledger was made with other settings (the message names both).
-        ExchangeError: The file cannot be opened or is not a paper ledger.
+        ConfigError: The ledger was made with other settings (the message names both) or
+            by another ledger version, or the file is not a paper ledger.
+        ExchangeError: SQLite cannot open the file.
     """
 
     def __init__(
@@ -270,7 +271,9 @@ class PaperLedger:
             self._connection.execute("PRAGMA synchronous=FULL")
             self._open(settings_json, settings_hash, list(opening_balances))
         except sqlite3.Error as exc:
-            raise ExchangeError(f"paper ledger {self.path}: {exc}") from exc
+            # "file is not a database" is the user's to fix; a locked or unreadable file not.
+            error = ConfigError if type(exc) is sqlite3.DatabaseError else ExchangeError
+            raise error(f"paper ledger {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Close the file (every event is already committed)."""
@@ -286,7 +289,12 @@ class PaperLedger:
             row[0]
             for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
-        if "paper_meta" not in tables:
+        if tables and "paper_meta" not in tables:
+            raise ConfigError(
+                f"{self.path} is not a paper ledger (it holds {', '.join(sorted(tables))}); "
+                "give the paper exchange a file of its own"
+            )
+        if not tables:
             # A new account: schema, settings and opening balances in one transaction, so a
             # file is either a whole ledger or none.
             with self._transaction() as cursor:
@@ -306,6 +314,11 @@ class PaperLedger:
                 )
             return
         meta = dict(self._connection.execute("SELECT key, value FROM paper_meta").fetchall())
+        if meta.get("ledger_version") != str(LEDGER_VERSION):
+            raise ConfigError(
+                f"paper ledger {self.path} has version {meta.get('ledger_version')}; this "
+                f"marketbot reads version {LEDGER_VERSION}"
+            )
         if meta.get("settings_hash") != settings_hash:
             raise ConfigError(
                 _settings_mismatch(self.path, meta.get("settings", "{}"), settings_json)

@@ -23,7 +23,7 @@ import pytest
 from marketbot.backtest.config import BacktestConfig, ExitRules
 from marketbot.backtest.signals import prepare_signals
 from marketbot.core.clock import ManualClock
-from marketbot.core.errors import ConfigError
+from marketbot.core.errors import ConfigError, ExchangeError
 from marketbot.execution import (
     OrderSide,
     OrderStatus,
@@ -262,3 +262,36 @@ def test_ledger_when_its_order_is_canceled_records_the_cancel_and_the_reason(
 
     order = reopened.fetch_order(placed.id)
     assert order.status is OrderStatus.CANCELED and order.reason == "canceled by request"
+
+
+def test_ledger_when_the_file_is_not_a_paper_ledger_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE prices (close REAL)")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    settings = PaperSettings(BacktestConfig())
+
+    with pytest.raises(ConfigError, match="is not a paper ledger"):
+        PaperExchange(other, settings, clock=ManualClock(T0))
+    with pytest.raises(ConfigError, match="file is not a database"):
+        PaperExchange(garbage, settings, clock=ManualClock(T0))
+
+
+def test_process_bar_when_the_write_fails_leaves_the_books_as_the_ledger_has_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venue = Venue(tmp_path, exits=ExitRules(stop_loss=0.05))
+    entered(venue)
+    before = (venue.exchange.quote_cash(), venue.exchange.open_position(SYMBOL))
+
+    def disk_full(changes: object) -> None:
+        raise ExchangeError("paper ledger: database or disk is full")
+
+    monkeypatch.setattr(venue.exchange._ledger, "write", disk_full)
+    with pytest.raises(ExchangeError, match="disk is full"):
+        venue.exchange.process_bar(SYMBOL, bar(2, 50, 50, 40, 45))  # the stop would fire
+
+    assert venue.exchange.fetch_ohlcv(SYMBOL, "1d")[-1].close == 100.0
+    assert (venue.exchange.quote_cash(), venue.exchange.open_position(SYMBOL)) == before
+    assert venue.exchange.fetch_order_by_client_id("entry-1-protect").is_open  # type: ignore[union-attr]
