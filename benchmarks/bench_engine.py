@@ -257,7 +257,7 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
     from marketbot.backtest.result import BacktestResult, result_warnings, trades_frame
     from marketbot.backtest.signals import prepare_signals
     from marketbot.core.bars import normalize_ohlcv
-    from marketbot.core.metrics import compute_metrics
+    from marketbot.core.metrics import ClosedTrades, compute_metrics
     from marketbot.core.recommendation import RecommendationThresholds, recommend
     from marketbot.strategies.builtin.sma_crossover import SmaCrossover
     from marketbot.strategies.loader import load_strategy
@@ -292,9 +292,7 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
         output.equity,
         times_ns,
         close,
-        trades["pnl"],
-        trades["pnl_pct"],
-        trades["exit_bar"] - trades["entry_bar"],
+        ClosedTrades(trades["pnl"], trades["pnl_pct"], trades["exit_bar"] - trades["entry_bar"]),
         exposed_bars=output.exposed_bars,
         total_fees=output.total_fees,
         initial_cash=config.initial_cash,
