@@ -168,23 +168,25 @@ def per_symbol_breakdown(
     bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))
     pnl_all = trades["pnl"].to_numpy()[order]
     fees_all = trades["fees"].to_numpy()[order]
-    rows = []
-    for position, symbol in enumerate(symbols):
-        mine = slice(int(bounds[position]), int(bounds[position + 1]))
-        pnl_mine = pnl_all[mine]
-        count = len(pnl_mine)
-        pnl = float(pnl_mine.sum())
-        rows.append(
-            {
-                "symbol": symbol,
-                "num_trades": count,
-                "win_rate": 100.0 * float((pnl_mine > 0).sum()) / count if count else 0.0,
-                "pnl": pnl,
-                "fees": float(fees_all[mine].sum()),
-                "contribution_pct": 100.0 * pnl / initial_cash,
-            }
-        )
-    return pd.DataFrame(rows)
+    starts, stops = bounds[:-1], bounds[1:]
+    counts = stops - starts
+    won = np.concatenate(([0], np.cumsum(pnl_all > 0)))
+    wins = won[stops] - won[starts]
+    # Each symbol's sums are NumPy's sums of its own slice, as one symbol's run sums them.
+    pnl = np.array([pnl_all[a:b].sum() for a, b in zip(starts, stops, strict=True)], dtype=float)
+    fees = np.array([fees_all[a:b].sum() for a, b in zip(starts, stops, strict=True)], dtype=float)
+    win_rate = np.zeros(len(symbols))
+    np.divide(100.0 * wins, counts, out=win_rate, where=counts > 0)
+    return pd.DataFrame(
+        {
+            "symbol": pd.array(list(symbols), dtype="str"),
+            "num_trades": counts.astype(np.int64),
+            "win_rate": win_rate,
+            "pnl": pnl,
+            "fees": fees,
+            "contribution_pct": 100.0 * pnl / initial_cash,
+        }
+    )
 
 
 def equal_weight_benchmark(close: np.ndarray) -> np.ndarray:
