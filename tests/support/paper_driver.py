@@ -14,6 +14,8 @@ so a replay killed at any moment resumes where the ledger stands: bars already p
 skipped (the venue's ``fetch_ohlcv``), and the last bar's decision is sent again only if the
 venue has no order with its id. The round trips are read back from the venue's fills, as a
 bot would read them: no kernel helper computes them.
+
+``Venue`` and the bar helpers at the end are the unit tests' hand-driven paper exchange.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
+from marketbot.backtest.config import BacktestConfig, ExitRules
 from marketbot.backtest.kernel import KernelSignals
 from marketbot.backtest.step_nb import KernelSettings, bar_orders_nb, entry_direction_nb
 from marketbot.core.clock import ManualClock
@@ -31,11 +35,18 @@ from marketbot.core.codes import FLAT, LONG
 from marketbot.execution import (
     PRIORITY_EMERGENCY,
     Intent,
+    Order,
     OrderSide,
     OrderType,
     client_order_id,
 )
-from marketbot.execution.paper import PaperBar, PaperExchange, PaperPosition
+from marketbot.execution.paper import (
+    PaperBar,
+    PaperExchange,
+    PaperKnobs,
+    PaperPosition,
+    PaperSettings,
+)
 from marketbot.risk.sizing_nb import position_units_nb
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -210,3 +221,76 @@ class PaperDriver:
             cash=self.exchange.quote_cash(),
             equity=self.exchange.equity({self.symbol: last_close}),
         )
+
+
+# -- a hand-driven venue for unit tests --------------------------------------------------------
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SYMBOL = "BTC/USDT"
+FEE = 0.002
+SLIP = 0.001
+
+
+def bar(index: int, open_: float, high: float, low: float, close: float) -> PaperBar:
+    return PaperBar(index, T0 + timedelta(days=index), open_, high, low, close, 1.0)
+
+
+def flat_bar(index: int, price: float = 100.0) -> PaperBar:
+    return bar(index, price, price, price, price)
+
+
+class Venue:
+    """A paper exchange on a temporary ledger, with its clock and a few shortcuts."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        exits: ExitRules | None = None,
+        fee: float = FEE,
+        slippage: float = SLIP,
+        cash: float = 10_000.0,
+        knobs: PaperKnobs | None = None,
+    ) -> None:
+        self.clock = ManualClock(T0)
+        config = BacktestConfig(
+            fee_rate=fee, slippage_rate=slippage, initial_cash=cash, exits=exits or ExitRules()
+        )
+        self.settings = PaperSettings(config, quote="USDT")
+        self.exchange = PaperExchange(
+            path / "paper" / "ledger.db", self.settings, clock=self.clock, knobs=knobs
+        )
+
+    def run(self, *bars: PaperBar) -> list[Order]:
+        changed: list[Order] = []
+        for item in bars:
+            self.clock.set(item.time)
+            changed += self.exchange.process_bar(SYMBOL, item)
+        return changed
+
+    def buy(self, cost: float, cid: str = "entry-1", **params: object) -> Order:
+        return self.exchange.create_order(
+            SYMBOL, OrderType.MARKET, OrderSide.BUY, cost=cost, client_order_id=cid,
+            params={"protect_client_order_id": f"{cid}-protect", **params},
+        )  # fmt: skip
+
+    def sell(self, amount: float, cid: str = "exit-1") -> Order:
+        return self.exchange.create_order(
+            SYMBOL, OrderType.MARKET, OrderSide.SELL, amount, client_order_id=cid,
+            priority=PRIORITY_EMERGENCY,
+        )  # fmt: skip
+
+    def order(self, cid: str) -> Order:
+        order = self.exchange.fetch_order_by_client_id(cid)
+        assert order is not None, cid
+        return order
+
+
+def entered(venue: Venue, cost: float = 1_000.0, open_: float = 100.0) -> float:
+    """Enter at bar 1's open (bar 0 is the signal bar); the units bought."""
+    venue.run(flat_bar(0))
+    venue.buy(cost)
+    venue.run(bar(1, open_, open_, open_, open_))
+    position = venue.exchange.open_position(SYMBOL)
+    assert position is not None
+    return position.units

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,6 @@ __all__ = [
 # Amounts within this relative distance of a balance count as that balance (float noise in
 # what the bot read back and sends).
 _TOLERANCE = 1e-9
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _POSITIONS_AT_SIGNAL = {None: 0, 0: 0, 1: 1, "flat": 0, "long": 1}
 
 
