@@ -321,8 +321,11 @@ class BacktestingEngine:
         )
         first_symbol = aligned.symbols[0]
         notes: tuple[str, ...] = ()
+        # On a shared calendar every symbol has the same gaps: look for them once.
+        shared_notes = _data_notes(frames[first_symbol]) if aligned.shared_calendar else None
         for name in aligned.symbols:
-            notes += tuple(f"{name}: {note}" for note in _data_notes(frames[name]))
+            own = _data_notes(frames[name]) if shared_notes is None else shared_notes
+            notes += tuple(f"{name}: {note}" for note in own)
         notes += _risk_notes(output.entry_denials, output.breaker_trips, index)
         settings = config.to_dict() | {"portfolio": asdict(rules)}
         reason = None

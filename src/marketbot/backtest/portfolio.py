@@ -66,7 +66,10 @@ class PortfolioRules:
 
 @dataclass(frozen=True)
 class AlignedPortfolio:
-    """Bars and signals of several symbols on one time axis (bars x symbols)."""
+    """Bars and signals of several symbols on one time axis (bars x symbols).
+
+    ``shared_calendar``: every symbol has a bar at every time of ``index``.
+    """
 
     index: pd.DatetimeIndex
     symbols: tuple[str, ...]
@@ -78,6 +81,7 @@ class AlignedPortfolio:
     priority: np.ndarray
     allow_short: bool
     tag_names: tuple[str, ...]
+    shared_calendar: bool = False
 
 
 def align_portfolio(
@@ -110,6 +114,7 @@ def align_portfolio(
         priority=signals.priority,
         allow_short=signals.allow_short,
         tag_names=signals.tag_names,
+        shared_calendar=axis.rows is None,
     )
 
 
