@@ -117,15 +117,21 @@ def normalize_ohlcv(
         A new frame with a UTC DatetimeIndex named ``timestamp`` and float64 OHLCV columns.
 
     Raises:
-        DataError: empty data, a missing column, NaN, non-positive prices, high below low,
-            open/close outside the high-low range, negative volume, or timestamps that are
-            unsorted or duplicated. The message names the first offending bar.
+        DataError: empty data, a missing or repeated column, NaN, non-positive prices, high
+            below low, open/close outside the high-low range, negative volume, or timestamps
+            that are unsorted or duplicated. The message names the first offending bar.
     """
     if frame.empty:
         raise DataError(f"{where}: no bars (the data is empty)")
     # Each piece of pandas work below runs only when the frame needs it: a canonical frame
     # (the store's, or one already normalised) goes straight to the compiled check.
     names = [str(c).strip().lower() for c in frame.columns]
+    if len(set(names)) < len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise DataError(
+            f"{where}: more than one column named {', '.join(repr(c) for c in twice)} "
+            "(names are compared in lower case)"
+        )
     canonical_names = names == [c for c in frame.columns if isinstance(c, str)]
     renamed = frame if canonical_names else frame.set_axis(names, axis=1)
     if "timestamp" in renamed.columns:
@@ -137,7 +143,7 @@ def normalize_ohlcv(
     missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
     if missing:
         raise DataError(f"{where}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    dtypes = renamed.dtypes
+    dtypes = dict(zip(renamed.columns, renamed.dtypes, strict=True))
     text_columns = [c for c in OHLCV_COLUMNS if not pd.api.types.is_numeric_dtype(dtypes[c])]
     if text_columns:
         renamed = renamed.copy(deep=False)  # never assign into the caller's frame
@@ -148,7 +154,7 @@ def normalize_ohlcv(
     selected = (
         renamed if list(renamed.columns) == list(OHLCV_COLUMNS) else renamed[list(OHLCV_COLUMNS)]
     )
-    if text_columns or any(selected.dtypes != np.float64):
+    if text_columns or any(dtypes[c] != np.float64 for c in OHLCV_COLUMNS):
         selected = selected.astype("float64")
     out = selected.set_axis(index, axis=0)
     first_invalid = _first_invalid_bar_nb(

@@ -46,3 +46,10 @@ def test_normalize_when_text_prices_are_not_numbers_names_the_column() -> None:
     frame.loc[3, "open"] = "n/a"
     with pytest.raises(DataError, match="column 'open' is not numeric"):
         normalize_ohlcv(frame, where="prices.csv")
+
+
+def test_normalize_when_two_columns_have_one_name_in_lower_case_names_it() -> None:
+    frame = sample_daily_btc()
+    frame["Close"] = frame["close"]
+    with pytest.raises(DataError, match="more than one column named 'close'"):
+        normalize_ohlcv(frame, where="prices.csv")
