@@ -59,16 +59,7 @@ REPLAY = """
     from marketbot.execution import PaperExchange, PaperSettings
     from marketbot.sources.csv_file import read_ohlcv_csv
     from marketbot.strategies.loader import builtin_strategies
-    from tests.support.paper_driver import (
-    SYMBOL,
-    T0,
-    Bars,
-    PaperDriver,
-    Venue,
-    bar,
-    entered,
-    flat_bar,
-)
+    from tests.support.paper_driver import Bars, PaperDriver
 
     frame = read_ohlcv_csv({csv!r}).iloc[:{rows}]
     config = BacktestConfig(exits=ExitRules(stop_loss=0.04, trailing_stop=0.06, take_profit=0.2),
