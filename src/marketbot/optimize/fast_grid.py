@@ -36,9 +36,8 @@ from marketbot.core.errors import DataError
 from marketbot.core.metrics import (
     RunStatistics,
     metrics_from_statistics,
-    no_trade_stats,
-    profit_factor_from,
     time_scale,
+    trade_stats_from_sums,
 )
 from marketbot.optimize import fast_grid_nb
 from marketbot.optimize import grid_stats_nb as nb
@@ -307,21 +306,11 @@ def _metrics(row: list[float], bars: _Bars, n: int, initial_cash: float) -> Metr
 
 
 def _trade_stats(row: list[float]) -> dict[str, float]:
-    """``core.metrics._trade_stats`` from the kernel's sums (the same formulas and cases)."""
+    """The trade statistics from the row's trade sums, through compute_metrics' assembly."""
     count = int(row[nb.STAT_NUM_TRADES])
-    profit_factor = profit_factor_from(row[nb.STAT_GROSS_PROFIT], row[nb.STAT_GROSS_LOSS])
-    if count == 0:
-        return no_trade_stats(profit_factor)
-    mean = row[nb.STAT_PNL_MEAN]
-    std = row[nb.STAT_PNL_STD]  # -1 where compute_metrics leaves the SQN at 0
-    sqn = math.sqrt(count) * mean / std if std > 0.0 else 0.0
-    return {
-        "win_rate": 100.0 * int(row[nb.STAT_WINS]) / count,
-        "profit_factor": profit_factor,
-        "expectancy": mean,
-        "sqn": sqn,
-        "avg_trade_pct": row[nb.STAT_PNL_PCT_MEAN],
-        "best_trade_pct": row[nb.STAT_PNL_PCT_MAX],
-        "worst_trade_pct": row[nb.STAT_PNL_PCT_MIN],
-        "avg_hold_bars": row[nb.STAT_HOLD_MEAN],
-    }
+    sums = (
+        bool(row[nb.STAT_FINITE]), int(row[nb.STAT_WINS]), row[nb.STAT_GROSS_PROFIT],
+        row[nb.STAT_GROSS_LOSS], row[nb.STAT_PNL_MEAN], row[nb.STAT_PNL_STD],
+        row[nb.STAT_PNL_PCT_MEAN], row[nb.STAT_PNL_PCT_MAX], row[nb.STAT_PNL_PCT_MIN],
+    )  # fmt: skip
+    return trade_stats_from_sums(count, sums, row[nb.STAT_HOLD_MEAN])
