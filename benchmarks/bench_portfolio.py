@@ -13,8 +13,11 @@ What it measures (docs/performance-portfolio.md has the figures and the caveats)
 - marketbot, one account: ``BacktestingEngine().run_backtest(SmaCrossover, data={symbol:
   frame, ...})`` with fast 10, slow 50, fee 0.05 %, no slippage, no stops, default equal weight
   (each entry gets equity / max_open_positions, and max_open_positions defaults to the number
-  of symbols, 100). Warm, in this process. Also the portfolio kernel alone
-  (``simulate_portfolio`` on arrays prepared once) and each stage of the run replayed alone;
+  of symbols, 100). Warm, in this process. The built-in computes all the symbols' signals in
+  one pass (its panel hook); the same run with the signals computed symbol by symbol (a
+  subclass without the hook) is timed too and must give identical trades and equity. Also the
+  portfolio kernel alone (``simulate_portfolio`` on arrays prepared once) and each stage of
+  the run replayed alone;
 - marketbot, 100 single-symbol backtests of the same frames (all in, each its own account):
   the same signal work, not the same account. Best of N passes over the 100; also the
   single-symbol kernel on each. Their trades are checked against the portfolio's, per symbol;
@@ -116,19 +119,33 @@ def make_panel(num_bars: int, num_symbols: int, seed: int = SEED) -> dict[str, p
 # -- marketbot ---------------------------------------------------------------------------------
 
 
-def marketbot_backtest(data: pd.DataFrame | dict[str, pd.DataFrame]) -> Any:
+def marketbot_backtest(
+    data: pd.DataFrame | dict[str, pd.DataFrame], strategy: type | None = None
+) -> Any:
     """One whole backtest through the public API: a portfolio when ``data`` is a mapping."""
     from marketbot.backtest.engine import BacktestingEngine
     from marketbot.strategies.builtin.sma_crossover import SmaCrossover
 
     return BacktestingEngine().run_backtest(
-        SmaCrossover,
+        strategy or SmaCrossover,
         data=data,
         params={"fast": FAST, "slow": SLOW},
         fee=FEE,
         slippage=0.0,
         cash=CASH,
     )
+
+
+def per_symbol_strategy() -> type:
+    """``SmaCrossover`` without its panel hook: a subclass that overrides ``signals`` alone,
+    so a portfolio run computes the signals symbol by symbol (the path before the hook)."""
+    from marketbot.strategies.builtin.sma_crossover import SmaCrossover
+
+    class SmaCrossoverPerSymbol(SmaCrossover):
+        def signals(self, frame: pd.DataFrame, params: Any) -> Any:
+            return super().signals(frame, params)
+
+    return SmaCrossoverPerSymbol
 
 
 def run_singles(frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -177,8 +194,8 @@ def stage_breakdown(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, 
     helper (``_data_notes``), so it may need updating when the engine changes.
     """
     from marketbot.backtest import engine, portfolio
-    from marketbot.backtest.signals import prepare_signals
-    from marketbot.core.bars import normalize_ohlcv
+    from marketbot.backtest.portfolio_signals import TimeAxis, portfolio_signals
+    from marketbot.core.bar_panel import PanelBars, normalize_frames
     from marketbot.core.metrics import ClosedTrades, compute_metrics
 
     config, strategy, params, rules = _portfolio_setup(frames)
@@ -189,17 +206,21 @@ def stage_breakdown(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, 
         times[name], value = best_of(function, repeats)
         return value
 
-    bars = stage(
-        f"normalize_ohlcv x{count}",
-        lambda: {name: normalize_ohlcv(frame, where=name) for name, frame in frames.items()},
-    )
+    bars = stage(f"normalize_frames ({count} frames)", lambda: normalize_frames(frames))
     aligned = stage(
-        "align_portfolio (incl. signals)",
+        "align_portfolio (grids, signals)",
         lambda: portfolio.align_portfolio(strategy, bars, params, config),
     )
+
+    def price_grids() -> Any:
+        panel = PanelBars.of(bars)
+        return panel, [panel.grid(name) for name in ("open", "high", "low", "close")]
+
+    panel, _ = stage("  of which PanelBars, 4 price grids", price_grids)
+    axis = stage("  of which TimeAxis", lambda: TimeAxis.of(panel))
     stage(
-        f"  of which prepare_signals x{count}",
-        lambda: [prepare_signals(strategy, frame, params, config) for frame in bars.values()],
+        "  of which signals (panel hook, warm-up, grids)",
+        lambda: portfolio_signals(strategy, bars, panel, axis, params, config),
     )
     output = stage("run_aligned (kernel)", lambda: portfolio.run_aligned(aligned, config, rules, 0))
     index = aligned.index
@@ -230,9 +251,8 @@ def stage_breakdown(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, 
         "per_symbol_breakdown",
         lambda: portfolio.per_symbol_breakdown(trades, aligned.symbols, config.initial_cash),
     )
-    stage(
-        f"gap notes (_data_notes) x{count}", lambda: [engine._data_notes(f) for f in bars.values()]
-    )
+    first = next(iter(bars.values()))
+    stage("gap notes (_data_notes, once: shared calendar)", lambda: engine._data_notes(first))
     return times
 
 
@@ -531,6 +551,8 @@ class Figures:
     rounds: int = 1
     load_average: list[float] = field(default_factory=list)
     warm_s: float = math.nan
+    per_symbol_path_s: float = math.nan
+    per_symbol_path_check: str = ""
     kernel_s: float = math.nan
     singles_s: float = math.nan
     single_kernels_s: float = math.nan
@@ -563,8 +585,10 @@ def marketbot_jobs(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, t
     """The timed marketbot calls, each run once first (compile / load, warm caches)."""
     kernel = portfolio_kernel_call(frames)
     inputs = [kernel_inputs(frame, stops=False) for frame in frames.values()]
+    twin = per_symbol_strategy()
     jobs: dict[str, tuple[Job, int]] = {
         "portfolio": (lambda: marketbot_backtest(frames), repeats),
+        "portfolio, per-symbol signals": (lambda: marketbot_backtest(frames, twin), repeats),
         "portfolio kernel": (kernel, repeats * 3),
         "singles": (lambda: run_singles(frames), max(2, repeats // 2)),
         "single kernels": (lambda: [run_kernel(one) for one in inputs], repeats * 3),
@@ -577,6 +601,9 @@ def marketbot_jobs(frames: dict[str, pd.DataFrame], repeats: int) -> dict[str, t
 def check_marketbot(frames: dict[str, pd.DataFrame], figures: Figures) -> Any:
     """Run the portfolio and the singles once (untimed) and compare their trades."""
     result = marketbot_backtest(frames)
+    twin = marketbot_backtest(frames, per_symbol_strategy())
+    same = result.trades.equals(twin.trades) and result.equity_curve.equals(twin.equity_curve)
+    figures.per_symbol_path_check = "identical" if same else "DIFFERENT"
     singles = run_singles(frames)
     figures.num_trades = int(result.metrics["num_trades"])
     figures.final_equity = float(result.equity_curve.iloc[-1])
@@ -640,6 +667,7 @@ def measure(args: argparse.Namespace) -> Figures:
         print("timing ...", file=sys.stderr, flush=True)
         best = interleaved_best(jobs, args.rounds)
     figures.warm_s = best["portfolio"]
+    figures.per_symbol_path_s = best["portfolio, per-symbol signals"]
     figures.kernel_s = best["portfolio kernel"]
     figures.singles_s = best["singles"]
     figures.single_kernels_s = best["single kernels"]
@@ -662,6 +690,12 @@ def marketbot_table(f: Figures) -> Table:
     cells = f.bars * f.symbols
     rows = [
         ["portfolio run_backtest (one account)", ms(f.warm_s), f"{f.num_trades:,}", "1.0x"],
+        [
+            "... signals per symbol (no panel hook)",
+            ms(f.per_symbol_path_s),
+            f.per_symbol_path_check,
+            f"{f.per_symbol_path_s / f.warm_s:.2f}x",
+        ],
         [
             f"{f.symbols} single-symbol run_backtest (sum)",
             ms(f.singles_s),

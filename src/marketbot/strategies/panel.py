@@ -24,6 +24,8 @@ from marketbot.core.errors import StrategyError
 from marketbot.strategies.base import Signals, _checked_signals
 from marketbot.strategies.checks import describe_value, one_line
 
+__all__ = ["PanelBars", "PanelSignals", "checked_panel_signals"]
+
 METHOD: Final = "panel_signals()"
 REQUIRED_FIELDS: Final = ("entries_long", "exits_long")
 FLAG_FIELDS: Final = ("entries_long", "exits_long", "entries_short", "exits_short")

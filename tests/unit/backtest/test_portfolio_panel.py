@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from marketbot.core.bar_panel import PanelBars, normalize_frames
 from marketbot.core.errors import ConfigError, StrategyError
 from marketbot.strategies.base import Signals, Strategy
 from marketbot.strategies.builtin import MeanReversion, Momentum, SmaCrossover
+from marketbot.strategies.loader import load_strategy
 from marketbot.strategies.panel import PanelSignals
 from tests.support.frames import random_walk_frame
 
@@ -166,6 +168,41 @@ def assert_same_metrics(ours: Mapping[str, float], theirs: Mapping[str, float]) 
     for key, value in ours.items():
         both_nan = math.isnan(value) and math.isnan(theirs[key])
         assert value == theirs[key] or both_nan, key
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+
+
+def test_panel_hook_when_written_as_docs_strategies_shows_equals_the_per_symbol_run(
+    tmp_path: Path,
+) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "strategies.md").read_text("utf-8"), re.S)
+    (example,) = [block for block in blocks if "def panel_signals" in block]
+    path = tmp_path / "my_strategy.py"
+    path.write_text(example, encoding="utf-8")
+    strategy_class = type(load_strategy(str(path)))
+    frames = {
+        "full": random_walk_frame(400, seed=1, volatility=0.02),
+        "late": random_walk_frame(300, seed=2, volatility=0.02, start="2020-01-05"),
+        "holey": random_walk_frame(400, seed=3, volatility=0.02).iloc[::3],
+    }
+    engine = BacktestingEngine()
+    panel = engine.run_backtest(strategy_class, data=frames, params={"window": 12})
+    per_symbol = engine.run_backtest(
+        per_symbol_twin(strategy_class), data=frames, params={"window": 12}
+    )
+    assert len(panel.trades) > 0
+    pd.testing.assert_frame_equal(panel.trades, per_symbol.trades, check_exact=True)
+    pd.testing.assert_series_equal(panel.equity_curve, per_symbol.equity_curve, check_exact=True)
+
+
+def test_portfolio_notes_when_calendar_is_shared_name_each_symbols_gaps() -> None:
+    hourly = random_walk_frame(50, seed=4)
+    holey = {name: hourly.drop(hourly.index[10:13]) for name in ("a", "b")}
+    notes = BacktestingEngine().run_backtest("sma_crossover", data=holey).notes
+    assert [note.split(":")[0] for note in notes[:2]] == ["a", "b"]
+    assert notes[0].split(": ", 1)[1] == notes[1].split(": ", 1)[1]
+    assert "3 bar(s) missing" in notes[0]
 
 
 def test_panel_hook_when_subclass_overrides_signals_alone_is_not_used() -> None:
