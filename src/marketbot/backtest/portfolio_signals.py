@@ -98,8 +98,10 @@ def _from_panel(
 
     def flags(values: np.ndarray | None) -> np.ndarray:
         if values is None:
-            return np.zeros(shape, dtype=np.bool_)
-        masked = np.array(values, dtype=np.bool_, copy=True)
+            return never
+        if _kernel_ready(values) and not values[:warmup].any():
+            return axis.place(values, False)  # nothing to mask, and nothing writes to it
+        masked = np.array(values, dtype=np.bool_, order="C")  # a copy
         masked[:warmup] = False  # each symbol's own first bars
         return axis.place(masked, False)
 
@@ -108,6 +110,7 @@ def _from_panel(
             return np.full(shape, default, dtype=dtype)
         return axis.place(np.ascontiguousarray(values, dtype=dtype), default)
 
+    never = np.zeros(shape, dtype=np.bool_)
     has_short = panel.entries_short is not None
     kernel = KernelSignals(
         entries_long=flags(panel.entries_long),
@@ -123,6 +126,11 @@ def _from_panel(
         allow_short=has_short if config.allow_short is None else config.allow_short and has_short,
         tag_names=panel.tag_names,
     )
+
+
+def _kernel_ready(values: np.ndarray) -> bool:
+    """A bool array of the type the kernel is compiled for (C order, writable)."""
+    return bool(values.dtype == np.bool_ and values.flags.c_contiguous and values.flags.writeable)
 
 
 def _per_symbol(
