@@ -25,36 +25,61 @@ def sma_crossover_panel_nb(
     n, k = values.shape
     up = np.zeros((n, k), dtype=np.bool_)
     down = np.zeros((n, k), dtype=np.bool_)
-    fast_total = np.zeros(k)
-    fast_comp = np.zeros(k)
-    slow_total = np.zeros(k)
-    slow_comp = np.zeros(k)
-    previous_fast = np.full(k, np.nan)
-    previous_slow = np.full(k, np.nan)
-    for i in range(n):
-        drop_fast = i >= fast_window
-        drop_slow = i >= slow_window
-        fast_ready = i >= fast_window - 1
-        slow_ready = i >= slow_window - 1
-        for s in range(k):
-            value = values[i, s]
-            ft, fc = kahan_add_nb(fast_total[s], fast_comp[s], value)
-            st, sc = kahan_add_nb(slow_total[s], slow_comp[s], value)
-            if drop_fast:
-                ft, fc = kahan_add_nb(ft, fc, -values[i - fast_window, s])
-            if drop_slow:
-                st, sc = kahan_add_nb(st, sc, -values[i - slow_window, s])
-            fast = ft / fast_window if fast_ready else np.nan
-            slow = st / slow_window if slow_ready else np.nan
-            up[i, s] = (previous_fast[s] <= previous_slow[s]) & (fast > slow)
-            down[i, s] = (previous_slow[s] <= previous_fast[s]) & (slow > fast)
-            fast_total[s] = ft
-            fast_comp[s] = fc
-            slow_total[s] = st
-            slow_comp[s] = sc
-            previous_fast[s] = fast
-            previous_slow[s] = slow
+    # Per symbol: fast total and compensation, slow total and compensation, previous averages.
+    state = np.zeros((6, k))
+    state[4:] = np.nan
+    windows = (fast_window, slow_window)
+    full = max(fast_window, slow_window)
+    for i in range(min(full, n)):
+        # Filling the windows: which sums drop a bar and which averages exist varies by row.
+        _cross_row_nb(values, i, windows, False, state, up[i], down[i])
+    for i in range(full, n):
+        # Both windows full: the same steps without a branch, which the compiler vectorises.
+        _cross_row_nb(values, i, windows, True, state, up[i], down[i])
     return up, down
+
+
+@njit(cache=True, inline="always")
+def _cross_row_nb(
+    values: np.ndarray,
+    i: int,
+    windows: tuple[int, int],
+    full: bool,
+    state: np.ndarray,
+    up_row: np.ndarray,
+    down_row: np.ndarray,
+) -> None:
+    """Row ``i`` of every symbol: the steps of ``sma_crossover_signals_nb`` at bar ``i``.
+
+    ``full`` (a constant where it is inlined) says both windows are full at row ``i``.
+    """
+    fast_window, slow_window = windows
+    drop_fast = full or i >= fast_window
+    drop_slow = full or i >= slow_window
+    fast_ready = full or i >= fast_window - 1
+    slow_ready = full or i >= slow_window - 1
+    row = values[i]
+    leaving_fast = values[i - fast_window] if drop_fast else row
+    leaving_slow = values[i - slow_window] if drop_slow else row
+    fast_total, fast_comp, slow_total, slow_comp = state[0], state[1], state[2], state[3]
+    previous_fast, previous_slow = state[4], state[5]
+    for s in range(row.shape[0]):
+        ft, fc = kahan_add_nb(fast_total[s], fast_comp[s], row[s])
+        st, sc = kahan_add_nb(slow_total[s], slow_comp[s], row[s])
+        if drop_fast:
+            ft, fc = kahan_add_nb(ft, fc, -leaving_fast[s])
+        if drop_slow:
+            st, sc = kahan_add_nb(st, sc, -leaving_slow[s])
+        fast = ft / fast_window if fast_ready else np.nan
+        slow = st / slow_window if slow_ready else np.nan
+        up_row[s] = (previous_fast[s] <= previous_slow[s]) & (fast > slow)
+        down_row[s] = (previous_slow[s] <= previous_fast[s]) & (slow > fast)
+        fast_total[s] = ft
+        fast_comp[s] = fc
+        slow_total[s] = st
+        slow_comp[s] = sc
+        previous_fast[s] = fast
+        previous_slow[s] = slow
 
 
 @njit(cache=True, nogil=True)
