@@ -107,7 +107,7 @@ def _checked_at_once(
     Element by element the same tests and conversions as ``OutputCheck``; padding is
     skipped. None whenever a value fails or a dtype needs ``OutputCheck``'s own message.
     """
-    padding = None if bars.shared_calendar else ~bars.valid
+    padding = None if bool((bars.lengths == bars.rows).all()) else ~bars.valid
     flags: dict[str, np.ndarray | None] = {}
     for name in FLAG_FIELDS:
         array = arrays.get(name)
