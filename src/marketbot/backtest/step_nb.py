@@ -30,7 +30,7 @@ field name everywhere. The portfolio keeps one :data:`POSITION_DTYPE` record per
 from __future__ import annotations
 
 import math
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, get_type_hints
 
 import numpy as np
 from numba import njit
@@ -147,17 +147,8 @@ class Position(NamedTuple):
 # The same fields as a record, for loops that keep one position per symbol in an array.
 POSITION_DTYPE: Final = np.dtype(
     [
-        ("direction", np.int64),
-        ("units", np.float64),
-        ("entry_price", np.float64),
-        ("entry_fee", np.float64),
-        ("entry_bar", np.int64),
-        ("entry_time_ns", np.int64),
-        ("tag", np.int64),
-        ("extreme", np.float64),
-        ("stop_level", np.float64),
-        ("target_level", np.float64),
-        ("trail_level", np.float64),
+        (name, np.int64 if kind is int else np.float64)
+        for name, kind in get_type_hints(Position).items()
     ]
 )
 
