@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from marketbot.backtest.signals import prepare_signals
 from marketbot.backtest.step_nb import KernelSettings, bar_orders_nb, entry_direction_nb
@@ -105,8 +105,7 @@ class BotLoop:
         equity = parts.exchange.equity({plan.symbol: window_bar.close})
         parts.risk.mark(equity, time)
         parts.recorder.record_risk_events(parts.risk.drain_events())
-        if row + 1 < len(plan.frame):
-            self._decide(row, window_bar)
+        self._decide(row, window_bar)
         parts.recorder.record_risk_events(parts.risk.drain_events())
 
     def _decide(self, row: int, bar: PaperBar) -> None:
@@ -131,7 +130,7 @@ class BotLoop:
         cost, notional = entry_cost(cash, size_fraction, parts.settings)
         if cost <= 0.0:
             return
-        next_open = self._times[row + 1].to_pydatetime()
+        next_open = self._next_open(row)
         verdict = parts.risk.entry_verdict(notional, next_open)
         if not verdict.allowed:
             self.state.denials[verdict.limit] = self.state.denials.get(verdict.limit, 0) + 1
@@ -139,6 +138,17 @@ class BotLoop:
             return
         tag = _tag_name(signals.tag_names, int(kernel.tag[row]))
         self._send_entry(bar, cost, tag)
+
+    def _next_open(self, row: int) -> datetime:
+        """When the order decided at this close fills: the next bar's open.
+
+        At END there is no next bar yet: the order waits at the venue for the bar one
+        spacing later, which a run with a later END (or the live feed) brings; deciding only
+        when the next bar is loaded would lose this close's decision when END grows.
+        """
+        if row + 1 < len(self._times):
+            return self._times[row + 1].to_pydatetime()
+        return self._times[row].to_pydatetime() + timedelta(seconds=self.parts.plan.bar_seconds)
 
     def _send_entry(self, bar: PaperBar, cost: float, tag: str | None) -> Order | None:
         parts, plan = self.parts, self.parts.plan
