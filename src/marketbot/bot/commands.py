@@ -1,9 +1,12 @@
-"""Operator commands, acknowledged at the start of an iteration (or at the bot's start).
+"""Operator commands, acted on at the start of an iteration, settled once it is saved.
 
-Each pending ``bot_commands`` row is acted on in id order and marked acknowledged with what
-was done, or rejected with why not: pause and resume new entries, halt, override or reset the
-circuit breaker (a reset re-bases the high-water mark), force an exit or an entry at the next
-open, stop after this bar, reload (nothing to reload in a replay: rejected, saying so).
+Each pending ``bot_commands`` row is acted on in id order: pause and resume new entries, halt,
+override or reset the circuit breaker (a reset re-bases the high-water mark), force an exit
+or an entry at the next open, stop after this bar, reload (nothing to reload in a replay:
+rejected, saying so). It is marked acknowledged with what was done, or rejected with why not,
+only after the iteration's progress is committed: a kill before that loses the command's
+effect (the breaker, the pause live in the progress), so the command must stay pending and be
+acted on again at the restart, which redoes the bar (an exit is resent under its id).
 """
 
 from __future__ import annotations
@@ -25,15 +28,22 @@ class CommandHandler:
         self.commands = commands
         self.risk = risk
         self.symbol = symbol
+        self._outcomes: list[tuple[int, bool, str]] = []
 
     def apply_pending(self, loop: BotLoop, now: datetime) -> None:
-        """Act on every pending command, oldest first."""
+        """Act on every pending command, oldest first (settled by :meth:`settle`)."""
         for command in self.commands.pending():
             done, result = self._act(loop, command, now)
+            self._outcomes.append((command.id, done, result))
+
+    def settle(self) -> None:
+        """Mark the commands acted on acknowledged or rejected, once the bar is saved."""
+        for command_id, done, result in self._outcomes:
             if done:
-                self.commands.acknowledge(command.id, result)
+                self.commands.acknowledge(command_id, result)
             else:
-                self.commands.reject(command.id, result)
+                self.commands.reject(command_id, result)
+        self._outcomes.clear()
 
     def _act(self, loop: BotLoop, command: BotCommandInfo, now: datetime) -> tuple[bool, str]:
         who, why = command.by, command.reason

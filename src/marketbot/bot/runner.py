@@ -200,6 +200,7 @@ class BotRunner:
             cash = exchange.quote_cash()
             progress = _progress(risk, loop_state, cash)
             run = runs.save_progress(run.id, bar_time, progress)
+            parts.commands.settle()  # only now: a command a kill undid stays pending
             state_now = self._state(exchange, loop_state, risk, bar_time, save_count)
             save_state(self.state_dir, state_now)
             save_count += 1
