@@ -189,6 +189,42 @@ def test_restart_when_the_venue_filled_an_entry_the_database_missed_adopts_its_b
     assert_trades_as_backtest(bot, expected)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("before", "fill_day", "intent"),
+    [("2018-09-28", "2018-09-29", "entry"), ("2018-10-02", "2018-10-03", "exit")],
+)
+def test_restart_when_a_fill_was_stored_but_not_its_bar_rebuilds_the_round_trip(
+    bot: BotDir, expected: dict[str, Any], before: str, fill_day: str, intent: str
+) -> None:
+    # The files a kill leaves right after a fill's order row is committed: what the rest of
+    # the bar writes (the verification, the trade row or the bracket it adopts, the run's
+    # progress and last_bar_time, the state files) is missing, the order row says filled.
+    replay(bot, before)
+    saved = bot.root / "saved"
+    saved.mkdir()
+    copy_database(bot.database, saved / "marketbot.db")
+    shutil.copytree(bot.data_dir / "state", saved / "state")
+    replay(bot, fill_day)
+    client_id = [row[0] for row in order_rows(bot) if row[1] == intent][-1]
+    with sqlite3.connect(saved / "marketbot.db") as old:
+        progress, last_bar = old.execute("SELECT progress, last_bar_time FROM bot_runs").fetchone()
+    with sqlite3.connect(bot.database) as db:
+        db.execute("UPDATE bot_runs SET progress = ?, last_bar_time = ?", (progress, last_bar))
+        db.execute("DELETE FROM verifications WHERE client_order_id = ?", (client_id,))
+        db.execute("DELETE FROM trades WHERE exit_client_order_id = ?", (client_id,))
+        later = "SELECT id FROM orders WHERE intent = 'protect' AND bar_time >= ?"
+        for (order_id,) in db.execute(later, (f"{fill_day} 00:00:00.000000",)).fetchall():
+            db.execute("DELETE FROM order_events WHERE order_id = ?", (order_id,))
+            db.execute("DELETE FROM orders WHERE id = ?", (order_id,))
+    for name in ("bot_state.json", "bot_state.backup.json"):
+        shutil.copy2(saved / "state" / name, bot.data_dir / "state" / name)
+
+    replay(bot)
+
+    assert_trades_as_backtest(bot, expected)
+
+
 # -- the state files ----------------------------------------------------------------------------
 
 

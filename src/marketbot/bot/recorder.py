@@ -136,6 +136,10 @@ class FillRecorder:
             self._record_trade(open_trade, order, bar)
         return None
 
+    def record_closed_trade(self, entry: OpenTrade, exit_order: Order, bar: BarPrices) -> None:
+        """The round trip ``exit_order`` closed (recovery: its fill is stored, its trade not)."""
+        self._record_trade(entry, exit_order, bar)
+
     def record_denial(self, verdict: RiskDecision, at: datetime, notional: float) -> None:
         """An entry the risk limits refused."""
         self.records.record_risk_event(

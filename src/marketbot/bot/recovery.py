@@ -6,6 +6,12 @@ database does not know (the bracket a venue attached to an entry fill, or an ord
 was not recorded): each is recorded as if the loop had seen it, oldest first. An intent never
 sent stays as it is; the bar that decided it is redone and sends it under its id. The bot
 holds only what its own orders filled; other orders and balances are reported, never traded.
+
+Then the round trips are rebuilt from the exchange's fills: a kill after a fill's order row
+was committed and before the bar's progress was leaves the order final in the database (so
+nothing above sees a change) while the trade row or the open position the progress should
+hold is missing. Each filled sell that has no trade row closes the entry filled before it;
+the position held is the last filled entry when the exchange still holds one.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import pandas as pd
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import BarPrices, FillRecorder, OpenTrade
 from marketbot.execution.client_ids import CLIENT_ORDER_ID_PREFIX
-from marketbot.execution.models import Order
+from marketbot.execution.models import Order, OrderSide, OrderStatus
 from marketbot.execution.paper import PaperExchange
-from marketbot.store.bot import BotRunInfo, OrderRepository
+from marketbot.store.bot import BotRecordRepository, BotRunInfo, OrderRepository
 
 _log = logging.getLogger("marketbot.bot")
 _FINAL = frozenset({"closed", "canceled", "rejected", "expired"})
@@ -28,6 +34,7 @@ _FINAL = frozenset({"closed", "canceled", "rejected", "expired"})
 def resolve_exchange_orders(
     exchange: PaperExchange,
     orders: OrderRepository,
+    records: BotRecordRepository,
     recorder: FillRecorder,
     plan: BotPlan,
     run: BotRunInfo,
@@ -55,7 +62,46 @@ def resolve_exchange_orders(
         bar = _bar_of(plan, order)
         _log.info("recovered %s: %s", order.client_order_id, order.status)
         open_trade = recorder.record(order, bar, open_trade)
-    return open_trade
+    return _round_trips(exchange, records, recorder, plan, venue, open_trade)
+
+
+def _round_trips(
+    exchange: PaperExchange,
+    records: BotRecordRepository,
+    recorder: FillRecorder,
+    plan: BotPlan,
+    venue: list[Order],
+    open_trade: OpenTrade | None,
+) -> OpenTrade | None:
+    """Record the trades the fills closed and the database lacks; return the position held."""
+    recorded = {trade.exit_client_order_id for trade in records.trades(recorder.run.id)}
+    held: OpenTrade | None = None
+    for order in venue:
+        if order.status is not OrderStatus.CLOSED or order.filled <= 0.0:
+            continue
+        if not order.client_order_id.startswith(CLIENT_ORDER_ID_PREFIX):
+            continue
+        bar = _bar_of(plan, order)
+        if order.side is OrderSide.BUY:
+            same = (
+                open_trade is not None and open_trade.entry_client_order_id == order.client_order_id
+            )
+            held = open_trade if same else _entry(order, bar)
+        elif held is not None:
+            if order.client_order_id not in recorded:
+                _log.warning("recovered the trade closed by %s", order.client_order_id)
+                recorder.record_closed_trade(held, order, bar)
+            held = None
+    if held is None or exchange.open_position(plan.symbol) is None:
+        return None
+    return held
+
+
+def _entry(order: Order, bar: BarPrices) -> OpenTrade:
+    fee = float(order.fee.cost) if order.fee is not None else 0.0
+    return OpenTrade(
+        order.client_order_id, bar.time, float(order.average or 0.0), order.filled, fee
+    )
 
 
 def _same(status: str, filled: float, order: Order) -> bool:

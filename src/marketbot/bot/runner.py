@@ -188,7 +188,7 @@ class BotRunner:
         )  # fmt: skip
         loop = BotLoop(parts, loop_state)
         loop_state.open_trade = resolve_exchange_orders(
-            exchange, orders, recorder, plan, run, loop_state.open_trade
+            exchange, orders, records, recorder, plan, run, loop_state.open_trade
         )
         save_count = 0 if state is None else state.save_count + 1
         bars = 0
