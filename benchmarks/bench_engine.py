@@ -5,6 +5,8 @@ Run by hand (not a test), from the repository root:
     .venv/bin/python benchmarks/bench_engine.py                 # everything, ~10 minutes
     .venv/bin/python benchmarks/bench_engine.py --sizes 10000 --no-peers --no-cli   # quick look
     .venv/bin/python benchmarks/bench_engine.py --json /tmp/bench.json              # keep figures
+    .venv/bin/python benchmarks/bench_engine.py --ab $BEFORE/src $AFTER/src --sizes 1000000 \
+        --repeats 60                               # two exported trees, taking turns
 
 What it measures (benchmarks/README.md and docs/performance.md say more):
 
@@ -605,6 +607,75 @@ def child_memory(num_bars: int) -> dict[str, float]:
     }
 
 
+# -- A/B: source trees taking turns ------------------------------------------------------------
+
+AB_RUNS: Final = ("stops", "no stops", "kernel")
+
+
+def child_worker(num_bars: int) -> None:
+    """Serve timed runs: a line on stdin names one of ``AB_RUNS``, a line out gives its seconds."""
+    import marketbot
+
+    frame = make_bars(num_bars)
+    inputs = kernel_inputs(frame, stops=True)
+    runs: dict[str, Callable[[], Any]] = {
+        "stops": lambda: marketbot_backtest(frame, stops=True),
+        "no stops": lambda: marketbot_backtest(frame, stops=False),
+        "kernel": lambda: run_kernel(inputs),
+    }
+    for run in runs.values():
+        run()  # compile or load first
+    print(json.dumps(str(Path(marketbot.__file__).resolve().parent)), flush=True)
+    for line in sys.stdin:
+        seconds, _ = best_of(runs[line.strip()], 1)
+        print(json.dumps(seconds), flush=True)
+
+
+def measure_ab(sources: list[Path], num_bars: int, rounds: int) -> list[list[str]]:
+    """Whole runs and the kernel of each source tree, the trees taking turns run by run.
+
+    One worker process per tree (``PYTHONPATH`` set to it) is fed one run at a time, every
+    tree once per run kind and round, so a busy spell of the shared machine slows all of
+    them alike; each keeps its own heap, as a user's process would.
+    """
+    workers: list[tuple[Path, subprocess.Popen[str]]] = []
+    for source in sources:
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", "worker"]
+        worker = subprocess.Popen(
+            [*command, "--bars", str(num_bars)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**CHILD_ENV, "PYTHONPATH": str(source.resolve())},
+        )
+        assert worker.stdin is not None and worker.stdout is not None
+        package = Path(json.loads(worker.stdout.readline()))
+        if not package.is_relative_to(source.resolve()):
+            raise SystemExit(f"{source}: the worker imported marketbot from {package}")
+        workers.append((source, worker))
+    times: dict[tuple[Path, str], list[float]] = {}
+    for _ in range(rounds):
+        for kind in AB_RUNS:
+            for source, worker in workers:
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write(kind + "\n")
+                worker.stdin.flush()
+                times.setdefault((source, kind), []).append(json.loads(worker.stdout.readline()))
+    for _, worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait()
+    rows = []
+    for (source, kind), seconds in times.items():
+        ordered = sorted(seconds)
+        rows.append(
+            [f"{num_bars:,}", str(source), kind, ms(ordered[0], 2),
+             ms(ordered[len(ordered) // 10], 2), ms(ordered[len(ordered) // 2], 2)]
+        )  # fmt: skip
+    return rows
+
+
 # -- the main run ------------------------------------------------------------------------------
 
 
@@ -907,7 +978,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run child processes in the environment as is (see bytecode_env)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--child", choices=["first-call", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ab",
+        type=Path,
+        nargs="+",
+        metavar="SRC",
+        help="only compare source trees (e.g. exports' src folders): whole runs and kernel, "
+        "the trees taking turns, --repeats rounds, at each of --sizes",
+    )
+    parser.add_argument(
+        "--child", choices=["first-call", "memory", "worker"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--bars", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -919,6 +1000,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.child == "memory":
         print(json.dumps(child_memory(args.bars)))
+        return 0
+    if args.child == "worker":
+        child_worker(args.bars)
+        return 0
+    if args.ab:
+        rows = [row for bars in args.sizes for row in measure_ab(args.ab, bars, args.repeats)]
+        header = ["bars", "source", "run", "best ms", "p10 ms", "median ms"]
+        print_tables([(f"A/B, {args.repeats} rounds, taking turns", header, rows)])
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as bytecode_cache:
         CHILD_ENV.clear()
