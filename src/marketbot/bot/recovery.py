@@ -75,26 +75,28 @@ def _round_trips(
 ) -> OpenTrade | None:
     """Record the trades the fills closed and the database lacks; return the position held."""
     recorded = {trade.exit_client_order_id for trade in records.trades(recorder.run.id)}
-    held: OpenTrade | None = None
+
+    def entry_of(order: Order) -> OpenTrade:
+        if open_trade is not None and open_trade.entry_client_order_id == order.client_order_id:
+            return open_trade
+        return _entry(order, _bar_of(plan, order))
+
+    held: Order | None = None
     for order in venue:
         if order.status is not OrderStatus.CLOSED or order.filled <= 0.0:
             continue
         if not order.client_order_id.startswith(CLIENT_ORDER_ID_PREFIX):
             continue
-        bar = _bar_of(plan, order)
         if order.side is OrderSide.BUY:
-            same = (
-                open_trade is not None and open_trade.entry_client_order_id == order.client_order_id
-            )
-            held = open_trade if same else _entry(order, bar)
+            held = order
         elif held is not None:
             if order.client_order_id not in recorded:
                 _log.warning("recovered the trade closed by %s", order.client_order_id)
-                recorder.record_closed_trade(held, order, bar)
+                recorder.record_closed_trade(entry_of(held), order, _bar_of(plan, order))
             held = None
     if held is None or exchange.open_position(plan.symbol) is None:
         return None
-    return held
+    return entry_of(held)
 
 
 def _entry(order: Order, bar: BarPrices) -> OpenTrade:
