@@ -370,7 +370,7 @@ def bare_loop(repeats: int) -> dict[str, Any]:
     """A bare numba loop over the grid: the floor of what 2 cores can do here."""
     from numba import njit, prange
 
-    from marketbot.optimize.fast_grid_nb import rolling_means_nb
+    from marketbot.strategies.indicators_nb import rolling_means_nb
 
     @njit(parallel=True)
     def grid_nb(  # type: ignore[no-untyped-def]  # a local kernel

@@ -216,6 +216,49 @@ def deflated_sharpe_ratio(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnMoments:
+    """What the DSR reads of the best combination's returns: T and the sample moments.
+
+    The moments may be those of the returns times any positive constant (the DSR's Sharpe
+    ratio, skewness and kurtosis are ratios that do not see the scale), which keeps sums of
+    fourth powers of large returns finite.
+
+    Attributes:
+        count: T, the number of returns.
+        mean: Their mean.
+        m2: mean((r - mean)^2), the population (ddof 0) variance.
+        m3: mean((r - mean)^3).
+        m4: mean((r - mean)^4).
+        constant: Every return is the same (no Sharpe ratio).
+        finite: Every return is finite.
+    """
+
+    count: int
+    mean: float
+    m2: float
+    m3: float
+    m4: float
+    constant: bool
+    finite: bool
+
+
+def return_moments(returns: npt.ArrayLike) -> ReturnMoments:
+    """The moments of a 1-D series of returns (of the returns over their largest magnitude)."""
+    values = np.asarray(returns, dtype=np.float64)
+    if values.ndim != 1:
+        raise ConfigError("best_returns and trial_sharpes must be 1-D arrays")
+    size = int(values.size)
+    finite = bool(np.all(np.isfinite(values)))
+    with np.errstate(all="ignore"):  # an overflow gives inf, which the checks catch
+        scaled = values / np.max(np.abs(values)) if size else values  # ratios are scale-free
+        mean = np.mean(scaled) if size else np.float64(0)
+        deviations = scaled - mean
+        m2, m3, m4 = (np.mean(deviations**power) if size else np.float64(0) for power in (2, 3, 4))
+    constant = bool(size > 0 and np.ptp(values) == 0)
+    return ReturnMoments(size, float(mean), float(m2), float(m3), float(m4), constant, finite)
+
+
 def deflated_sharpe_from_returns(
     best_returns: npt.ArrayLike, trial_sharpes: npt.ArrayLike, *, num_trials: int | None = None
 ) -> DeflatedSharpe:
@@ -239,30 +282,54 @@ def deflated_sharpe_from_returns(
     Raises:
         ConfigError: When an input is not 1-D, ``trial_sharpes`` is empty, or N < 1.
     """
-    returns = np.asarray(best_returns, dtype=np.float64)
+    if np.ndim(best_returns) != 1 or np.ndim(trial_sharpes) != 1:
+        raise ConfigError("best_returns and trial_sharpes must be 1-D arrays")
+    return deflated_sharpe_from_moments(
+        return_moments(best_returns), trial_sharpes, num_trials=num_trials
+    )
+
+
+def deflated_sharpe_from_moments(
+    moments: ReturnMoments, trial_sharpes: npt.ArrayLike, *, num_trials: int | None = None
+) -> DeflatedSharpe:
+    """DSR of the best combination, from its returns' moments and every trial's Sharpe ratio.
+
+    :func:`deflated_sharpe_from_returns` without the returns: SR = mean / sqrt(m2 T / (T - 1)),
+    skewness m3 / m2^1.5, kurtosis m4 / m2^2. The optimiser's fast grid keeps the sums
+    these come from while it simulates, instead of each combination's returns.
+
+    Args:
+        moments: The best combination's return moments (:func:`return_moments`).
+        trial_sharpes: Per-period Sharpe ratios of all N trials, the best one included, 1-D.
+        num_trials: N, when it differs from ``len(trial_sharpes)``.
+
+    Returns:
+        The DSR, invalid as :func:`deflated_sharpe_from_returns` says.
+
+    Raises:
+        ConfigError: When ``trial_sharpes`` is not 1-D or empty, or N < 1.
+    """
     sharpes = np.asarray(trial_sharpes, dtype=np.float64)
-    if returns.ndim != 1 or sharpes.ndim != 1:
+    if sharpes.ndim != 1:
         raise ConfigError("best_returns and trial_sharpes must be 1-D arrays")
     if sharpes.size == 0:
         raise ConfigError("trial_sharpes must hold at least one Sharpe ratio (the best one's)")
     trials = int(sharpes.size) if num_trials is None else num_trials
     if trials < 1:
         raise ConfigError(f"num_trials must be at least 1, got {trials}")
-    size = int(returns.size)
-    finite = bool(np.all(np.isfinite(returns)) and np.all(np.isfinite(sharpes)))
+    size = moments.count
+    finite = moments.finite and bool(np.all(np.isfinite(sharpes)))
+    m2, m3, m4 = np.float64(moments.m2), np.float64(moments.m3), np.float64(moments.m4)
     with np.errstate(all="ignore"):  # an overflow gives inf, which the checks below catch
         variance = np.var(sharpes, ddof=1) if sharpes.size > 1 and finite else np.float64(0)
-        scaled = returns / np.max(np.abs(returns)) if size else returns  # ratios are scale-free
-        deviations = scaled - (np.mean(scaled) if size else 0.0)
-        m2, m3, m4 = (np.mean(deviations**power) if size else np.float64(0) for power in (2, 3, 4))
-        observed = np.mean(scaled) / np.sqrt(m2 * size / (size - 1)) if size > 1 else 0.0
+        observed = np.float64(moments.mean) / np.sqrt(m2 * size / (size - 1)) if size > 1 else 0.0
         skewness, kurtosis = m3 / m2**1.5, m4 / m2**2
     reason = ""
     if not finite:
         reason = "best_returns or trial_sharpes hold a value that is not finite"
     elif size < 2:
         reason = f"PSR needs at least 2 returns, got {size}"
-    elif np.ptp(returns) == 0 or not m2**2 > 0:
+    elif moments.constant or not m2**2 > 0:
         reason = "the best combination's returns are constant: Sharpe ratio undefined"
     if reason:
         return DeflatedSharpe(0.0, 0.0, 0.0, float(variance), trials, size, 0.0, 0.0, False, reason)

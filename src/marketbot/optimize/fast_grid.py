@@ -1,20 +1,23 @@
-"""The optimiser's fast path: a whole SMA-crossover grid in one compiled, parallel pass.
+"""The optimiser's fast path: a grid of any strategy with a grid hook, in one parallel pass.
 
 ``evaluate_fast(window, strategy, combinations, config)`` returns, for each combination, the
 same metrics dict as ``window.run(strategy, params, config).metrics``, bit for bit, or None
 when the strategy or the settings have no fast path (the optimiser then backtests the
-combinations one by one). The fast path covers the built-in ``SmaCrossover`` long only
-(``short`` off), with any costs, sizing, stops, take-profit, trailing stop and max hold, and
-no risk limits.
+combinations one by one). :func:`run_fast_grid` also keeps each combination's daily-return
+sums for the overfitting diagnostics, in the same pass. The fast path covers every strategy
+whose :meth:`~marketbot.strategies.base.Strategy.grid_signals` hook answers for the
+combinations (the built-ins, long only), with any costs, sizing, stops, take-profit,
+trailing stop and max hold, and no risk limits.
 
-How the grid shares work: each distinct moving-average window is computed once (on the
-whole frame, warm-up included), then every combination runs on all cores in one numba
-``prange`` loop that crosses two cached averages, simulates with the backtest kernel's rules
-and reduces the equity curve and the trades to a row of sums; the metrics are finished from
-those rows with ``core.metrics``' own helpers. Nothing is copied per combination and no
-equity curve is kept: memory is the bars, the cached averages (bounded by
-``max_cache_bytes``: larger grids are cut into tiles of windows), one trade buffer per
-thread, and the results.
+How the grid shares work: the hook names, per combination, the indicator of each of its
+slots and a parameter value (a moving average of 20 bars...); each distinct one is computed
+once, on the whole frame, warm-up included. Then every combination runs on all cores in one
+numba ``prange`` loop: the hook's compiled kernel fills its signals from the cached rows,
+the account is simulated with the backtest kernel's rules, and the equity curve and the
+trades are reduced to a row of sums (and the daily returns to a few sums per block); the
+metrics are finished from those rows with ``core.metrics``' own helpers. No equity curve
+is kept: memory is the bars, the cached indicator rows (bounded by ``max_cache_bytes``:
+larger grids are cut into tiles), one signal and trade buffer per thread, and the results.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy.typing as npt
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import TradingWindow
 from marketbot.backtest.step_nb import TRADE_DTYPE
-from marketbot.core.errors import DataError
+from marketbot.core.errors import DataError, StrategyError
 from marketbot.core.metrics import (
     RunStatistics,
     metrics_from_statistics,
@@ -41,10 +44,10 @@ from marketbot.core.metrics import (
 )
 from marketbot.optimize import fast_grid_nb
 from marketbot.optimize import grid_stats_nb as nb
-from marketbot.strategies.base import Strategy
-from marketbot.strategies.builtin.sma_crossover import SmaCrossover
+from marketbot.optimize.diagnostics import DailySums, daily_layout
+from marketbot.strategies.base import GridIndicator, GridSignals, Strategy
 
-__all__ = ["DEFAULT_MAX_CACHE_BYTES", "evaluate_fast"]
+__all__ = ["DEFAULT_MAX_CACHE_BYTES", "FastGrid", "evaluate_fast", "run_fast_grid"]
 
 Metrics = dict[str, float | int]
 ProgressCallback = Callable[[int, int], None]
@@ -58,24 +61,35 @@ _BLOCK_SIZE: Final = 2048
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """The grid as arrays: each combination's two windows and the row its signals start."""
+class FastGrid:
+    """What one grid pass gives.
 
-    fast: IntArray
-    slow: IntArray
+    Attributes:
+        metrics: One metrics dict per combination, in order.
+        daily: Each combination's daily-return sums for the overfitting diagnostics, or None
+            when they were not asked for.
+    """
+
+    metrics: list[Metrics]
+    daily: DailySums | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The grid as the hook gives it, each combination's signal start, the slot groups."""
+
+    label: str
+    hook: GridSignals
     signal_start: IntArray
+    # Slots that share an indicator function share its rows: (function, their slots).
+    groups: tuple[tuple[GridIndicator, tuple[int, ...]], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Bars:
     """The traded bars as the kernel reads them, and the metrics that do not vary."""
 
-    open_: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    times_ns: IntArray
-    frame_close: FloatArray
+    arrays: fast_grid_nb.GridBars
     first: int
     annualiser: float
     span_days: float
@@ -94,22 +108,48 @@ def evaluate_fast(
 ) -> list[Metrics] | None:
     """Metrics of every combination, as ``window.run(...).metrics`` gives them; or None.
 
+    :func:`run_fast_grid` without the daily sums; the arguments are its own.
+    """
+    grid = run_fast_grid(
+        window, strategy, combinations, config,
+        progress=progress, threads=threads, max_cache_bytes=max_cache_bytes,
+    )  # fmt: skip
+    return None if grid is None else grid.metrics
+
+
+def run_fast_grid(  # noqa: PLR0913 - evaluate_fast's keywords plus keep_daily
+    window: TradingWindow,
+    strategy: Strategy,
+    combinations: Sequence[Mapping[str, Any]],
+    config: BacktestConfig,
+    *,
+    keep_daily: bool = False,
+    progress: ProgressCallback | None = None,
+    threads: int | None = None,
+    max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
+) -> FastGrid | None:
+    """Every combination's metrics (and daily sums) in one pass; or None.
+
     Args:
         window: The validated bars and the row where trading starts.
-        strategy: The strategy; only ``SmaCrossover`` itself has a fast path.
+        strategy: The strategy; it needs a grid hook (``Strategy.grid_signals``).
         combinations: Full parameter sets (defaults filled in), in the order to return.
         config: Costs, sizing and exits, shared by every combination.
+        keep_daily: Also keep each combination's daily-return sums (``FastGrid.daily``).
         progress: Called as ``progress(done, total)`` after each block of combinations.
         threads: Cores to use (default: numba's thread count, all cores unless
             ``NUMBA_NUM_THREADS`` says otherwise).
-        max_cache_bytes: Memory for cached moving averages; a grid needing more is run in
-            tiles that each cache part of the windows (some averages are then recomputed).
+        max_cache_bytes: Memory for cached indicator rows; a grid needing more is run in
+            tiles that each cache part of them (some rows are then computed again).
 
     Returns:
-        One metrics dict per combination, in order; None when there is no fast path for this
-        strategy, these parameters or these settings (short selling, risk limits, a subclass
-        of the strategy, a window below 1), or when a combination's results would not be
-        finite (the one-by-one path then raises the usual error).
+        The metrics, as ``window.run(...).metrics`` gives them, in order; None when there
+        is no fast path for this strategy, these parameters or these settings (no grid
+        hook, or the hook declines them; risk limits), or when a combination's results
+        would not be finite (the one-by-one path then raises the usual error).
+
+    Raises:
+        StrategyError: the grid hook crashed or broke its contract.
     """
     plan = _plan(strategy, combinations, config, len(window.frame))
     if plan is None:
@@ -117,6 +157,7 @@ def evaluate_fast(
     bars = _bars(window)
     if bars is None:
         return None
+    layout, daily = daily_layout(bars.arrays.times_ns if keep_daily else None)
     previous_threads = numba.get_num_threads()
     if threads is not None:
         most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set at import
@@ -126,37 +167,50 @@ def evaluate_fast(
         # when two threads launch parallel kernels at once, and two grids would share the
         # same cores anyway.
         with _LAUNCH_LOCK:
-            stats = _run_grid(bars, plan, config, progress, max_cache_bytes)
+            stats, rows = _run_grid(window, bars, plan, config, layout, progress, max_cache_bytes)
     finally:
         numba.set_num_threads(previous_threads)
     # compute_metrics raises on a non-finite equity, trade or fee total: leave it to do so.
     if not (np.all(stats[:, nb.STAT_FINITE] == 1.0) and np.isfinite(stats).all()):
         return None
-    n = len(bars.close)
-    return [_metrics(row, bars, n, config.initial_cash) for row in stats.tolist()]
+    n = len(bars.arrays.close)
+    metrics = [_metrics(row, bars, n, config.initial_cash) for row in stats.tolist()]
+    kept = DailySums(rows, daily.block_counts, daily.num_returns, daily.num_splits)
+    return FastGrid(metrics, kept if keep_daily else None)
 
 
 def _run_grid(
+    window: TradingWindow,
     bars: _Bars,
     plan: _Plan,
     config: BacktestConfig,
+    layout: nb.DailyLayout,
     progress: ProgressCallback | None,
     max_cache_bytes: int,
-) -> FloatArray:
-    """Every combination's statistics row, tile by tile and block by block."""
-    total = len(plan.fast)
+) -> tuple[FloatArray, FloatArray]:
+    """Every combination's statistics row and daily row, tile by tile and block by block."""
+    total = len(plan.signal_start)
     stats = np.empty((total, nb.NUM_STATS), dtype=np.float64)
+    daily = np.empty((total, nb.DAILY_BLOCKS + 2 * layout.num_blocks), dtype=np.float64)
+    settings = config.kernel_settings(allow_short=False)
+    values = np.require(plan.hook.values, np.float64, ["C"])
     done = 0
-    for combos, windows in _tiles(plan, len(bars.frame_close), max_cache_bytes):
-        means = fast_grid_nb.rolling_means_nb(bars.frame_close, windows)
+    for combos in _tiles(plan, len(window.frame), max_cache_bytes):
+        tables, rows = _tables(window, plan, combos)
         for start in range(0, len(combos), _BLOCK_SIZE):
-            block = combos[start : start + _BLOCK_SIZE]
-            stats[block] = _run_block(bars, plan, block, windows, means, config)
+            local = slice(start, start + _BLOCK_SIZE)
+            block = combos[local]
+            inputs = fast_grid_nb.GridInputs(
+                tables, rows[local], values[block], plan.signal_start[block], bars.first
+            )
+            stats[block], daily[block] = _run_block(
+                plan.hook.kernel, bars, inputs, settings, layout
+            )
             done += len(block)
             if progress is not None:
                 progress(done, total)
-        del means  # before the next tile's averages are allocated
-    return stats
+        del tables  # before the next tile's rows are computed
+    return stats, daily
 
 
 def _plan(
@@ -165,26 +219,39 @@ def _plan(
     config: BacktestConfig,
     length: int,
 ) -> _Plan | None:
-    """Each combination's windows and warm-up, or None when there is no fast path."""
-    if type(strategy) is not SmaCrossover or config.risk is not None or not combinations:
+    """The hook's plan and each combination's warm-up, or None when there is no fast path."""
+    if config.risk is not None or not combinations:
         return None
-    fast = np.empty(len(combinations), dtype=np.int64)
-    slow = np.empty(len(combinations), dtype=np.int64)
-    signal_start = np.empty(len(combinations), dtype=np.int64)
-    for position, params in enumerate(combinations):
-        try:
-            if params["short"]:
-                return None
-            fast[position] = int(params["fast"])
-            slow[position] = int(params["slow"])
-            warmup = int(strategy.warmup_bars(params))
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return None
-        # prepare_signals masks rows before the warm-up; the first row never crosses.
-        signal_start[position] = max(1, min(warmup, length))
-    if fast.min() < 1 or slow.min() < 1:
+    hook = strategy.compute_grid_signals(combinations)
+    if hook is None:
         return None
-    return _Plan(fast, slow, signal_start)
+    _check_hook(strategy.label, hook, len(combinations))
+    signal_start = np.array(
+        [min(strategy.compute_warmup(params), length) for params in combinations], dtype=np.int64
+    )
+    groups: dict[GridIndicator, list[int]] = {}
+    for slot, function in enumerate(hook.indicators):
+        groups.setdefault(function, []).append(slot)
+    shared = tuple((function, tuple(slots)) for function, slots in groups.items())
+    return _Plan(strategy.label, hook, signal_start, shared)
+
+
+def _check_hook(label: str, hook: object, count: int) -> None:
+    """Hold the hook's answer to its contract, naming what is wrong."""
+    where = f"{label}: grid_signals()"
+    if not isinstance(hook, GridSignals):
+        raise StrategyError(f"{where} returned {type(hook).__name__}, expected GridSignals")
+    keys, values = np.asarray(hook.keys), np.asarray(hook.values)
+    slots = len(hook.indicators)
+    if keys.shape != (count, slots) or keys.dtype.kind not in "iu":
+        raise StrategyError(
+            f"{where} returned keys of shape {keys.shape} ({keys.dtype}), expected integers of "
+            f"shape ({count}, {slots}): one per combination and slot"
+        )
+    if values.ndim != 2 or values.shape[0] != count:
+        raise StrategyError(
+            f"{where} returned values of shape {values.shape}, expected ({count}, numbers)"
+        )
 
 
 def _bars(window: TradingWindow) -> _Bars | None:
@@ -201,13 +268,15 @@ def _bars(window: TradingWindow) -> _Bars | None:
         annualiser, span_days = time_scale(times_ns)
     except DataError:
         return None
+    arrays = fast_grid_nb.GridBars(
+        _readonly(bars["open"].to_numpy(), np.float64),
+        _readonly(bars["high"].to_numpy(), np.float64),
+        _readonly(bars["low"].to_numpy(), np.float64),
+        close,
+        times_ns,
+    )
     return _Bars(
-        open_=_readonly(bars["open"].to_numpy(), np.float64),
-        high=_readonly(bars["high"].to_numpy(), np.float64),
-        low=_readonly(bars["low"].to_numpy(), np.float64),
-        close=close,
-        times_ns=times_ns,
-        frame_close=_readonly(window.frame["close"].to_numpy(dtype=np.float64), np.float64),
+        arrays=arrays,
         first=window.first,
         annualiser=annualiser,
         span_days=span_days,
@@ -225,63 +294,91 @@ def _readonly(values: npt.ArrayLike, dtype: type[np.generic]) -> Any:
     return array
 
 
-def _tiles(plan: _Plan, length: int, max_cache_bytes: int) -> list[tuple[IntArray, IntArray]]:
-    """Groups of combinations and the windows each group needs, within the cache budget.
+def _tiles(plan: _Plan, length: int, max_cache_bytes: int) -> list[IntArray]:
+    """Groups of combinations whose indicator rows fit the cache budget together.
 
-    One group when every distinct window fits. Otherwise the distinct fast windows are cut
-    into runs of ``a`` and the slow ones into runs of ``b`` (a + b windows fit), and each
-    group is the combinations of one run of each: the fewest recomputed averages.
+    One group when every distinct row fits. Otherwise each slot's distinct parameter values
+    are cut into runs (the budget shared equally between the slots), and each group is the
+    combinations of one run of every slot: for a fast x slow grid of averages, a run of fast
+    windows by a run of slow ones, which recomputes the fewest rows.
     """
-    every_window = np.union1d(plan.fast, plan.slow)
-    capacity = max(2, max_cache_bytes // (8 * max(length, 1)))
-    if len(every_window) <= capacity:
-        return [(np.arange(len(plan.fast), dtype=np.int64), every_window)]
-    fast_values, fast_index = np.unique(plan.fast, return_inverse=True)
-    slow_values, slow_index = np.unique(plan.slow, return_inverse=True)
-    fast_run = max(1, min(len(fast_values), capacity // 2))
-    slow_run = max(1, capacity - fast_run)
-    tile = (fast_index // fast_run) * (len(slow_values) // slow_run + 1) + slow_index // slow_run
-    order = np.argsort(tile, kind="stable")
-    boundaries = np.flatnonzero(np.diff(tile[order])) + 1
-    groups = []
-    for combos in np.split(order, boundaries):
-        windows = np.union1d(plan.fast[combos], plan.slow[combos])
-        groups.append((combos.astype(np.int64), windows))
-    return groups
+    keys = np.asarray(plan.hook.keys, dtype=np.int64)
+    count, slots = keys.shape
+    everything = np.arange(count, dtype=np.int64)
+    capacity = max(slots, max_cache_bytes // (8 * max(length, 1)))
+    if _rows_needed(plan, keys) <= capacity:
+        return [everything]
+    run = max(1, capacity // max(slots, 1))
+    runs = np.column_stack(
+        [np.unique(column, return_inverse=True)[1].reshape(-1) // run for column in keys.T]
+    )
+    _, tile = np.unique(runs, axis=0, return_inverse=True)
+    order = np.argsort(tile.reshape(-1), kind="stable")
+    boundaries = np.flatnonzero(np.diff(tile.reshape(-1)[order])) + 1
+    return [part.astype(np.int64) for part in np.split(order, boundaries)]
+
+
+def _rows_needed(plan: _Plan, keys: IntArray) -> int:
+    """How many indicator rows the combinations of ``keys`` read, each counted once."""
+    return sum(len(_distinct(keys[:, list(slots)])) for _, slots in plan.groups)
+
+
+def _distinct(keys: IntArray) -> IntArray:
+    """The parameter values a group of slots reads (-1: none), ascending."""
+    return np.unique(keys[keys >= 0])
+
+
+def _tables(window: TradingWindow, plan: _Plan, combos: IntArray) -> tuple[FloatArray, IntArray]:
+    """The indicator rows ``combos`` read, and per combination the row of each slot."""
+    keys = np.asarray(plan.hook.keys, dtype=np.int64)[combos]
+    length = len(window.frame)
+    rows = np.full(keys.shape, -1, dtype=np.int64)
+    parts: list[FloatArray] = []
+    offset = 0
+    for function, slots in plan.groups:
+        group_keys = keys[:, list(slots)]
+        distinct = _distinct(group_keys)
+        if len(distinct) == 0:
+            continue
+        part = np.asarray(function(window.frame, distinct))
+        if part.shape != (len(distinct), length) or part.dtype != np.float64:
+            raise StrategyError(
+                f"{plan.label}: a grid indicator returned {part.dtype} rows of shape "
+                f"{part.shape}, expected float64 of shape ({len(distinct)}, {length})"
+            )
+        found = offset + np.searchsorted(distinct, group_keys)
+        rows[:, list(slots)] = np.where(group_keys >= 0, found, -1)
+        parts.append(part)
+        offset += len(distinct)
+    if not parts:
+        tables = np.zeros((1, length), dtype=np.float64)
+    else:
+        tables = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return np.require(tables, np.float64, ["C", "W"]), rows
 
 
 def _run_block(
+    kernel: Any,
     bars: _Bars,
-    plan: _Plan,
-    combos: IntArray,
-    windows: IntArray,
-    means: FloatArray,
-    config: BacktestConfig,
-) -> FloatArray:
-    """The kernel's statistics rows of ``combos``, on all of numba's threads."""
-    n = len(bars.close)
-    workers = max(1, min(numba.get_num_threads(), len(combos)))
-    # np.empty: a page is only touched when a trade is written to it.
-    trade_buffers = np.empty((workers, n + 1), dtype=TRADE_DTYPE)
-    scratch_buffers = np.empty((workers, n + 1), dtype=np.float64)
-    stats = np.empty((len(combos), nb.NUM_STATS), dtype=np.float64)
-    fast_grid_nb.crossover_grid_nb(
-        bars.open_,
-        bars.high,
-        bars.low,
-        bars.close,
-        bars.times_ns,
-        means,
-        np.searchsorted(windows, plan.fast[combos]),
-        np.searchsorted(windows, plan.slow[combos]),
-        plan.signal_start[combos],
-        bars.first,
-        config.kernel_settings(allow_short=False),
-        trade_buffers,
-        scratch_buffers,
-        stats,
+    inputs: fast_grid_nb.GridInputs,
+    settings: Any,
+    layout: nb.DailyLayout,
+) -> tuple[FloatArray, FloatArray]:
+    """The statistics and daily rows of one block of combinations, on all numba threads."""
+    frame_length = inputs.tables.shape[1]
+    count = len(inputs.rows)
+    workers = max(1, min(numba.get_num_threads(), count))
+    # np.empty: a page is only touched when it is written to.
+    buffers = fast_grid_nb.GridBuffers(
+        np.empty((workers, frame_length), dtype=np.bool_),
+        np.empty((workers, frame_length), dtype=np.bool_),
+        np.empty((workers, len(bars.arrays.close) + 1), dtype=TRADE_DTYPE),
+        np.empty((workers, len(layout.day_ends)), dtype=np.float64),
     )
-    return stats
+    stats = np.empty((count, nb.NUM_STATS), dtype=np.float64)
+    daily = np.empty((count, nb.DAILY_BLOCKS + 2 * layout.num_blocks), dtype=np.float64)
+    fast_grid_nb.grid_nb(kernel, bars.arrays, inputs, settings, buffers, layout, stats, daily)
+    return stats, daily
 
 
 def _metrics(row: list[float], bars: _Bars, n: int, initial_cash: float) -> Metrics:

@@ -1,14 +1,16 @@
-"""Compiled kernels of the fast SMA-crossover grid: shared averages, one pass per combination.
+"""Compiled kernel of the fast grid: every combination of a strategy's grid hook, in parallel.
 
-The grid computes each distinct moving average once (:func:`rolling_means_nb`: the
-strategy's ``rolling_mean_nb``, bit for bit, with its own compensated add), then
-:func:`crossover_grid_nb` runs every combination on all cores. Per combination,
-:func:`simulate_crossover_nb` derives the crossings from the two cached averages (the rule
-of ``crossed_above_nb``), simulates the long-only account with the backtest kernel's rules
+:func:`grid_nb` runs the combinations on all cores. Per combination, the strategy's signal
+kernel (``Strategy.grid_signals``: a compiled function of
+``strategies.indicators_nb.GRID_SIGNALS_SIGNATURE``, passed in as a first-class function so
+that this loop compiles once for every strategy) fills the worker's entry and exit
+buffers from indicator rows computed once per distinct parameter value; then
+:func:`simulate_long_nb` simulates the long-only account with the backtest kernel's rules
 (the bar steps of ``backtest.step_nb`` that the single and portfolio kernels call, for a
 long-only strategy without risk limits) and streams each bar's equity into the statistics
-that ``core.metrics.compute_metrics`` is defined on (``grid_stats_nb``); the trade records
-go into a buffer that the worker thread reuses. No equity curve is stored.
+that ``core.metrics.compute_metrics`` is defined on (``grid_stats_nb``), and each day's
+equity into the daily-return sums of the overfitting diagnostics. The trade records go
+into a buffer that the worker thread reuses. No equity curve is stored.
 
 Two shortcuts skip work that cannot change the result. While the account is flat nothing
 happens until the next entry signal and the equity stays the cash, so the loop jumps to
@@ -20,15 +22,15 @@ marks its equity. The tests compare every metric with one-by-one backtests, bit 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-from marketbot.backtest.kernel import KernelSettings
 from marketbot.backtest.step_nb import (
     Account,
     Book,
-    Position,
+    KernelSettings,
     RiskState,
     bar_orders_nb,
     close_step_nb,
@@ -54,124 +56,72 @@ from marketbot.optimize.grid_stats_nb import (
     STAT_RETURN_MEAN,
     STAT_RETURN_STD,
     STAT_TOTAL_FEES,
+    DailyLayout,
+    DailyState,
     EquityState,
+    daily_mark_nb,
+    daily_start_nb,
+    daily_sums_nb,
+    daily_unchanged_nb,
     equity_stats_finish_nb,
     equity_stats_mark_nb,
     equity_stats_start_nb,
     equity_stats_unchanged_nb,
     trade_sums_nb,
 )
-from marketbot.strategies.indicators import _kahan_add_nb as kahan_add_nb
 
 
-@njit(parallel=True, cache=True)
-def rolling_means_nb(values: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """One row per window: ``rolling_mean_nb(values, window)``, bit for bit, on all cores.
+class GridBars(NamedTuple):
+    """The traded bars (bar ``b`` is row ``first + b`` of the frame)."""
 
-    The windows go four to a pass (:func:`_four_rolling_means_nb`), written straight into
-    their rows: each average is a chain of dependent compensated additions that waits on
-    latency, and four side by side overlap (a pass costs about what one average alone did).
+    open_: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    times_ns: np.ndarray
+
+
+class GridInputs(NamedTuple):
+    """What the signal kernel reads, per combination of one launch.
+
+    Attributes:
+        tables: Indicator rows over the whole frame (row x frame bar), C-contiguous.
+        rows: Per combination, the table row of each slot (-1: unused).
+        values: Per combination, its numbers.
+        signal_starts: Per combination, the first frame row whose signals count (the
+            warm-up mask of ``prepare_signals``).
+        first: The frame row of the first traded bar.
     """
-    count = windows.shape[0]
-    groups = (count + 3) // 4
-    means = np.empty((4 * groups, values.shape[0]), dtype=np.float64)
-    for group in prange(groups):
-        row = 4 * group
-        # A last group short of four repeats its last window into the spare rows.
-        w0 = windows[min(row, count - 1)]
-        w1 = windows[min(row + 1, count - 1)]
-        w2 = windows[min(row + 2, count - 1)]
-        w3 = windows[min(row + 3, count - 1)]
-        _four_rolling_means_nb(values, w0, w1, w2, w3, means[row : row + 4])
-    return means[:count]
+
+    tables: np.ndarray
+    rows: np.ndarray
+    values: np.ndarray
+    signal_starts: np.ndarray
+    first: int
 
 
-@njit(cache=True, nogil=True)
-def _four_rolling_means_nb(
-    values: np.ndarray, w0: int, w1: int, w2: int, w3: int, out: np.ndarray
-) -> None:
-    """``rolling_mean_nb`` of four windows into ``out[0..3]``: its updates, interleaved.
+class GridBuffers(NamedTuple):
+    """One row per worker thread, reused from combination to combination.
 
-    Once every window is full (from the longest one on) each bar adds a value and drops
-    one in every sum, with no branch; that second loop is four times faster than the first.
+    Attributes:
+        entries: Long entries by frame row (bool).
+        exits: Long exits by frame row (bool).
+        trades: Trade records (``TRADE_DTYPE``), n + 1 per worker.
+        day_values: The equity at each day end (one per day end of the layout).
     """
-    t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
-    n = values.shape[0]
-    full_from = min(max(w0, w1, w2, w3), n)
-    for i in range(full_from):
-        value = values[i]
-        t0, c0 = _rolling_sum_step_nb(values, value, i, w0, t0, c0)
-        t1, c1 = _rolling_sum_step_nb(values, value, i, w1, t1, c1)
-        t2, c2 = _rolling_sum_step_nb(values, value, i, w2, t2, c2)
-        t3, c3 = _rolling_sum_step_nb(values, value, i, w3, t3, c3)
-        out[0, i] = t0 / w0 if i >= w0 - 1 else np.nan
-        out[1, i] = t1 / w1 if i >= w1 - 1 else np.nan
-        out[2, i] = t2 / w2 if i >= w2 - 1 else np.nan
-        out[3, i] = t3 / w3 if i >= w3 - 1 else np.nan
-    out0 = out[0]
-    out1 = out[1]
-    out2 = out[2]
-    out3 = out[3]
-    for i in range(full_from, n):
-        value = values[i]
-        t0, c0 = kahan_add_nb(t0, c0, value)
-        t0, c0 = kahan_add_nb(t0, c0, -values[i - w0])
-        t1, c1 = kahan_add_nb(t1, c1, value)
-        t1, c1 = kahan_add_nb(t1, c1, -values[i - w1])
-        t2, c2 = kahan_add_nb(t2, c2, value)
-        t2, c2 = kahan_add_nb(t2, c2, -values[i - w2])
-        t3, c3 = kahan_add_nb(t3, c3, value)
-        t3, c3 = kahan_add_nb(t3, c3, -values[i - w3])
-        out0[i] = t0 / w0
-        out1[i] = t1 / w1
-        out2[i] = t2 / w2
-        out3[i] = t3 / w3
+
+    entries: np.ndarray
+    exits: np.ndarray
+    trades: np.ndarray
+    day_values: np.ndarray
 
 
 @njit(cache=True, inline="always")
-def _rolling_sum_step_nb(
-    values: np.ndarray, value: float, i: int, window: int, total: float, compensation: float
-) -> tuple[float, float]:
-    """``rolling_mean_nb``'s Kahan updates at bar ``i``: add the value, drop the oldest."""
-    total, compensation = kahan_add_nb(total, compensation, value)
-    if i >= window:
-        total, compensation = kahan_add_nb(total, compensation, -values[i - window])
-    return total, compensation
-
-
-@njit(cache=True, inline="always")
-def _crossings_nb(fast_mean: np.ndarray, slow_mean: np.ndarray, row: int) -> tuple[bool, bool]:
-    """The signals of frame row ``row``: ``crossed_above_nb(fast, slow)[row]`` and its mirror.
-
-    All four values are loaded and compared without short-circuiting: a branch on whether
-    the fast average was below is as unpredictable as the data, and costs several times
-    more than the loads.
-    """
-    fast_before = fast_mean[row - 1]
-    slow_before = slow_mean[row - 1]
-    fast_now = fast_mean[row]
-    slow_now = slow_mean[row]
-    up = (fast_before <= slow_before) & (fast_now > slow_now)
-    down = (slow_before <= fast_before) & (slow_now > fast_now)
-    return up, down
-
-
-@njit(cache=True, inline="always")
-def _next_entry_bar_nb(
-    fast_mean: np.ndarray,
-    slow_mean: np.ndarray,
-    signal_start: int,
-    first: int,
-    bar: int,
-    n: int,
-) -> int:
+def _next_entry_bar_nb(entries: np.ndarray, first: int, bar: int, n: int) -> int:
     """The first bar from ``bar`` on whose open has an entry signal pending; n if none."""
-    row = max(first + bar - 1, signal_start)
+    row = first + bar - 1
     last_row = first + n - 2  # the signal of the last bar never fills
-    while row <= last_row:
-        up, _ = _crossings_nb(fast_mean, slow_mean, row)
-        if up:
-            break
+    while row <= last_row and not entries[row]:
         row += 1
     return row - first + 1 if row <= last_row else n
 
@@ -179,16 +129,17 @@ def _next_entry_bar_nb(
 @njit(cache=True, inline="always")
 def _hold_until_exit_signal_nb(
     close: np.ndarray,
-    fast_mean: np.ndarray,
-    slow_mean: np.ndarray,
-    signal_start: int,
+    exits: np.ndarray,
     first: int,
     bar: int,
+    held: float,
     cash: float,
-    position: Position,
     value: float,
     state: EquityState,
-) -> tuple[int, float, EquityState]:
+    daily: DailyState,
+    layout: DailyLayout,
+    day_values: np.ndarray,
+) -> tuple[int, float, EquityState, DailyState]:
     """Hold a long from ``bar`` on, when no stop, target, trailing stop or max hold is set.
 
     Then a held bar only marks its equity (the exit rules' levels are NaN and never
@@ -196,52 +147,50 @@ def _hold_until_exit_signal_nb(
     signal pending, which the caller simulates in full.
 
     Returns:
-        (bars held, the last equity marked (``value`` if none), the statistics' state).
+        (bars held, the last equity marked (``value`` if none), the statistics' states).
     """
     n = close.shape[0]
     start = bar
-    held = position.direction * position.units
     while bar < n:
-        row = first + bar - 1
-        if row >= signal_start:
-            _, exit_long = _crossings_nb(fast_mean, slow_mean, row)
-            if exit_long:
-                break
-        value = cash + held * close[bar]
-        state = equity_stats_mark_nb(state, bar, value)
-        bar += 1
-    return bar - start, value, state
+        # Up to the next day end (inclusive) with no daily check per bar, then record it.
+        stop = min(daily[0] + 1, n) if daily[0] >= bar else n
+        while bar < stop and not exits[first + bar - 1]:
+            value = cash + held * close[bar]
+            state = equity_stats_mark_nb(state, bar, value)
+            bar += 1
+        if bar < stop:
+            break  # an exit signal is pending at this bar's open
+        daily = daily_mark_nb(daily, bar - 1, value, layout, day_values)
+    return bar - start, value, state, daily
 
 
 @njit(cache=True, nogil=True)
-def simulate_crossover_nb(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    times_ns: np.ndarray,
-    fast_mean: np.ndarray,
-    slow_mean: np.ndarray,
-    signal_start: int,
+def simulate_long_nb(
+    bars: GridBars,
+    entries: np.ndarray,
+    exits: np.ndarray,
     first: int,
     settings: KernelSettings,
     trades: np.ndarray,
+    layout: DailyLayout,
+    day_values: np.ndarray,
+    daily_row: np.ndarray,
     out: np.ndarray,
 ) -> int:
-    """Simulate a long-only SMA crossover as ``simulate_nb`` would, without risk limits.
+    """Simulate long-only signals as ``simulate_nb`` would, without risk limits.
 
-    The averages cover the whole frame; bar ``b`` of the traded window is row ``first + b``
-    of the frame. The signal at frame row ``g`` is the crossing of the two averages between
-    rows ``g - 1`` and ``g`` (an entry when the fast one goes from at or below the slow one
-    to above it, an exit for the mirror) and counts from row ``signal_start`` on (the
-    warm-up mask of ``prepare_signals``; at least 1). Every step of a bar is the one
-    ``simulate_nb`` calls (``backtest.step_nb``), with ``allow_short`` off, no risk limits,
-    no per-signal size and no tags.
+    ``entries`` and ``exits`` are indexed by frame row: the orders at the open of bar ``b``
+    come from row ``first + b - 1``. Every step of a bar is the one ``simulate_nb`` calls
+    (``backtest.step_nb``), with ``allow_short`` off, no risk limits, no per-signal size and
+    no tags.
 
     Writes the equity statistics into ``out`` (the ``STAT_*`` columns up to the trade
-    counts and the mean hold) and the trade records into ``trades`` (``TRADE_DTYPE``,
-    capacity n + 1). Returns the number of trades.
+    counts and the mean hold), the daily-return sums into ``daily_row`` (``DAILY_*``, from
+    the equity at each day end, kept in ``day_values``; none when the layout has no day
+    end) and the trade records into ``trades`` (``TRADE_DTYPE``, capacity n + 1). Returns
+    the number of trades.
     """
+    open_, high, low, close, times_ns = bars
     n = open_.shape[0]
     account = Account(settings.initial_cash, 0.0, 0)
     position = flat_position_nb()
@@ -249,6 +198,7 @@ def simulate_crossover_nb(
     exposed_bars = 0
     value = account.cash
     state = equity_stats_start_nb(value)  # bar 0 cannot trade: its equity is the cash
+    daily = daily_start_nb(layout, value, day_values)
     exit_rules_on = not (
         math.isnan(settings.stop_loss)
         and math.isnan(settings.take_profit)
@@ -260,11 +210,7 @@ def simulate_crossover_nb(
     while bar < n:
         bar_open = open_[bar]
         row = first + bar - 1
-        entry_long = False
-        exit_long = False
-        if row >= signal_start:
-            entry_long, exit_long = _crossings_nb(fast_mean, slow_mean, row)
-        orders = bar_orders_nb(entry_long, exit_long, False, False, False)
+        orders = bar_orders_nb(entries[row], exits[row], False, False, False)
         position_at_signal = position.direction
         # (1) at the open: gapped stops, max hold, the signal exit, then the entry.
         if position.direction != FLAT:
@@ -293,18 +239,20 @@ def simulate_crossover_nb(
         position, held_value = close_step_nb(position, high[bar], low[bar], close[bar], settings)
         value = account.cash + held_value
         state = equity_stats_mark_nb(state, bar, value)
+        daily = daily_mark_nb(daily, bar, value, layout, day_values)
         bar += 1
 
         if position.direction == FLAT and bar < n:
             # Flat: the equity stays the cash until the next entry signal fills.
-            next_entry = _next_entry_bar_nb(fast_mean, slow_mean, signal_start, first, bar, n)
+            next_entry = _next_entry_bar_nb(entries, first, bar, n)
             state = equity_stats_unchanged_nb(state, bar, next_entry - 1)
+            daily = daily_unchanged_nb(daily, next_entry - 1, value, layout, day_values)
             bar = next_entry
         elif position.direction == LONG and not exit_rules_on and bar < n:
             # Long without exit rules: nothing but an exit signal can change the account.
-            held, value, state = _hold_until_exit_signal_nb(
-                close, fast_mean, slow_mean, signal_start, first, bar, account.cash, position,
-                value, state,
+            held, value, state, daily = _hold_until_exit_signal_nb(
+                close, exits, first, bar, position.direction * position.units, account.cash,
+                value, state, daily, layout, day_values,
             )  # fmt: skip
             exposed_bars += held
             bar += held
@@ -313,6 +261,7 @@ def simulate_crossover_nb(
         account, position = end_of_data_nb(account, position, n - 1, close[n - 1], 0, trades)
 
     _write_statistics_nb(out, state, n, value, exposed_bars, account, trades)
+    daily_sums_nb(day_values, daily[1], layout, daily_row)
     return account.num_trades
 
 
@@ -347,38 +296,43 @@ def _write_statistics_nb(
 
 
 @njit(parallel=True, cache=True)
-def crossover_grid_nb(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    times_ns: np.ndarray,
-    means: np.ndarray,
-    fast_rows: np.ndarray,
-    slow_rows: np.ndarray,
-    signal_starts: np.ndarray,
-    first: int,
+def grid_nb(
+    signal_kernel: object,
+    bars: GridBars,
+    inputs: GridInputs,
     settings: KernelSettings,
-    trade_buffers: np.ndarray,
-    scratch_buffers: np.ndarray,
+    buffers: GridBuffers,
+    layout: DailyLayout,
     stats: np.ndarray,
+    daily: np.ndarray,
 ) -> None:
-    """Simulate every combination and write its statistics (one ``STAT_*`` row each).
+    """Simulate every combination: its ``STAT_*`` row in ``stats``, its daily sums in ``daily``.
 
-    Combination ``k`` crosses ``means[fast_rows[k]]`` with ``means[slow_rows[k]]`` from
-    frame row ``signal_starts[k]``. Worker ``w`` (one per row of ``trade_buffers``) takes
-    combinations ``w, w + workers, ...`` and reuses its own buffers: ``trade_buffers[w]``
-    (n + 1 ``TRADE_DTYPE`` records) and ``scratch_buffers[w]`` (n + 1 floats).
+    Worker ``w`` (one per row of the buffers) takes combinations ``w, w + workers, ...``:
+    ``signal_kernel`` fills its entry and exit buffers over the traded rows from the
+    combination's signal start on (the rows before are cleared: the warm-up mask), then
+    :func:`simulate_long_nb` runs it and the trade sums finish its row.
     """
-    workers = trade_buffers.shape[0]
-    count = fast_rows.shape[0]
+    workers = buffers.trades.shape[0]
+    count = inputs.rows.shape[0]
+    first = inputs.first
+    stop = first + bars.close.shape[0] - 1  # one past the last row whose signal can fill
     for worker in prange(workers):
-        trades = trade_buffers[worker]
-        scratch = scratch_buffers[worker]
+        entries = buffers.entries[worker]
+        exits = buffers.exits[worker]
+        trades = buffers.trades[worker]
+        day_values = buffers.day_values[worker]
         for k in range(worker, count, workers):
+            start = min(max(first, inputs.signal_starts[k]), stop)
+            entries[first:start] = False
+            exits[first:start] = False
+            if start < stop:
+                signal_kernel(  # type: ignore[operator]  # a numba first-class function
+                    np.int64(k), inputs.tables, inputs.rows, inputs.values, np.int64(start),
+                    np.int64(stop), entries, exits,
+                )  # fmt: skip
             out = stats[k]
-            num_trades = simulate_crossover_nb(
-                open_, high, low, close, times_ns, means[fast_rows[k]], means[slow_rows[k]],
-                signal_starts[k], first, settings, trades, out,
-            )  # fmt: skip
-            trade_sums_nb(trades["pnl"], trades["pnl_pct"], num_trades, scratch, out)
+            num_trades = simulate_long_nb(
+                bars, entries, exits, first, settings, trades, layout, day_values, daily[k], out
+            )
+            trade_sums_nb(trades["pnl"], trades["pnl_pct"], num_trades, out)

@@ -34,14 +34,18 @@ from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.bars import normalize_ohlcv
 from marketbot.core.errors import ConfigError
 from marketbot.core.metrics import METRIC_KEYS
-from marketbot.optimize.diagnostics import overfitting_diagnostics
+from marketbot.optimize.diagnostics import (
+    DailySums,
+    diagnostics_from_daily_sums,
+    overfitting_diagnostics,
+)
 from marketbot.optimize.evaluation import Evaluation
 from marketbot.optimize.executors import (
     Executor,
     ThreadExecutor,
     evaluate_in_chunks,
 )
-from marketbot.optimize.fast_grid import evaluate_fast
+from marketbot.optimize.fast_grid import run_fast_grid
 from marketbot.optimize.grid import ParameterGrid, expand_grid
 from marketbot.optimize.overfitting import PBO_TOP_COMBINATIONS
 from marketbot.optimize.result import OptimizationResult, select_best
@@ -141,7 +145,9 @@ class StrategyOptimizer:
             executor: Where this grid's chunks run, instead of the optimiser's executor;
                 grid only (Optuna's trials run one after another in this process).
             diagnostics: Add the deflated Sharpe ratio of the winner and the probability of
-                backtest overfitting of the best ``top_k`` (re-run for their daily returns).
+                backtest overfitting of the best ``top_k``, on daily returns: from sums the
+                fast grid keeps in its one pass, or (without the fast grid) by re-running
+                the ``top_k`` for their equity curves.
             top_k: How many of the best combinations feed the overfitting checks.
             **options: The settings as keywords instead of ``config``/``rules``, exactly as
                 ``run_backtest`` takes them (fee, slippage, cash, sizing, size, allow_short,
@@ -165,16 +171,19 @@ class StrategyOptimizer:
         portfolio_rules = build_rules(rules, options)
         selection = DataSelection(symbol, symbols, data, start_date, end_date, timeframe)
         evaluation, label = self._evaluation(strategy, run_config, selection, portfolio_rules)
+        daily: DailySums | None = None
         if isinstance(plan, StudySettings):
             result = _smart_search(evaluation, space, plan, metric, min_trades, label, progress)
         else:
             optimizer = self if executor is None else self._with_executor(executor)
-            rows = optimizer.evaluate(evaluation, plan.combinations, progress=progress)
+            rows, daily = optimizer._evaluate_grid(
+                evaluation, plan.combinations, progress, keep_daily=diagnostics
+            )
             result = select_best(
                 strategy.name, plan, rows, metric, min_trades=min_trades, symbol=label
             )
         if diagnostics and int(result.results["eligible"].sum()) >= 2:
-            result = _with_diagnostics(result, evaluation, top_k)
+            result = _with_diagnostics(result, evaluation, top_k, daily)
         LOG.info(
             "optimised %s on %s by %s: %d rows (%d skipped), best %s = %s at %s",
             strategy.name, label, method, len(result.results), result.skipped, metric,
@@ -195,24 +204,38 @@ class StrategyOptimizer:
     ) -> list[dict[str, float | int]]:
         """Metrics of each combination, in the order given.
 
-        On this machine's executor (threads), a strategy with a compiled grid path (the
-        built-in SMA crossover) runs every combination in one parallel numba pass that
-        shares the indicators; anything else goes in chunks to ``self.executor``. Both give
-        the same numbers (tests/unit/optimize/test_fast_grid.py).
+        On this machine's executor (threads), a strategy with a grid hook
+        (``Strategy.grid_signals``; every built-in has one) runs every combination in one
+        parallel numba pass that shares the indicators; anything else goes in chunks to
+        ``self.executor``. Both give the same numbers (tests/unit/optimize/test_fast_grid.py).
         """
+        rows, _ = self._evaluate_grid(evaluation, combinations, progress, keep_daily=False)
+        return rows
+
+    def _evaluate_grid(
+        self,
+        evaluation: Evaluation,
+        combinations: Sequence[Mapping[str, Any]],
+        progress: ProgressCallback | None,
+        *,
+        keep_daily: bool,
+    ) -> tuple[list[dict[str, float | int]], DailySums | None]:
+        """:meth:`evaluate`, and the daily sums of the diagnostics when the fast grid ran."""
         # Only the plain thread executor: a custom one (a subclass too) gets its chunks.
         if evaluation.window is not None and type(self.executor) is ThreadExecutor:
-            fast = evaluate_fast(
+            fast = run_fast_grid(
                 evaluation.window,
                 evaluation.strategy,
                 combinations,
                 evaluation.config,
+                keep_daily=keep_daily,
                 progress=progress,
                 threads=self.executor.workers,
             )
             if fast is not None:
-                return fast
-        return evaluate_in_chunks(self.executor, evaluation, combinations, progress=progress)
+                return fast.metrics, fast.daily
+        rows = evaluate_in_chunks(self.executor, evaluation, combinations, progress=progress)
+        return rows, None
 
     def _with_executor(self, executor: Executor) -> StrategyOptimizer:
         # A shallow copy shares the engine; only where the chunks run differs.
@@ -266,9 +289,20 @@ class StrategyOptimizer:
 
 
 def _with_diagnostics(
-    result: OptimizationResult, evaluation: Evaluation, top_k: int
+    result: OptimizationResult, evaluation: Evaluation, top_k: int, daily: DailySums | None
 ) -> OptimizationResult:
-    """The result with its overfitting diagnostics (rows keep their grid-order index)."""
+    """The result with its overfitting diagnostics (rows keep their grid-order index).
+
+    From the grid pass's daily sums when the fast grid kept them; otherwise (another
+    executor, no grid hook, Optuna, a portfolio, or a day whose return is not finite) the
+    best ``top_k`` combinations are backtested again for their equity curves.
+    """
+    if daily is not None:
+        found = diagnostics_from_daily_sums(
+            result.results, daily, result.metric, minimise=result.minimise, top_k=top_k
+        )
+        if found is not None:
+            return dataclasses.replace(result, diagnostics={**result.diagnostics, **found})
     combinations = [
         {**evaluation.strategy.defaults(), **row}
         for row in result.results[list(_parameter_columns(result.results))].to_dict("records")

@@ -4,19 +4,27 @@
 how often the in-sample best combination ranks in the bottom half out-of-sample. Degenerate
 input gives ``valid=False`` and the worst value (1.0), so a gate that forgets ``valid`` fails
 closed. docs/overfitting.md explains how to read it.
+
+The PBO reads the returns only through per-block sums (:class:`BlockSums`), so
+:func:`pbo_from_block_sums` computes it from sums kept while the returns streamed by (the
+optimiser's fast grid keeps them per combination) as :func:`block_sums` reduces a matrix.
+The splits of the built-in metrics run compiled (``pbo_nb``); any other metric with numpy.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Final, Protocol
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
 from marketbot.core.errors import ConfigError
+from marketbot.optimize import pbo_nb
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -30,6 +38,9 @@ _MAX_SPLITS: Final = 62  # a split is stored as a bit mask in an int64
 _CHUNK_ELEMENTS: Final = 1 << 17  # splits x columns per pass: bounds the temporaries (~1 MB)
 _GROUP_BITS: Final = 8  # blocks per subset-sum table (2^8 rows each)
 _CONSTANT_TOLERANCE: Final = 1e-12  # variance below this share of the raw second moment is 0
+# Splits x columns from which the compiled splits run on every numba thread (about 3 ms of
+# work on one core); below, waking the threads costs more than it saves.
+_PARALLEL_EVALUATIONS: Final = 1 << 20
 
 
 class PerformanceMetric(Protocol):
@@ -138,7 +149,8 @@ def probability_of_backtest_overfitting(
     PBO = #{lambda <= 0} / #splits: how often the in-sample winner is at or below the median
     out-of-sample. Pure noise gives about 0.5; real skill gives near 0.
 
-    Each block's per-column sum and sum of squares (about the column median) are summed once
+    Each block's per-column sum and sum of squares (of the returns, in row order, so that
+    columns equal on a block tie exactly: :func:`block_sums`) are summed once
     over every subset of each group of 8 blocks: a split costs one lookup per group, and
     12,870 splits x 200 columns about 0.15 s. A variance below 1e-12 of the raw second moment
     counts as 0 (constant).
@@ -180,8 +192,92 @@ def probability_of_backtest_overfitting(
         return _pbo_result(shape, _NO_SPLITS, f"{num_rows} rows cannot fill {num_splits} blocks")
     if not np.all(np.isfinite(matrix)):
         return _pbo_result(shape, _NO_SPLITS, "returns hold a value that is not finite")
-    bits = _split_bits(num_splits, max_combinations, seed)
-    return _pbo_result(shape, _evaluate_splits(matrix, bits, num_splits, metric), "")
+    blocks = block_sums(matrix, num_splits)
+    splits = (num_splits, max_combinations, seed)
+    return _pbo_result(shape, _evaluate_splits(blocks, splits, metric), "")
+
+
+@dataclass(frozen=True, eq=False)
+class BlockSums:
+    """A T x N returns matrix as the PBO reads it: per CSCV block and column, two sums.
+
+    The T rows are cut into S contiguous blocks (block b starts at row b * T // S). Any
+    shift near a column's returns keeps the sums exact enough; the mean adds it back.
+
+    Attributes:
+        sums: (S, N): per block and column, the sum of (return - shift).
+        squares: (S, N): per block and column, the sum of (return - shift)^2.
+        counts: (S,): the rows of each block.
+        shift: (N,): each column's shift (0 from ``block_sums`` and the optimiser's grid).
+    """
+
+    sums: FloatArray
+    squares: FloatArray
+    counts: FloatArray
+    shift: FloatArray
+
+
+def block_sums(returns: npt.ArrayLike, num_splits: int) -> BlockSums:
+    """The block sums of a T x N returns matrix (T >= S): of the returns themselves (shift 0).
+
+    Each column's sums run down its rows in order (``pbo_nb.block_sums_nb``), the additions
+    the optimiser's grid makes as it streams a combination's daily returns, so the same
+    returns give the same sums either way, bit for bit; and two columns with the same
+    returns on a block have the same sums there, so they tie exactly in-sample.
+    """
+    matrix = np.ascontiguousarray(returns, dtype=np.float64)
+    num_rows, num_columns = matrix.shape
+    starts = np.append((np.arange(num_splits) * num_rows) // num_splits, num_rows)
+    sums, squares = pbo_nb.block_sums_nb(matrix, starts.astype(np.int64))
+    return BlockSums(
+        sums=sums,
+        squares=squares,
+        counts=np.diff(starts).astype(np.float64),
+        shift=np.zeros(num_columns),
+    )
+
+
+def pbo_from_block_sums(
+    blocks: BlockSums,
+    metric: PerformanceMetric = sharpe,
+    *,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
+    seed: int = 0,
+) -> PBOResult:
+    """The PBO of the returns behind ``blocks``, as :func:`probability_of_backtest_overfitting`.
+
+    S is the number of blocks and T the sum of their counts; the result is the one the
+    matrix gives, up to the rounding of sums taken about other shifts or in another order.
+
+    Raises:
+        ConfigError: When the arrays' shapes disagree, S is odd or out of range,
+            ``max_combinations`` < 2, or the metric's result has the wrong shape or NaN.
+    """
+    sums = np.asarray(blocks.sums, dtype=np.float64)
+    squares = np.asarray(blocks.squares, dtype=np.float64)
+    counts = np.asarray(blocks.counts, dtype=np.float64)
+    shift = np.asarray(blocks.shift, dtype=np.float64)
+    num_splits = len(counts)
+    if sums.ndim != 2 or sums.shape != squares.shape or sums.shape != (num_splits, len(shift)):
+        raise ConfigError(
+            f"block sums of shape {sums.shape} and {squares.shape} do not match "
+            f"{num_splits} blocks x {len(shift)} columns"
+        )
+    if num_splits % 2 or not 2 <= num_splits <= _MAX_SPLITS:
+        raise ConfigError(f"num_splits must be even and in 2..{_MAX_SPLITS}, got {num_splits}")
+    if max_combinations < 2:
+        raise ConfigError(f"max_combinations must be at least 2, got {max_combinations}")
+    num_rows, num_columns = int(counts.sum()), len(shift)
+    shape = (num_splits, num_rows, num_columns)
+    if num_columns < 2:
+        return _pbo_result(shape, _NO_SPLITS, f"PBO needs at least 2 columns, got {num_columns}")
+    if not np.all(counts >= 1):
+        return _pbo_result(shape, _NO_SPLITS, f"{num_rows} rows cannot fill {num_splits} blocks")
+    if not all(np.all(np.isfinite(array)) for array in (sums, squares, shift)):
+        return _pbo_result(shape, _NO_SPLITS, "returns hold a value that is not finite")
+    checked = BlockSums(sums, squares, counts, shift)
+    splits = (num_splits, max_combinations, seed)
+    return _pbo_result(shape, _evaluate_splits(checked, splits, metric), "")
 
 
 _Splits = tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]
@@ -223,8 +319,36 @@ def _pbo_result(shape: tuple[int, int, int], splits: _Splits, note: str) -> PBOR
     )
 
 
+@functools.lru_cache(maxsize=16)
 def _split_bits(num_splits: int, max_combinations: int, seed: int) -> npt.NDArray[np.int64]:
-    """In-sample block sets as bit masks (bit b = block b), all of them or a symmetric sample."""
+    """In-sample block sets as bit masks (bit b = block b), all of them or a symmetric sample.
+
+    Read-only, and cached: the same arguments give the same splits (12,870 of them take
+    5 ms to list).
+    """
+    bits = _listed_split_bits(num_splits, max_combinations, seed)
+    bits.flags.writeable = False
+    return bits
+
+
+@functools.lru_cache(maxsize=16)
+def _split_partners(num_splits: int, max_combinations: int, seed: int) -> npt.NDArray[np.int64]:
+    """Each split's complementary split, by position in :func:`_split_bits` (read-only).
+
+    Every split's complement is a split too: all of them, or sampled complementary pairs.
+    """
+    bits = _split_bits(num_splits, max_combinations, seed)
+    order = np.argsort(bits, kind="stable")
+    complement = ((1 << num_splits) - 1) ^ bits
+    found = np.searchsorted(bits[order], complement)
+    partner = order[np.minimum(found, len(bits) - 1)].astype(np.int64)
+    if not np.array_equal(bits[partner], complement):
+        raise RuntimeError("PBO splits without their complements (a bug)")
+    partner.flags.writeable = False
+    return partner
+
+
+def _listed_split_bits(num_splits: int, max_combinations: int, seed: int) -> npt.NDArray[np.int64]:
     half = num_splits // 2
     if math.comb(num_splits, half) <= max_combinations:
         members = np.array(list(combinations(range(num_splits), half)), dtype=np.int64)
@@ -269,20 +393,23 @@ def _subset_sum(tables: list[FloatArray], bits: npt.NDArray[np.int64]) -> FloatA
 
 
 def _evaluate_splits(
-    matrix: FloatArray, bits: npt.NDArray[np.int64], num_splits: int, metric: PerformanceMetric
+    blocks: BlockSums, splits: tuple[int, int, int], metric: PerformanceMetric
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
-    """Per split: the in-sample best column, its in/out-of-sample metric, and its omega."""
-    num_rows, num_columns = matrix.shape
-    shift = np.median(matrix, axis=0)
-    shifted = matrix - shift
-    starts = (np.arange(num_splits) * num_rows) // num_splits
-    counts = np.diff(np.append(starts, num_rows)).astype(np.float64)
+    """Per split: the in-sample best column, its in/out-of-sample metric, and its omega.
+
+    ``splits`` is (S, max_combinations, seed), the arguments of :func:`_split_bits`.
+    """
+    num_columns = len(blocks.shift)
+    bits = _split_bits(*splits)
     tables = (
-        _subset_tables(np.add.reduceat(shifted, starts, axis=0)),
-        _subset_tables(np.add.reduceat(shifted * shifted, starts, axis=0)),
-        _subset_tables(counts),
+        _subset_tables(blocks.sums),
+        _subset_tables(blocks.squares),
+        _subset_tables(blocks.counts),
     )
-    all_blocks = (1 << num_splits) - 1
+    if metric is sharpe or metric is mean_return:
+        partner = _split_partners(*splits)
+        return _evaluate_splits_compiled(tables, blocks.shift, bits, partner, metric)
+    all_blocks = (1 << len(blocks.counts)) - 1
     chosen = np.empty(len(bits), dtype=np.int64)
     in_sample = np.empty(len(bits), dtype=np.float64)
     out_of_sample = np.empty(len(bits), dtype=np.float64)
@@ -290,8 +417,8 @@ def _evaluate_splits(
     step = max(1, _CHUNK_ELEMENTS // num_columns)
     for start in range(0, len(bits), step):
         part = slice(start, start + step)
-        is_perf = _metric_on(bits[part], tables, shift, metric)
-        oos_perf = _metric_on(all_blocks ^ bits[part], tables, shift, metric)
+        is_perf = _metric_on(bits[part], tables, blocks.shift, metric)
+        oos_perf = _metric_on(all_blocks ^ bits[part], tables, blocks.shift, metric)
         best = is_perf.max(axis=1, keepdims=True)
         pick = np.argmin(np.where(is_perf == best, oos_perf, np.inf), axis=1)
         rows = np.arange(len(pick))
@@ -303,6 +430,46 @@ def _evaluate_splits(
         out_of_sample[part] = picked_oos[:, 0]
         omega[part] = (below + (tied + 1) / 2.0) / (num_columns + 1)
     return chosen, in_sample, out_of_sample, omega
+
+
+def _evaluate_splits_compiled(
+    tables: tuple[list[FloatArray], list[FloatArray], list[FloatArray]],
+    shift: FloatArray,
+    bits: npt.NDArray[np.int64],
+    partner: npt.NDArray[np.int64],
+    metric: PerformanceMetric,
+) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
+    """:func:`_evaluate_splits` of a built-in metric by ``pbo_nb``: the same numbers."""
+    sum_tables, square_tables, count_tables = (_stacked(table) for table in tables)
+    out = (
+        np.empty(len(bits), dtype=np.int64),
+        np.empty(len(bits), dtype=np.float64),
+        np.empty(len(bits), dtype=np.float64),
+        np.empty(len(bits), dtype=np.float64),
+    )
+    code = pbo_nb.METRIC_SHARPE if metric is sharpe else pbo_nb.METRIC_MEAN_RETURN
+    arguments = ((sum_tables, square_tables, count_tables), np.ascontiguousarray(shift), bits)
+    if len(bits) * len(shift) < _PARALLEL_EVALUATIONS or numba.get_num_threads() == 1:
+        finite = pbo_nb.evaluate_splits_serial_nb(
+            *arguments, partner, code, _CONSTANT_TOLERANCE, out
+        )
+    else:
+        workers = min(numba.get_num_threads(), len(bits) // 2)
+        finite = pbo_nb.evaluate_splits_nb(
+            *arguments, partner, code, _CONSTANT_TOLERANCE, workers, out
+        )
+    if not finite:
+        raise ConfigError("metric returned a value that is not finite")
+    return out
+
+
+def _stacked(tables: list[FloatArray]) -> FloatArray:
+    """The per-group subset tables as one (groups x 256 (x columns)) array, zero-padded."""
+    shape = (len(tables), 1 << _GROUP_BITS, *tables[0].shape[1:])
+    stacked = np.zeros(shape, dtype=np.float64)
+    for group, table in enumerate(tables):
+        stacked[group, : len(table)] = table
+    return stacked
 
 
 def _metric_on(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -172,6 +172,38 @@ class Signals:
     rank: np.ndarray | None = None
 
 
+GridIndicator = Callable[[pd.DataFrame, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class GridSignals:
+    """How the optimiser's fast grid computes many combinations' long signals at once.
+
+    Each combination reads a few indicator *slots* (a moving average of some window, the
+    close...) and a few numbers (thresholds). The grid computes each slot's indicator once
+    per distinct parameter value over the whole frame, then calls ``kernel`` per
+    combination, in its compiled loop, to fill that combination's entries and exits.
+
+    Attributes:
+        kernel: The compiled signal function, a numba ``cfunc`` of
+            ``indicators_nb.GRID_SIGNALS_SIGNATURE`` (make one with
+            ``indicators.grid_kernel``); it must give, row by row, exactly the
+            ``entries_long`` and ``exits_long`` of :meth:`Strategy.signals`.
+        indicators: Per slot, ``indicator(frame, keys) -> (len(keys), len(frame))`` float64
+            rows, row ``i`` computed with parameter value ``keys[i]`` on the whole frame.
+            Slots given the same function share its rows.
+        keys: int64, (combinations x slots): the parameter value of each slot's indicator
+            (-1: the combination does not read the slot).
+        values: float64, (combinations x numbers): each combination's numbers, as the
+            kernel reads them.
+    """
+
+    kernel: Any
+    indicators: tuple[GridIndicator, ...]
+    keys: np.ndarray
+    values: np.ndarray
+
+
 class Strategy(ABC):
     """Base class of every strategy, built-in or the user's own.
 
@@ -325,18 +357,46 @@ class Strategy(ABC):
 
         return checked_panel_signals(self.label, result, bars)
 
+    def grid_signals(self, combinations: Sequence[Mapping[str, Any]]) -> GridSignals | None:
+        """Optional: how the optimiser's fast grid computes these combinations; default None.
+
+        ``combinations`` are validated parameter sets. Return a :class:`GridSignals` whose
+        kernel gives, for each, the ``entries_long`` and ``exits_long`` of :meth:`signals`
+        bit for bit, or None when :meth:`signals` would give more than that for some of them
+        (short signals, sizes, tags, ranks) or when the hook cannot express them: the
+        optimiser then backtests one by one. Used only when the class that defines it also
+        defines :meth:`signals`, as :meth:`panel_signals`.
+        """
+        return None
+
+    def compute_grid_signals(self, combinations: Sequence[Mapping[str, Any]]) -> GridSignals | None:
+        """Call :meth:`grid_signals` where it applies (None: no grid hook for these).
+
+        Raises:
+            StrategyError: the hook crashed (naming the line of the strategy's file).
+            ConfigError: raised by the hook itself, passed on unchanged.
+        """
+        if not _panel_hook_matches_signals(type(self), "grid_signals"):
+            return None
+        try:
+            return self.grid_signals(combinations)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise self._crashed("grid_signals", exc) from exc
+
     def _crashed(self, method: str, exc: Exception) -> StrategyError:
         where = code_file(getattr(type(self), method, None))
         return StrategyError(f"{self.label}: {method}() raised {describe_exception(exc, where)}")
 
 
-def _panel_hook_matches_signals(cls: type[Strategy]) -> bool:
-    """Whether the class that gives ``cls`` its ``signals`` also gives it ``panel_signals``."""
+def _panel_hook_matches_signals(cls: type[Strategy], hook: str = "panel_signals") -> bool:
+    """Whether the class that gives ``cls`` its ``signals`` also gives it ``hook``."""
 
     def owner(method: str) -> type:
         return next(klass for klass in cls.__mro__ if method in vars(klass))
 
-    return owner("panel_signals") is owner("signals")
+    return owner(hook) is owner("signals")
 
 
 def _checked_signals(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from marketbot.core.bar_panel import PanelBars
-from marketbot.strategies.base import Parameter, Signals, Strategy
-from marketbot.strategies.indicators import rolling_mean_nb, rolling_std_nb
+from marketbot.strategies.base import GridSignals, Parameter, Signals, Strategy
+from marketbot.strategies.indicators import (
+    close_rows,
+    grid_kernel,
+    rolling_mean_nb,
+    rolling_mean_rows,
+    rolling_std_nb,
+    rolling_std_rows,
+)
+from marketbot.strategies.indicators_nb import mean_reversion_grid_nb
 from marketbot.strategies.panel import PanelSignals
 from marketbot.strategies.panel_indicators import rolling_mean_panel_nb, rolling_std_panel_nb
 
@@ -53,3 +61,16 @@ class MeanReversion(Strategy):
         entries = close < mean - params["num_std"] * std
         exits = close > mean + params["exit_std"] * std
         return PanelSignals(entries, exits)
+
+    def grid_signals(self, combinations: Sequence[Mapping[str, Any]]) -> GridSignals:
+        """The fast grid's plan: the mean and std of each window once, the close, two numbers."""
+        count = len(combinations)
+        windows = [int(params["window"]) for params in combinations]
+        keys = np.array([[window, window, 0] for window in windows], dtype=np.int64)
+        values = [[params["num_std"], params["exit_std"]] for params in combinations]
+        return GridSignals(
+            kernel=grid_kernel(mean_reversion_grid_nb),
+            indicators=(rolling_mean_rows, rolling_std_rows, close_rows),
+            keys=keys.reshape(count, 3),
+            values=np.array(values, dtype=np.float64).reshape(count, 2),
+        )

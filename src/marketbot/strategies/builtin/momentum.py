@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,8 +10,15 @@ import pandas as pd
 
 from marketbot.core.bar_panel import PanelBars
 from marketbot.core.errors import ConfigError
-from marketbot.strategies.base import Parameter, Signals, Strategy
-from marketbot.strategies.indicators import rate_of_change_nb
+from marketbot.strategies.base import GridSignals, Parameter, Signals, Strategy
+from marketbot.strategies.indicators import (
+    close_rows,
+    grid_kernel,
+    prior_high_rows,
+    rate_of_change_nb,
+    rate_of_change_rows,
+)
+from marketbot.strategies.indicators_nb import momentum_grid_nb
 from marketbot.strategies.panel import PanelSignals
 from marketbot.strategies.panel_indicators import rate_of_change_panel_nb
 
@@ -73,3 +80,19 @@ class Momentum(Strategy):
             entries &= close > prior_high
         exits = roc < params["exit_pct"]
         return PanelSignals(entries, exits)
+
+    def grid_signals(self, combinations: Sequence[Mapping[str, Any]]) -> GridSignals:
+        """The fast grid's plan: each lookback's rate of change (and breakout level) once."""
+        count = len(combinations)
+        keys = np.empty((count, 3), dtype=np.int64)
+        for row, params in enumerate(combinations):
+            lookback = int(params["lookback"])
+            # Without a breakout, the kernel reads neither the breakout level nor the close.
+            keys[row] = (lookback, lookback, 0) if params["breakout"] else (lookback, -1, -1)
+        values = [[params["entry_pct"], params["exit_pct"]] for params in combinations]
+        return GridSignals(
+            kernel=grid_kernel(momentum_grid_nb),
+            indicators=(rate_of_change_rows, prior_high_rows, close_rows),
+            keys=keys,
+            values=np.array(values, dtype=np.float64).reshape(count, 2),
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,8 +10,13 @@ import pandas as pd
 
 from marketbot.core.bar_panel import PanelBars
 from marketbot.core.errors import ConfigError
-from marketbot.strategies.base import Parameter, Signals, Strategy
-from marketbot.strategies.indicators import sma_crossover_signals_nb
+from marketbot.strategies.base import GridSignals, Parameter, Signals, Strategy
+from marketbot.strategies.indicators import (
+    grid_kernel,
+    rolling_mean_rows,
+    sma_crossover_signals_nb,
+)
+from marketbot.strategies.indicators_nb import sma_crossover_grid_nb
 from marketbot.strategies.panel import PanelSignals
 from marketbot.strategies.panel_indicators import sma_crossover_panel_nb
 
@@ -57,3 +62,15 @@ class SmaCrossover(Strategy):
         if params["short"]:
             return PanelSignals(up, down, entries_short=down, exits_short=up)
         return PanelSignals(up, down)
+
+    def grid_signals(self, combinations: Sequence[Mapping[str, Any]]) -> GridSignals | None:
+        """The fast grid's plan, long only: the two averages, each window computed once."""
+        if any(params["short"] for params in combinations):
+            return None
+        keys = np.array([[params["fast"], params["slow"]] for params in combinations])
+        return GridSignals(
+            kernel=grid_kernel(sma_crossover_grid_nb),
+            indicators=(rolling_mean_rows, rolling_mean_rows),
+            keys=keys.astype(np.int64).reshape(len(combinations), 2),
+            values=np.empty((len(combinations), 0), dtype=np.float64),
+        )
