@@ -33,6 +33,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ START, END = "2018-01-01", "2019-01-09"
 SEED = 20180425
 RANDOM_KILLS = 20
 # A quarter of the random kills hit the start-up (imports, the plan, the lock, recovery), the
-# rest the replay (the lock is the origin of their delay, so start-up time does not matter).
+# rest recovery and the replay (the lock is the origin of their delay, so start-up time does
+# not matter; kill_chain scales them to the replay's pace).
 STARTUP_SHARE = 0.25
 STARTUP_SECONDS = 2.0
 MAX_DELAY_AFTER_LOCK = 1.5
@@ -90,6 +92,18 @@ class Kill:
             return "holding the lock, no bar saved"
         return "replaying"
 
+    @property
+    def bars_saved(self) -> int:
+        return days_between(self.bars_before, self.bars_after)
+
+
+def days_between(earlier: str | None, later: str | None) -> int:
+    """Daily bars from one stored ``last_bar_time`` to another (None: before START)."""
+    first = date.fromisoformat(START) - timedelta(days=1)
+    since = first if earlier is None else date.fromisoformat(earlier[:10])
+    until = first if later is None else date.fromisoformat(later[:10])
+    return (until - since).days
+
 
 @pytest.fixture(scope="module")
 def daily_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -123,14 +137,31 @@ def kill_once(bot: BotDir, delay: float, *, from_lock: bool) -> Kill:
 
 def kill_chain(bot: BotDir, seed: int, first: Kill) -> list[Kill]:
     """A first kill at a fixed moment, then RANDOM_KILLS // 2 at seeded random delays, each
-    followed by a restart; the last restart runs to the end."""
+    followed by a restart; the last restart runs to the end.
+
+    A delay from the lock is a seeded fraction of a budget that spreads the kills over the
+    bars still to replay at the pace seen so far (at most MAX_DELAY_AFTER_LOCK): on a quiet
+    disk a bar takes 3 ms, in a busy spell 40 ms, and fixed delays would let a fast replay
+    finish after a few kills.
+    """
     kills = [first]
     rng = random.Random(seed)
-    for _ in range(RANDOM_KILLS // 2):
+    replaying_seconds, bars_saved = 0.0, 0
+    chances = RANDOM_KILLS // 2
+    for chance in range(chances):
         if rng.random() < STARTUP_SHARE:
             kills.append(kill_once(bot, rng.uniform(0.05, STARTUP_SECONDS), from_lock=False))
-        else:
-            kills.append(kill_once(bot, rng.uniform(0.0, MAX_DELAY_AFTER_LOCK), from_lock=True))
+            continue
+        seconds_per_bar = replaying_seconds / bars_saved if bars_saved else 0.01
+        left = days_between(bot.last_bar_time(), END)
+        budget = 0.2 + 2 * seconds_per_bar * left / (chances - chance)
+        delay = rng.random() * min(budget, MAX_DELAY_AFTER_LOCK)
+        kills.append(kill_once(bot, delay, from_lock=True))
+        if kills[-1].bars_saved:
+            replaying_seconds, bars_saved = (
+                replaying_seconds + delay,
+                bars_saved + kills[-1].bars_saved,
+            )
     assert bot.run() == 0, bot.last_log()
     return kills
 
