@@ -59,6 +59,7 @@ from marketbot.optimize.grid_stats_nb import (
     DailyLayout,
     DailyState,
     EquityState,
+    daily_held_nb,
     daily_mark_nb,
     daily_start_nb,
     daily_sums_nb,
@@ -151,16 +152,12 @@ def _hold_until_exit_signal_nb(
     """
     n = close.shape[0]
     start = bar
-    while bar < n:
-        # Up to the next day end (inclusive) with no daily check per bar, then record it.
-        stop = min(daily[0] + 1, n) if daily[0] >= bar else n
-        while bar < stop and not exits[first + bar - 1]:
-            value = cash + held * close[bar]
-            state = equity_stats_mark_nb(state, bar, value)
-            bar += 1
-        if bar < stop:
-            break  # an exit signal is pending at this bar's open
-        daily = daily_mark_nb(daily, bar - 1, value, layout, day_values)
+    while bar < n and not exits[first + bar - 1]:
+        value = cash + held * close[bar]
+        state = equity_stats_mark_nb(state, bar, value)
+        bar += 1
+    # The day ends among the held bars, after the loop: a check per bar costs more.
+    daily = daily_held_nb(daily, bar - 1, cash, held, close, layout, day_values)
     return bar - start, value, state, daily
 
 

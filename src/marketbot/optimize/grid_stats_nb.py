@@ -13,7 +13,8 @@ For the overfitting diagnostics the grid also keeps each combination's *daily* r
 ``optimize.diagnostics.daily_returns``), reduced to a second row: ``DAILY_*`` columns plus
 two per CSCV block. While it simulates, the equity at each day end goes into a buffer of
 the worker (:func:`daily_start_nb`, :func:`daily_mark_nb` per bar, :func:`daily_unchanged_nb`
-per run of bars with one equity: a store per day, no arithmetic in the bar loop); then
+per run of bars with one equity, :func:`daily_held_nb` after a run of held bars: a store per
+day, no arithmetic in the bar loop); then
 :func:`daily_sums_nb` reduces the returns r: per block the sum of r and of r^2 (what the
 PBO reads), over all returns the sums of r^3 and r^4 (the DSR's skewness and kurtosis, with
 the blocks' sums), the lowest and highest r, and whether every r is finite: a few floats
@@ -45,6 +46,7 @@ __all__ = [
     "DailyLayout",
     "DailyState",
     "EquityState",
+    "daily_held_nb",
     "daily_mark_nb",
     "daily_start_nb",
     "daily_sums_nb",
@@ -154,6 +156,29 @@ def daily_unchanged_nb(
     next_bar, seen = state
     while next_bar >= 0 and next_bar <= last_bar:
         day_values[seen] = value
+        seen += 1
+        next_bar = layout.day_ends[seen]
+    return next_bar, seen
+
+
+@njit(cache=True, inline="always")
+def daily_held_nb(
+    state: DailyState,
+    last_bar: int,
+    cash: float,
+    held: float,
+    close: np.ndarray,
+    layout: DailyLayout,
+    day_values: np.ndarray,
+) -> DailyState:
+    """Bars up to ``last_bar`` (after the last marked) closed with ``cash + held * close``.
+
+    The equity of a held position between two decisions, recomputed at the day ends only
+    (the same expression, so the same value as the bar loop's).
+    """
+    next_bar, seen = state
+    while next_bar >= 0 and next_bar <= last_bar:
+        day_values[seen] = cash + held * close[next_bar]
         seen += 1
         next_bar = layout.day_ends[seen]
     return next_bar, seen

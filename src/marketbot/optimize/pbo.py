@@ -38,9 +38,10 @@ _MAX_SPLITS: Final = 62  # a split is stored as a bit mask in an int64
 _CHUNK_ELEMENTS: Final = 1 << 17  # splits x columns per pass: bounds the temporaries (~1 MB)
 _GROUP_BITS: Final = 8  # blocks per subset-sum table (2^8 rows each)
 _CONSTANT_TOLERANCE: Final = 1e-12  # variance below this share of the raw second moment is 0
-# Splits x columns from which the compiled splits run on every numba thread (about 3 ms of
-# work on one core); below, waking the threads costs more than it saves.
-_PARALLEL_EVALUATIONS: Final = 1 << 20
+# Splits x columns from which the compiled splits run on every numba thread (about 10 ms of
+# work on one core). Below, one thread: a parallel region is worth a few milliseconds only
+# when both cores are free, and on a busy machine it waits for the slowest thread.
+_PARALLEL_EVALUATIONS: Final = 1 << 22
 
 
 class PerformanceMetric(Protocol):
@@ -367,23 +368,23 @@ def _listed_split_bits(num_splits: int, max_combinations: int, seed: int) -> npt
     return np.column_stack([canonical, complement]).ravel()
 
 
-def _subset_tables(block_values: FloatArray) -> list[FloatArray]:
+def _subset_tables(block_values: FloatArray) -> FloatArray:
     """Per group of 8 blocks, the sum over every subset of them, indexed by the subset's bits.
 
-    Lookups, not a product with 0/1 masks: BLAS's thread pool is 10x slower on a busy machine,
-    and a split's in-sample sum is then bit-for-bit the out-of-sample sum of its complement.
+    One (groups x 256 (x columns)) array; a last group of fewer blocks leaves its higher rows
+    unused (they are zero). Lookups, not a product with 0/1 masks: BLAS's thread pool is 10x
+    slower on a busy machine, and a split's in-sample sum is then bit-for-bit the
+    out-of-sample sum of its complement.
     """
-    tables = []
-    for first in range(0, len(block_values), _GROUP_BITS):
-        group = block_values[first : first + _GROUP_BITS]
-        table = np.zeros((1 << len(group), *block_values.shape[1:]), dtype=np.float64)
-        for bit, row in enumerate(group):
-            table[1 << bit : 2 << bit] = table[: 1 << bit] + row
-        tables.append(table)
+    groups = (len(block_values) + _GROUP_BITS - 1) // _GROUP_BITS
+    tables = np.zeros((groups, 1 << _GROUP_BITS, *block_values.shape[1:]), dtype=np.float64)
+    for group, table in enumerate(tables):
+        for bit, row in enumerate(block_values[group * _GROUP_BITS : (group + 1) * _GROUP_BITS]):
+            np.add(table[: 1 << bit], row, out=table[1 << bit : 2 << bit])
     return tables
 
 
-def _subset_sum(tables: list[FloatArray], bits: npt.NDArray[np.int64]) -> FloatArray:
+def _subset_sum(tables: FloatArray, bits: npt.NDArray[np.int64]) -> FloatArray:
     """Sum over the blocks each bit mask selects, from :func:`_subset_tables`."""
     low_bits = (1 << _GROUP_BITS) - 1
     total: FloatArray = tables[0][bits & low_bits]
@@ -433,14 +434,14 @@ def _evaluate_splits(
 
 
 def _evaluate_splits_compiled(
-    tables: tuple[list[FloatArray], list[FloatArray], list[FloatArray]],
+    tables: tuple[FloatArray, FloatArray, FloatArray],
     shift: FloatArray,
     bits: npt.NDArray[np.int64],
     partner: npt.NDArray[np.int64],
     metric: PerformanceMetric,
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
     """:func:`_evaluate_splits` of a built-in metric by ``pbo_nb``: the same numbers."""
-    sum_tables, square_tables, count_tables = (_stacked(table) for table in tables)
+    sum_tables, square_tables, count_tables = tables
     out = (
         np.empty(len(bits), dtype=np.int64),
         np.empty(len(bits), dtype=np.float64),
@@ -463,18 +464,9 @@ def _evaluate_splits_compiled(
     return out
 
 
-def _stacked(tables: list[FloatArray]) -> FloatArray:
-    """The per-group subset tables as one (groups x 256 (x columns)) array, zero-padded."""
-    shape = (len(tables), 1 << _GROUP_BITS, *tables[0].shape[1:])
-    stacked = np.zeros(shape, dtype=np.float64)
-    for group, table in enumerate(tables):
-        stacked[group, : len(table)] = table
-    return stacked
-
-
 def _metric_on(
     bits: npt.NDArray[np.int64],
-    tables: tuple[list[FloatArray], list[FloatArray], list[FloatArray]],
+    tables: tuple[FloatArray, FloatArray, FloatArray],
     shift: FloatArray,
     metric: PerformanceMetric,
 ) -> FloatArray:
@@ -483,10 +475,11 @@ def _metric_on(
     sums = _subset_sum(sum_tables, bits)
     squares = _subset_sum(square_tables, bits)
     count = _subset_sum(count_tables, bits)[:, None]
-    mean = sums / count
+    # Reciprocals once per split, then products (pbo_nb makes the same operations).
+    mean = sums * (1.0 / count)
     centred = squares - sums * mean  # the sum of squared deviations, up to cancellation
     numerically_constant = centred <= _CONSTANT_TOLERANCE * squares
-    variance = np.divide(centred, np.maximum(count - 1.0, 1.0), out=centred)
+    variance = np.multiply(centred, 1.0 / np.maximum(count - 1.0, 1.0), out=centred)
     variance[numerically_constant] = 0.0
     mean += shift
     performance = np.asarray(metric(mean, variance, count), dtype=np.float64)

@@ -33,8 +33,9 @@ def _performance_nb(
     """Each column's metric on the blocks ``bits`` selects, into ``out``; False if not finite.
 
     The steps of ``pbo._metric_on``, in its order: the groups' subset sums added left to
-    right, then mean, centred sum of squares, variance (0 when numerically constant), the
-    shift added back and the metric. ``scratch`` holds three rows of the column count (the
+    right, then mean (times the reciprocal of the count), centred sum of squares, variance
+    (times the reciprocal of count - 1; 0 when numerically constant), the shift added back
+    and the metric. ``scratch`` holds three rows of the column count (the
     last all zeros): up to two groups (16 blocks) are read straight from the tables.
     """
     sum_tables, square_tables, count_tables = tables
@@ -63,14 +64,15 @@ def _performance_nb(
             count += count_tables[group, index]
             first_sums += sum_tables[group, index]
             first_squares += square_tables[group, index]
-    denominator = max(count - 1.0, 1.0)
+    per_row = 1.0 / count
+    per_degree = 1.0 / max(count - 1.0, 1.0)
     finite = True
     for column in range(out.shape[0]):
         total = first_sums[column] + second_sums[column]
         squares = first_squares[column] + second_squares[column]
-        mean = total / count
+        mean = total * per_row
         centred = squares - total * mean
-        variance = centred / denominator
+        variance = centred * per_degree
         variance = 0.0 if centred <= tolerance * squares else variance
         mean += shift[column]
         value = mean
