@@ -28,6 +28,7 @@ from marketbot.strategies.indicators_nb import (
     rolling_mean_nb,
     rolling_means_nb,
     rolling_std_nb,
+    rolling_stds_nb,
     sma_crossover_signals_nb,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "rolling_means_nb",
     "rolling_std_nb",
     "rolling_std_rows",
+    "rolling_stds_nb",
     "sma_crossover_signals_nb",
 ]
 
@@ -89,12 +91,8 @@ def rolling_mean_rows(frame: pd.DataFrame, windows: np.ndarray) -> np.ndarray:
 
 
 def rolling_std_rows(frame: pd.DataFrame, windows: np.ndarray) -> np.ndarray:
-    """``rolling_std_nb`` of the close for each window, one row each."""
-    close = _close(frame)
-    out = np.empty((len(windows), len(close)), dtype=np.float64)
-    for row, window in enumerate(np.asarray(windows).tolist()):
-        out[row] = rolling_std_nb(close, int(window))
-    return out
+    """``rolling_std_nb`` of the close for each window, one row each (windows on all cores)."""
+    return np.asarray(rolling_stds_nb(_close(frame), np.asarray(windows, dtype=np.int64)))
 
 
 def rate_of_change_rows(frame: pd.DataFrame, lookbacks: np.ndarray) -> np.ndarray:

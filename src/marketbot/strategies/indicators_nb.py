@@ -2,8 +2,9 @@
 
 Causal indicators (the value at bar t uses bars 0..t only) that leave NaN where their
 window is not yet full, so comparisons there are False and the strategies need no special
-cases at the start of the data; :func:`rolling_means_nb` computes many windows of one
-series at once, bit for bit :func:`rolling_mean_nb` per window.
+cases at the start of the data; :func:`rolling_means_nb` and :func:`rolling_stds_nb`
+compute many windows of one series at once, bit for bit :func:`rolling_mean_nb` and
+:func:`rolling_std_nb` per window.
 
 The ``*_grid_nb`` functions are the built-ins' per-combination signal kernels for the
 optimiser's fast grid (``Strategy.grid_signals``): each has the signature
@@ -193,6 +194,15 @@ def rolling_std_nb(values: np.ndarray, window: int) -> np.ndarray:
         for j in range(i - window + 1, i + 1):
             squares += (values[j] - mean) ** 2
         out[i] = math.sqrt(squares / (window - 1)) if window > 1 else 0.0
+    return out
+
+
+@njit(parallel=True, cache=True)
+def rolling_stds_nb(values: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """One row per window: ``rolling_std_nb(values, window)``, bit for bit, on all cores."""
+    out = np.empty((windows.shape[0], values.shape[0]), dtype=np.float64)
+    for row in prange(windows.shape[0]):
+        out[row] = rolling_std_nb(values, windows[row])
     return out
 
 

@@ -49,6 +49,8 @@ from marketbot.strategies.indicators import (
     rolling_mean_nb,
     rolling_mean_rows,
     rolling_means_nb,
+    rolling_std_nb,
+    rolling_stds_nb,
 )
 from tests.support.frames import sample_daily_btc
 
@@ -434,6 +436,20 @@ def test_rolling_means_nb_when_compared_with_rolling_mean_nb_is_bit_identical(
         expected = rolling_mean_nb(values, window)
         assert np.array_equal(means[row], expected, equal_nan=True)
         assert means[row].tobytes() == expected.tobytes()
+
+
+@given(
+    windows=st.lists(st.integers(1, 120), min_size=1, max_size=5),
+    length=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rolling_stds_nb_when_compared_with_rolling_std_nb_is_bit_identical(
+    windows: list[int], length: int, seed: int
+) -> None:
+    values = 100.0 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0.0, 0.02, length)))
+    stds = rolling_stds_nb(values, np.array(windows, dtype=np.int64))
+    for row, window in enumerate(windows):
+        assert stds[row].tobytes() == rolling_std_nb(values, window).tobytes()
 
 
 @njit
