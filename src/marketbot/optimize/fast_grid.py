@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -196,21 +196,38 @@ def _run_grid(
     values = np.require(plan.hook.values, np.float64, ["C"])
     done = 0
     for combos in _tiles(plan, len(window.frame), max_cache_bytes):
-        tables, rows = _tables(window, plan, combos)
-        for start in range(0, len(combos), _BLOCK_SIZE):
-            local = slice(start, start + _BLOCK_SIZE)
-            block = combos[local]
-            inputs = fast_grid_nb.GridInputs(
-                tables, rows[local], values[block], plan.signal_start[block], bars.first
-            )
-            stats[block], daily[block] = _run_block(
-                plan.hook.kernel, bars, inputs, settings, layout
-            )
-            done += len(block)
+        tile = _run_tile(window, bars, plan, combos, (settings, values, layout), (stats, daily))
+        for count in tile:
+            done += count
             if progress is not None:
                 progress(done, total)
-        del tables  # before the next tile's rows are computed
     return stats, daily
+
+
+def _run_tile(
+    window: TradingWindow,
+    bars: _Bars,
+    plan: _Plan,
+    combos: IntArray,
+    shared: tuple[Any, FloatArray, nb.DailyLayout],
+    out: tuple[FloatArray, FloatArray],
+) -> Iterator[int]:
+    """One tile: its indicator rows, then its combinations block by block, each block's size.
+
+    The rows are referenced from here only, so they are freed when the tile is done, before
+    the next tile's are computed.
+    """
+    settings, values, layout = shared
+    stats, daily = out
+    tables, rows = _tables(window, plan, combos)
+    for start in range(0, len(combos), _BLOCK_SIZE):
+        local = slice(start, start + _BLOCK_SIZE)
+        block = combos[local]
+        inputs = fast_grid_nb.GridInputs(
+            tables, rows[local], values[block], plan.signal_start[block], bars.first
+        )
+        stats[block], daily[block] = _run_block(plan.hook.kernel, bars, inputs, settings, layout)
+        yield len(block)
 
 
 def _plan(
