@@ -38,10 +38,11 @@ _MAX_SPLITS: Final = 62  # a split is stored as a bit mask in an int64
 _CHUNK_ELEMENTS: Final = 1 << 17  # splits x columns per pass: bounds the temporaries (~1 MB)
 _GROUP_BITS: Final = 8  # blocks per subset-sum table (2^8 rows each)
 _CONSTANT_TOLERANCE: Final = 1e-12  # variance below this share of the raw second moment is 0
-# Splits x columns from which the compiled splits run on every numba thread (about 10 ms of
-# work on one core). Below, one thread: a parallel region is worth a few milliseconds only
-# when both cores are free, and on a busy machine it waits for the slowest thread.
-_PARALLEL_EVALUATIONS: Final = 1 << 22
+# Splits x columns from which the compiled splits run on every numba thread (about 2.5 ms of
+# work on one core: the optimiser's 12,870 splits x 100 columns and up). Below, one thread:
+# waking the others costs more than it saves (and on a busy machine a parallel region waits
+# for its slowest thread).
+_PARALLEL_EVALUATIONS: Final = 1 << 20
 
 
 class PerformanceMetric(Protocol):
