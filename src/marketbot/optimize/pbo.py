@@ -153,9 +153,11 @@ def probability_of_backtest_overfitting(
 
     Each block's per-column sum and sum of squares (of the returns, in row order, so that
     columns equal on a block tie exactly: :func:`block_sums`) are summed once
-    over every subset of each group of 8 blocks: a split costs one lookup per group, and
-    12,870 splits x 200 columns about 0.15 s. A variance below 1e-12 of the raw second moment
-    counts as 0 (constant).
+    over every subset of each group of 8 blocks: a split costs one lookup per group. The
+    built-in metrics run compiled (``pbo_nb``: each complementary pair of splits evaluates
+    each half once), 12,870 splits x 100 columns in about 3 ms on one core; any other metric
+    with numpy (about 0.15 s for 200 columns). A variance below 1e-12 of the raw second
+    moment counts as 0 (constant).
     When C(S, S/2) > ``max_combinations``, floor(max_combinations / 2) distinct in-sample sets
     holding block 0 are drawn with ``numpy.random.default_rng(seed)``, each with its
     complement, keeping the sample symmetric. The optimiser passes its
