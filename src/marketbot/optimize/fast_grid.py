@@ -46,6 +46,7 @@ from marketbot.optimize import fast_grid_nb
 from marketbot.optimize import grid_stats_nb as nb
 from marketbot.optimize.diagnostics import DailySums, daily_layout
 from marketbot.strategies.base import GridIndicator, GridSignals, Strategy
+from marketbot.strategies.indicators import GRID_SIGNALS_SIGNATURE
 
 __all__ = ["DEFAULT_MAX_CACHE_BYTES", "FastGrid", "evaluate_fast", "run_fast_grid"]
 
@@ -269,6 +270,20 @@ def _check_hook(label: str, hook: object, count: int) -> None:
         raise StrategyError(
             f"{where} returned values of shape {values.shape}, expected ({count}, numbers)"
         )
+    if not _is_grid_kernel(hook.kernel):
+        raise StrategyError(
+            f"{where} returned a kernel of {type(hook.kernel).__name__}, expected a cfunc of "
+            "GRID_SIGNALS_SIGNATURE (make it with strategies.indicators.grid_kernel)"
+        )
+
+
+def _is_grid_kernel(kernel: object) -> bool:
+    """Whether ``kernel`` is a first-class function of the grid's signal signature."""
+    try:
+        kind = numba.typeof(kernel)  # type: ignore[no-untyped-call]  # numba is untyped
+    except ValueError:
+        return False
+    return bool(kind == numba.types.FunctionType(GRID_SIGNALS_SIGNATURE))
 
 
 def _bars(window: TradingWindow) -> _Bars | None:

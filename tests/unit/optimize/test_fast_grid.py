@@ -266,6 +266,7 @@ def test_evaluate_fast_when_a_subclass_keeps_the_signals_keeps_the_hook(
         ("keys", np.zeros((1, 3), dtype=np.int64), "keys of shape (1, 3)"),
         ("keys", np.zeros((1, 2)), "keys of shape (1, 2) (float64)"),
         ("values", np.zeros(1), "values of shape (1,)"),
+        ("kernel", _close_above_band_grid_nb, "a kernel of CPUDispatcher, expected a cfunc"),
     ],
 )
 def test_evaluate_fast_when_the_hook_breaks_its_contract_names_it(
