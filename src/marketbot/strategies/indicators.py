@@ -51,9 +51,6 @@ __all__ = [
     "sma_crossover_signals_nb",
 ]
 
-# The old private name, still imported by strategies/panel_indicators.py.
-_kahan_add_nb = kahan_add_nb
-
 _KERNELS: dict[Callable[..., Any], Any] = {}
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from marketbot.strategies.indicators import _kahan_add_nb as kahan_add_nb
+from marketbot.strategies.indicators_nb import kahan_add_nb
 
 
 @njit(cache=True, nogil=True)
