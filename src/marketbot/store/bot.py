@@ -291,16 +291,7 @@ class BotRunRepository:
             DataError: no such run, or ``bar_time`` is before the one stored (bars only move
                 forward; a replay of older bars belongs in a new run).
         """
-        bar_time = as_utc(bar_time)
-        with self._database.session() as session, session.begin():
-            row = run_row(session, bot_run_id)
-            if row.last_bar_time is not None and bar_time < row.last_bar_time:
-                raise DataError(
-                    f"bot run {bot_run_id}: last bar time {bar_time.isoformat()} is before the "
-                    f"stored {row.last_bar_time.isoformat()}"
-                )
-            row.last_bar_time = bar_time
-            return info_from_row(BotRunInfo, row)
+        return self._advance(bot_run_id, bar_time, None)
 
     def save_progress(
         self, bot_run_id: int, bar_time: datetime, progress: Mapping[str, Any]
@@ -311,8 +302,13 @@ class BotRunRepository:
             DataError: no such run, ``bar_time`` before the one stored, or ``progress`` not
                 JSON-ready.
         """
+        return self._advance(bot_run_id, bar_time, json_object(progress, "progress"))
+
+    def _advance(
+        self, bot_run_id: int, bar_time: datetime, progress: dict[str, Any] | None
+    ) -> BotRunInfo:
+        """Move ``last_bar_time`` forward (never back), with the progress when given."""
         bar_time = as_utc(bar_time)
-        checked = json_object(progress, "progress")
         with self._database.session() as session, session.begin():
             row = run_row(session, bot_run_id)
             if row.last_bar_time is not None and bar_time < row.last_bar_time:
@@ -321,7 +317,8 @@ class BotRunRepository:
                     f"stored {row.last_bar_time.isoformat()}"
                 )
             row.last_bar_time = bar_time
-            row.progress = checked
+            if progress is not None:
+                row.progress = progress
             return info_from_row(BotRunInfo, row)
 
     def archive(self, bot_run_id: int) -> BotRunInfo:
