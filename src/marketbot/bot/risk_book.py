@@ -17,7 +17,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from marketbot.core.clock import Clock
+from marketbot.core.clock import Clock, epoch_ns
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.core.timeframes import NANOSECONDS_PER_SECOND
 from marketbot.risk.circuit_breaker import BreakerState, OverrideMode, RiskEvent, TripKind
@@ -59,7 +59,7 @@ class RiskBook:
 
     def open_bar(self, time: datetime) -> None:
         """At a bar's open: a new risk day, when one starts, counts from the last mark."""
-        time_ns = _ns(time)
+        time_ns = epoch_ns(time)
         if self.next_reset_ns is None:
             self.next_reset_ns = int(next_daily_reset_ns_nb(time_ns, self._offset_ns))
         elif time_ns >= self.next_reset_ns:
@@ -81,7 +81,7 @@ class RiskBook:
             if breaker.blocks_entries(next_open):
                 return RiskDecision(False, "entries halted by an operator", "halted")
             return RiskDecision(True, "")
-        next_ns = _ns(next_open)
+        next_ns = epoch_ns(next_open)
         new_day = self.next_reset_ns is not None and next_ns >= self.next_reset_ns
         day_start = self.last_equity if new_day else self.day_start_equity
         return self.enforcer.check_trade_allowed(
@@ -155,11 +155,6 @@ def breaker_state_from_dict(data: dict[str, Any]) -> BreakerState:
             _parse_time(override["at"]),
         ),
     )
-
-
-def _ns(moment: datetime) -> int:
-    stamp = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return int(stamp.timestamp()) * NANOSECONDS_PER_SECOND + stamp.microsecond * 1000
 
 
 def _parse_time(text: str) -> datetime:

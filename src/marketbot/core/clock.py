@@ -55,3 +55,17 @@ def last_reset_at_or_before(moment: datetime, reset_hour_utc: int) -> datetime:
     if boundary > moment:
         boundary -= timedelta(days=1)
     return boundary
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (a datetime has whole microseconds); naive is UTC."""
+    return duration_ns(as_utc(moment) - _EPOCH)
+
+
+def duration_ns(duration: timedelta) -> int:
+    """A timedelta in whole nanoseconds, exactly."""
+    return duration // _MICROSECOND * 1_000

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
-from marketbot.core.clock import as_utc
+from marketbot.core.clock import as_utc, duration_ns, epoch_ns
 from marketbot.core.codes import EXIT_MAX_HOLD, EXIT_NONE, EXIT_REASON_NAMES, LONG, SHORT
 from marketbot.core.errors import ConfigError
 from marketbot.risk.exits_nb import (
@@ -237,9 +237,7 @@ class ExitManager:
         max_hold = self.rules.overridden_by(position.overrides).max_hold
         if max_hold is None or now is None:
             return None
-        if max_hold_reached_nb(
-            _epoch_ns(position.entry_time), _epoch_ns(now), _duration_ns(max_hold)
-        ):
+        if max_hold_reached_nb(epoch_ns(position.entry_time), epoch_ns(now), duration_ns(max_hold)):
             return ExitDecision(EXIT_REASON_NAMES[EXIT_MAX_HOLD], open_price)
         return None
 
@@ -259,16 +257,3 @@ def levels_anchor(position: Position) -> float:
 
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _epoch_ns(moment: datetime) -> int:
-    """Nanoseconds since the epoch, exactly (a datetime has whole microseconds)."""
-    return _duration_ns(as_utc(moment) - _EPOCH)
-
-
-def _duration_ns(duration: timedelta) -> int:
-    return duration // _MICROSECOND * 1_000
