@@ -583,3 +583,15 @@ class BotCommand(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(sa.Text)
+
+
+# --- Polymarket order books (issue 13; migration 0007) ---
+
+
+# --- Live trading: key store additions (issue 14; migration 0008) ---
+
+
+# --- Alerts and events (issue 14; migration 0009) ---
+
+
+# --- Web dashboard (issue 15; migration 0010) ---
