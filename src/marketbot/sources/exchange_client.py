@@ -270,6 +270,21 @@ class ExchangeClient:
             self._check_entries(answer, pair, context)
         return candles
 
+    def fetch_ticker(self, pair: str, *, priority: int = PRIORITY_NORMAL) -> dict[str, Any]:
+        """ccxt's unified ticker of ``pair`` (last, bid, ask, timestamp...).
+
+        Raises:
+            DataError: the answer is not a ticker.
+            TemporaryError: still failing or rate limited after the retries.
+            ConfigError, ExchangeError: the exchange refused the request.
+        """
+        context = f"{self.exchange_id} {pair} ticker"
+        exchange = self._exchange
+        ticker = self.call(lambda: exchange.fetch_ticker(pair), context=context, priority=priority)
+        if not isinstance(ticker, dict):
+            raise DataError(f"{context}: {self._endpoint()}: expected a ticker object")
+        return ticker
+
     def _check_entries(self, entries: list[Any], pair: str, context: str) -> None:
         """Raise if an entry of a candle array has no open time.
 
