@@ -588,6 +588,43 @@ class BotCommand(Base):
 # --- Polymarket order books (issue 13; migration 0007) ---
 
 
+class PolymarketBook(Base):
+    """The top of one outcome token's order book at one moment (a snapshot).
+
+    ``outcome_index`` is the outcome's position in the market's ``outcomes`` (0 or 1: books
+    are stored for binary markets only); ``timestamp_ms`` is milliseconds since the Unix epoch,
+    UTC, an integer for the same reasons as the price series' seconds. A side with no order
+    has NULL price and size. Crossed (bid above ask) and locked (bid equal to ask) books are
+    stored as recorded: whether a quote is usable is the backtest's decision, not the store's.
+    """
+
+    __tablename__ = "polymarket_books"
+    __table_args__ = (
+        sa.UniqueConstraint("market_id", "outcome_index", "timestamp_ms"),
+        sa.CheckConstraint("outcome_index IN (0, 1)", name="outcome_index_binary"),
+        sa.CheckConstraint(
+            "best_bid IS NULL OR (best_bid >= 0 AND best_bid <= 1)", name="best_bid_probability"
+        ),
+        sa.CheckConstraint(
+            "best_ask IS NULL OR (best_ask >= 0 AND best_ask <= 1)", name="best_ask_probability"
+        ),
+        sa.CheckConstraint("bid_size IS NULL OR bid_size >= 0", name="bid_size_positive"),
+        sa.CheckConstraint("ask_size IS NULL OR ask_size >= 0", name="ask_size_positive"),
+        # A side is a price and a size, or empty: never one without the other.
+        sa.CheckConstraint("(best_bid IS NULL) = (bid_size IS NULL)", name="bid_side_whole"),
+        sa.CheckConstraint("(best_ask IS NULL) = (ask_size IS NULL)", name="ask_side_whole"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    market_id: Mapped[str] = mapped_column(sa.String(128))
+    outcome_index: Mapped[int] = mapped_column(sa.SmallInteger)
+    timestamp_ms: Mapped[int] = mapped_column(sa.BigInteger)
+    best_bid: Mapped[float | None] = mapped_column(sa.Double)
+    bid_size: Mapped[float | None] = mapped_column(sa.Double)
+    best_ask: Mapped[float | None] = mapped_column(sa.Double)
+    ask_size: Mapped[float | None] = mapped_column(sa.Double)
+
+
 # --- Live trading: key store additions (issue 14; migration 0008) ---
 
 

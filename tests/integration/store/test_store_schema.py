@@ -24,6 +24,7 @@ TABLES = {
     "optimization_runs",
     "order_events",
     "orders",
+    "polymarket_books",
     "polymarket_history",
     "polymarket_markets",
     "position_configs",
