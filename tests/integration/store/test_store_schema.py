@@ -17,10 +17,12 @@ from marketbot.store import Base, Database, alembic_config
 TABLES = {
     "alerts",
     "api_keys",
+    "jobs",
     "backtest_runs",
     "bot_commands",
     "bot_runs",
     "crypto_price_history",
+    "events",
     "optimization_runs",
     "order_events",
     "orders",
@@ -32,6 +34,9 @@ TABLES = {
     "trade_journal",
     "trades",
     "verifications",
+    "web_login_attempts",
+    "web_sessions",
+    "web_users",
 }
 
 
