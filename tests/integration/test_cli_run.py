@@ -51,7 +51,8 @@ CASES = {
                               "before the first stored"),
     "start after the data": ([*BASE, "--replay", "2030-01-01", "2030-02-01"], "2030-01-01"),
     "no replay": (BASE, "--replay START END"),
-    "forward mode": ([*BASE, "--exchange", "binance"], "forward paper trading"),
+    "unknown exchange": ([*BASE, "--exchange", "binanse"], "unknown exchange 'binanse'"),
+    "exchange and replay": ([*BASE, *REPLAY, "--exchange", "binance"], "--exchange with --replay"),
     "negative speed": ([*BASE, *REPLAY, "--speed", "-1"], "--speed -1"),
     "fresh and reset": ([*BASE, *REPLAY, "--fresh", "--reset-state"], "--fresh and --reset-state"),
 }  # fmt: skip

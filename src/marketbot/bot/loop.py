@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from marketbot.backtest.signals import prepare_signals
@@ -28,7 +28,7 @@ from marketbot.bot.sizing import entry_cost
 from marketbot.core.clock import ManualClock
 from marketbot.core.codes import FLAT, LONG
 from marketbot.execution.client_ids import client_order_id
-from marketbot.execution.models import Order, OrderSide, OrderType
+from marketbot.execution.models import Order, OrderSide, OrderType, Ticker
 from marketbot.execution.paper import PaperBar, PaperExchange
 from marketbot.execution.timeouts import OrderTimeoutHandler
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
@@ -84,8 +84,17 @@ class BotLoop:
         # recovered by client id at the start (bot.recovery).
         self._venue_last: datetime | None = seen[-1].opened_at if seen else None
 
-    def run_bar(self, row: int) -> None:
-        """Process bar ``row`` of the plan's frame (``plan.first`` <= row)."""
+    def extend(self, plan: BotPlan) -> None:
+        """Forward trading: the plan now holds bars that closed since (the same run)."""
+        self.parts = replace(self.parts, plan=plan)
+        self._times = plan.bar_times
+
+    def run_bar(self, row: int, *, decide: bool = True) -> None:
+        """Process bar ``row`` of the plan's frame (``plan.first`` <= row).
+
+        ``decide=False`` (forward trading catching up on bars that closed while it was
+        down) shows the bar to the venue and marks the account, but sends nothing.
+        """
         parts, plan = self.parts, self.parts.plan
         time = self._times[row].to_pydatetime()
         bar = plan.frame.iloc[row]
@@ -105,7 +114,25 @@ class BotLoop:
         equity = parts.exchange.equity({plan.symbol: window_bar.close})
         parts.risk.mark(equity, time)
         parts.recorder.record_risk_events(parts.risk.drain_events())
-        self._decide(row, window_bar)
+        if decide:
+            self._decide(row, window_bar)
+        parts.recorder.record_risk_events(parts.risk.drain_events())
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        """Forward trading: the venue fills what this ticker fills; the account is marked.
+
+        A market order fills at the ticker (buys at the ask, sells at the bid), so the
+        verifier expects those prices.
+        """
+        parts, plan = self.parts, self.parts.plan
+        parts.clock.set(max(ticker.at, parts.clock.now()))
+        buys = BarPrices(-1, ticker.at, ticker.ask if ticker.ask is not None else ticker.last)
+        sells = BarPrices(-1, ticker.at, ticker.bid if ticker.bid is not None else ticker.last)
+        for order in parts.exchange.process_ticker(plan.symbol, ticker):
+            prices = buys if order.side is OrderSide.BUY else sells
+            self.state.open_trade = parts.recorder.record(order, prices, self.state.open_trade)
+        parts.timeouts.poll()
+        parts.risk.mark(parts.exchange.equity({plan.symbol: ticker.last}), ticker.at)
         parts.recorder.record_risk_events(parts.risk.drain_events())
 
     def _decide(self, row: int, bar: PaperBar) -> None:

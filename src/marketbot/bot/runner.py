@@ -16,13 +16,14 @@ import signal
 import time as wall
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from marketbot.bot.commands import CommandHandler
+from marketbot.bot.forward import ForwardBars, NewBar
 from marketbot.bot.lock import BotLock
 from marketbot.bot.loop import BotLoop, LoopParts, LoopState, replay_rows
 from marketbot.bot.plan import BotPlan
@@ -32,6 +33,7 @@ from marketbot.bot.risk_book import RiskBook
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
+from marketbot.execution.models import OrderType, Ticker
 from marketbot.execution.paper import PaperExchange, PaperSettings
 from marketbot.execution.timeouts import OrderTimeoutHandler
 from marketbot.execution.verifier import TradeVerifier
@@ -88,11 +90,13 @@ class BotRunner:
         options: RunOptions,
         *,
         notifier: Notifier | None = None,
+        forward: ForwardBars | None = None,
     ) -> None:
         self.database = database
         self.plan = plan
         self.options = options
         self.notifier = notifier or LogNotifier()
+        self.forward = forward
         self._stop_signal = False
 
     @property
@@ -115,7 +119,9 @@ class BotRunner:
             state = load_state(self.state_dir)
             runs = BotRunRepository(self.database)
             run = self._current_run(runs, state)
-            return self._replay(runs, run, state)
+            if self.forward is not None:
+                self.plan = _forward_resume(self.plan, run)
+            return self._execute(runs, run, state)
 
     def _current_run(self, runs: BotRunRepository, state: BotState | None) -> BotRunInfo:
         plan = self.plan
@@ -161,7 +167,17 @@ class BotRunner:
                 if path.exists():
                     path.rename(path.with_name(f"{ledger.stem}.archived-{stamp}.db{suffix}"))
 
-    def _replay(
+    def _events(self, run: BotRunInfo, loop: BotLoop) -> Iterator[NewBar | Ticker]:
+        """A replay's stored bars; or a forward run's bars as they close, tickers between."""
+        if self.forward is None:
+            for row in replay_rows(self.plan, run.last_bar_time):
+                yield NewBar(self.plan, row, latest=True)
+            return
+        yield from self.forward.events(
+            self.plan, lambda: loop.state.stop_requested or self._stop_signal
+        )
+
+    def _execute(
         self, runs: BotRunRepository, run: BotRunInfo, state: BotState | None
     ) -> RunSummary:
         plan = self.plan
@@ -193,10 +209,23 @@ class BotRunner:
         save_count = 0 if state is None else state.save_count + 1
         bars = 0
         stopped = False
-        for row in replay_rows(plan, run.last_bar_time):
-            loop.run_bar(row)
-            bars += 1
-            bar_time = plan.bar_times[row].to_pydatetime()
+        bar_time = run.last_bar_time
+        last_row = -1
+        for event in self._events(run, loop):
+            if isinstance(event, NewBar):
+                if event.plan is not loop.parts.plan:
+                    loop.extend(event.plan)
+                    self.plan = event.plan
+                loop.run_bar(event.row, decide=event.latest)
+                if self.forward is not None and _market_orders_open(exchange, plan.symbol):
+                    loop.on_ticker(self.forward.feed.ticker())  # forward: fill at the ticker
+                bars += 1
+                bar_time = self.plan.bar_times[event.row].to_pydatetime()
+                last_row = event.row
+            else:
+                loop.on_ticker(event)
+            if bar_time is None:  # a ticker before any bar: nothing to save against yet
+                continue
             cash = exchange.quote_cash()
             progress = _progress(risk, loop_state, cash)
             run = runs.save_progress(run.id, bar_time, progress)
@@ -205,9 +234,9 @@ class BotRunner:
             save_state(self.state_dir, state_now)
             save_count += 1
             if loop_state.stop_requested or self._stop_signal:
-                stopped = row + 1 < len(plan.frame)
+                stopped = self.forward is not None or last_row + 1 < len(self.plan.frame)
                 break
-            if self.options.speed > 0:
+            if self.options.speed > 0 and isinstance(event, NewBar):
                 self.options.sleep(1.0 / self.options.speed)
         exchange.close()
         trades = len(records.trades(run.id))
@@ -222,7 +251,7 @@ class BotRunner:
         count: int,
     ) -> BotState:
         plan = self.plan
-        close = float(plan.frame["close"].loc[bar_time])
+        close = float(plan.frame["close"].loc[bar_time])  # the bar's; a ticker marks equity
         trade = loop_state.open_trade
         positions: tuple[PositionState, ...] = ()
         if trade is not None:
@@ -291,6 +320,22 @@ def _open_trade(data: dict[str, Any] | None) -> OpenTrade | None:
         entry_fee=float(data["entry_fee"]),
         tag=data.get("tag"),
     )
+
+
+def _market_orders_open(exchange: PaperExchange, symbol: str) -> bool:
+    return any(o.type is OrderType.MARKET for o in exchange.fetch_open_orders(symbol))
+
+
+def _forward_resume(plan: BotPlan, run: BotRunInfo) -> BotPlan:
+    """A forward run restarted: show the venue the bars that closed since the last one acted on.
+
+    They signal nothing (only the latest closed bar may enter); with no stored bar, trading
+    starts at the latest closed bar.
+    """
+    if run.last_bar_time is None:
+        return plan
+    after = int(plan.bar_times.searchsorted(run.last_bar_time, side="right"))
+    return replace(plan, first=min(after, len(plan.frame) - 1))
 
 
 def _start_time(plan: BotPlan) -> datetime:

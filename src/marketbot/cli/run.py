@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from marketbot.cli.common import open_database, parse_params
 
+if TYPE_CHECKING:
+    from marketbot.bot.forward import ForwardBars, ForwardRequest
+    from marketbot.bot.plan import BotPlan
+    from marketbot.bot.runner import RunOptions, RunSummary
+    from marketbot.config import Settings
+    from marketbot.store.database import Database
+
 
 def run(
     strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
-    symbol: Annotated[str, typer.Option(help="Stored symbol, e.g. bitcoin.")],
+    symbol: Annotated[
+        str, typer.Option(help="Stored symbol (bitcoin), or with --exchange a pair (BTC/USDT).")
+    ],
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
     source: Annotated[str | None, typer.Option(help="Stored source of the bars.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
@@ -38,9 +48,10 @@ def run(
         bool, typer.Option(help="Set the state files aside; rebuild from database and exchange.")
     ] = False,
 ) -> None:
-    """Run a strategy as a paper bot: replay stored bars through the bot's loop."""
+    """Run a strategy as a paper bot: replay stored bars, or trade forward on an exchange."""
+    from marketbot.bot.forward import ForwardRequest
     from marketbot.bot.plan import ReplayRequest, check_long_only, plan_replay
-    from marketbot.bot.runner import BotRunner, RunOptions
+    from marketbot.bot.runner import RunOptions
     from marketbot.config import load_settings
     from marketbot.core.errors import ConfigError
 
@@ -48,36 +59,88 @@ def run(
         raise ConfigError("--fresh and --reset-state: give one (a fresh run needs no reset)")
     if not paper:
         raise ConfigError("live trading is not built yet: run on paper (--paper)")
-    if replay is None:
-        raise ConfigError(
-            "forward paper trading (--exchange) is not built yet: replay stored bars with "
-            "--replay START END"
-            if exchange is not None
-            else "give --replay START END (forward paper trading is not built yet)"
-        )
     if speed < 0:
         raise ConfigError(f"--speed {speed:g}: must be 0 (no sleep) or a positive bars/second")
+    if replay is None and exchange is None:
+        raise ConfigError(
+            "give --replay START END (stored bars) or --exchange NAME with an exchange pair "
+            "(forward paper trading on its public data)"
+        )
     settings = load_settings()
     database = open_database()
+    if replay is None:
+        assert exchange is not None
+        forward = ForwardRequest(
+            strategy=strategy, exchange=exchange, pair=symbol, timeframe=timeframe or "1h",
+            params=parse_params(param), config_path=config,
+        )  # fmt: skip
+        options = RunOptions(data_dir=settings.data_dir, fresh=fresh, reset_state=reset_state)
+        _run_forward(database, settings, exchange, forward, options)
+        return
+    if exchange is not None:
+        raise ConfigError(
+            "--exchange with --replay: a replay reads stored bars (give --source to choose "
+            "them); forward trading on an exchange takes no --replay"
+        )
     request = ReplayRequest(
         strategy=strategy, symbol=symbol, params=parse_params(param), config_path=config,
         timeframe=timeframe, source=source, start=replay[0], end=replay[1],
     )  # fmt: skip
     plan = plan_replay(database, settings, request)
     check_long_only(plan)
-    warning = plan.run_config.max_hold_warning(plan.bar_seconds)
-    data_dir = settings.data_dir
-    _log_to(data_dir / "logs" / "bot.log")
-    if warning:
-        logging.getLogger("marketbot.bot").warning(warning)
-    options = RunOptions(data_dir=data_dir, fresh=fresh, reset_state=reset_state, speed=speed)
-    summary = BotRunner(database, plan, options).run()
+    options = RunOptions(data_dir=settings.data_dir, fresh=fresh, reset_state=reset_state,
+                         speed=speed)  # fmt: skip
+    summary = _start(database, plan, options)
     state = "stopped" if summary.stopped_early else "done"
     typer.echo(
         f"{state}: run {summary.run.id} ({plan.strategy.name} on {plan.symbol}, "
         f"{plan.timeframe}), {summary.bars} bars, {summary.trades} trades closed; "
         "see `marketbot status`"
     )
+
+
+def _run_forward(
+    database: Database,
+    settings: Settings,
+    exchange: str,
+    request: ForwardRequest,
+    options: RunOptions,
+) -> None:
+    """Forward paper trading on an exchange's public bars and ticker, until stopped."""
+    from marketbot.bot.feed import ExchangeFeed
+    from marketbot.bot.forward import ForwardBars, ForwardOptions, plan_forward
+    from marketbot.bot.plan import check_long_only
+    from marketbot.core.clock import SystemClock
+    from marketbot.net.retrying import RetryPolicy
+    from marketbot.sources.exchange_client import ExchangeClient
+
+    clock = SystemClock()
+    urls = settings.exchange_api_urls.get(exchange, {})
+    policy = RetryPolicy.from_settings(settings)
+    with ExchangeClient(exchange, api_urls=urls, policy=policy, clock=clock) as client:
+        feed = ExchangeFeed(client, request.pair, request.timeframe, clock)
+        plan = plan_forward(settings, request, feed, clock.now(), feed.bar_seconds)
+        check_long_only(plan)
+        bars = ForwardBars(feed, clock, time.sleep, ForwardOptions())
+        summary = _start(database, plan, options, forward=bars)
+    typer.echo(
+        f"stopped: run {summary.run.id} ({plan.strategy.name} on {exchange} {plan.symbol}, "
+        f"{plan.timeframe}, forward paper), {summary.bars} bars, {summary.trades} trades "
+        "closed; see `marketbot status`"
+    )
+
+
+def _start(
+    database: Database, plan: BotPlan, options: RunOptions, forward: ForwardBars | None = None
+) -> RunSummary:
+    """Log to the bot's log, warn about a max hold of a bar or less, and run the bot."""
+    from marketbot.bot.runner import BotRunner
+
+    _log_to(options.data_dir / "logs" / "bot.log")
+    warning = plan.run_config.max_hold_warning(plan.bar_seconds)
+    if warning:
+        logging.getLogger("marketbot.bot").warning(warning)
+    return BotRunner(database, plan, options, forward=forward).run()
 
 
 def status(
