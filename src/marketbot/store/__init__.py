@@ -14,6 +14,7 @@ from marketbot.store.models import (
     BacktestRun,
     Base,
     CryptoPriceHistory,
+    PolymarketBook,
     PolymarketHistory,
     PolymarketMarket,
     PositionConfig,
@@ -27,6 +28,7 @@ from marketbot.store.polymarket import (
     PolymarketRepository,
     TrackedPolymarketMarket,
 )
+from marketbot.store.polymarket_books import ImportSummary, PolymarketBookRepository
 from marketbot.store.prices import PriceRepository, SeriesSummary, canonical_timeframe
 from marketbot.store.runs import (
     BacktestOutcome,
@@ -48,6 +50,9 @@ __all__ = [
     "Base",
     "CryptoPriceHistory",
     "Database",
+    "ImportSummary",
+    "PolymarketBook",
+    "PolymarketBookRepository",
     "PolymarketHistory",
     "PolymarketMarket",
     "PolymarketMarketInfo",
