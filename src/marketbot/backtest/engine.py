@@ -39,6 +39,8 @@ from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
 if TYPE_CHECKING:
+    from marketbot.backtest.binary_config import BinaryConfig
+    from marketbot.backtest.binary_markets import BinaryMarkets
     from marketbot.store.database import Database
 
 
@@ -169,13 +171,15 @@ class BacktestingEngine:
         *,
         symbol: str | None = None,
         symbols: Sequence[str] | None = None,
-        data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+        data: pd.DataFrame | Mapping[str, pd.DataFrame] | BinaryMarkets | None = None,
         params: Mapping[str, object] | None = None,
         timeframe: str | None = None,
         source: str | None = None,
-        config: BacktestConfig | None = None,
+        config: BacktestConfig | BinaryConfig | None = None,
         rules: PortfolioRules | None = None,
         save: bool | None = None,
+        market: str | None = None,
+        markets: Sequence[str] | str | BinaryMarkets | None = None,
         **options: Unpack[RunOptions],
     ) -> BacktestResult:
         """Backtest ``strategy`` on stored bars of ``symbol`` or on the frame ``data``.
@@ -198,6 +202,8 @@ class BacktestingEngine:
                 0.2 %, slippage 0.1 %, $10,000, all-in, no exits, no limits).
             rules: Portfolio slots, exposure cap and portfolio stop (portfolio runs).
             save: Store the run; default: stored-data runs are saved, ``data=`` runs are not.
+            market: A stored binary market's slug (binary strategies, docs/prediction_markets.md).
+            markets: Slugs of stored binary markets, ``"all"``, or ``BinaryMarkets``.
             **options: The same settings as keywords instead of ``config``/``rules`` (see
                 :class:`marketbot.backtest.options.RunOptions`): ``fee``, ``slippage``,
                 ``cash``, ``sizing``, ``size``, ``allow_short``, ``stop_loss``,
@@ -209,7 +215,16 @@ class BacktestingEngine:
             DataError: no usable bars.
             StrategyError: the strategy is unknown or failed.
         """
-        config = build_config(config, options)
+        # Binary (prediction) markets: market=/markets=, data=BinaryMarkets or a binary strategy.
+        from marketbot.backtest.binary_run import is_ohlcv_config, run_binary_backtest, wants_binary
+
+        if wants_binary(strategy, market, markets, data) or not is_ohlcv_config(config):
+            return run_binary_backtest(
+                self, strategy, market=market, markets=markets, data=data, params=params,
+                config=config, ohlcv_given=(start_date, end_date, symbol, symbols, timeframe),
+                save=save, options=options,
+            )  # fmt: skip
+        config = build_config(config, options)  # type: ignore[arg-type]  # an OHLCV config
         portfolio_rules = build_rules(rules, options)
         instance = load_strategy(strategy)
         resolved = instance.resolve_params(params)
@@ -221,7 +236,7 @@ class BacktestingEngine:
             )
         if symbols is not None or isinstance(data, Mapping):
             frames = (
-                normalize_frames(data)
+                normalize_frames(data)  # type: ignore[arg-type]  # BinaryMarkets went above
                 if isinstance(data, Mapping)
                 else {
                     name: self.load_stored(name, timeframe=timeframe, source=source, end=end)[2]

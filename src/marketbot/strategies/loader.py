@@ -18,7 +18,13 @@ from typing import Final
 
 from marketbot.core.errors import StrategyError
 from marketbot.strategies.base import Parameter, Strategy
-from marketbot.strategies.builtin import MeanReversion, Momentum, SmaCrossover
+from marketbot.strategies.builtin import (
+    BinaryMomentum,
+    MeanReversion,
+    Momentum,
+    PolymarketArbitrage,
+    SmaCrossover,
+)
 from marketbot.strategies.checks import code_file, describe_exception, describe_value
 
 StrategySpec = str | type[Strategy] | Strategy
@@ -34,6 +40,11 @@ _EXPECTED_METHODS: Final = {
 def builtin_strategies() -> dict[str, type[Strategy]]:
     """The built-in strategies by name, in the order ``marketbot strategies`` lists them."""
     return {cls.name: cls for cls in (SmaCrossover, Momentum, MeanReversion)}
+
+
+def binary_builtin_strategies() -> dict[str, type[Strategy]]:
+    """The built-in strategies of binary (prediction) markets by name."""
+    return {cls.name: cls for cls in (PolymarketArbitrage, BinaryMomentum)}
 
 
 def load_strategy(spec: StrategySpec) -> Strategy:
@@ -58,7 +69,7 @@ def load_strategy(spec: StrategySpec) -> Strategy:
         return _load_from_file(path_text, class_name)
     if spec.endswith(".py"):
         return _load_from_file(spec, None)
-    builtins = builtin_strategies()
+    builtins = builtin_strategies() | binary_builtin_strategies()
     if spec not in builtins:
         known = ", ".join(builtins)
         raise StrategyError(
