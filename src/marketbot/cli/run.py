@@ -117,7 +117,10 @@ def _run_forward(
     clock = SystemClock()
     urls = settings.exchange_api_urls.get(exchange, {})
     policy = RetryPolicy.from_settings(settings)
-    with ExchangeClient(exchange, api_urls=urls, policy=policy, clock=clock) as client:
+    spot_only = {"fetchMarkets": {"types": ["spot"]}}  # the bot trades spot pairs only
+    with ExchangeClient(
+        exchange, api_urls=urls, options=spot_only, policy=policy, clock=clock
+    ) as client:
         feed = ExchangeFeed(client, request.pair, request.timeframe, clock)
         plan = plan_forward(settings, request, feed, clock.now(), feed.bar_seconds)
         check_long_only(plan)
