@@ -1,4 +1,4 @@
-"""``marketbot polymarket ...``: collect, update, list and export Polymarket price history.
+"""``marketbot polymarket ...``: collect, update, list and export price history; import books.
 
 Heavy imports happen inside the commands so that ``marketbot --help`` stays fast.
 """
@@ -168,3 +168,42 @@ def polymarket_export(
     except OSError as exc:
         raise ConfigError(f"--output {output}: cannot write it ({exc})") from exc
     typer.echo(f"exported {len(frame)} rows of {market} to {output}")
+
+
+@polymarket_app.command("import-book")
+def polymarket_import_book(
+    markets: Annotated[
+        Path,
+        typer.Option(
+            help="Markets CSV, plain or .gz: "
+            "market_id,slug,question,start,end,payout_<a>,payout_<b>[,winner]."
+        ),
+    ],
+    books: Annotated[
+        Path,
+        typer.Option(
+            help="Book snapshots CSV, plain or .gz: "
+            "timestamp,slug,side,best_bid,bid_size,best_ask,ask_size[,mid]."
+        ),
+    ],
+) -> None:
+    """Store binary markets and the top of their order books, all or nothing (re-runs upsert)."""
+    from marketbot.sources.polymarket_book_csv import read_books_csv, read_markets_csv
+    from marketbot.store.polymarket_books import PolymarketBookRepository
+
+    # Both files are read and checked before the database is opened: bad input stores nothing.
+    market_frame = read_markets_csv(markets)
+    book_frame = read_books_csv(books, market_frame)
+    summary = PolymarketBookRepository(open_database()).import_frames(market_frame, book_frame)
+    typer.echo(f"{summary.line()} from {markets.name} and {books.name}")
+
+
+@polymarket_app.command("import-sample")
+def polymarket_import_sample() -> None:
+    """Store the shipped sample: 18 settled BTC 15-minute markets and their books (CC BY 4.0)."""
+    from marketbot.sources.polymarket_book_sample import read_sample
+    from marketbot.store.polymarket_books import PolymarketBookRepository
+
+    market_frame, book_frame = read_sample()
+    summary = PolymarketBookRepository(open_database()).import_frames(market_frame, book_frame)
+    typer.echo(f"{summary.line()} (Resolved Markets, resolvedkit sample data, CC BY 4.0)")
