@@ -25,6 +25,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 ## run: set up the database with the bundled data and backtest the built-in strategies
 run: $(VENV)/.installed
 	$(BIN)/marketbot demo --sample-dir data/sample
+	$(BIN)/marketbot polymarket import-sample
 
 ## test: lint, layer contracts, types and the test suite
 test: lint types unit
