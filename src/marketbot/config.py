@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         exchange_api_urls: Per ccxt exchange id, replacements for its API roots (keys of
             ccxt's ``urls['api']``), e.g. ``{"binance": {"public": "https://proxy/api/v3"}}``;
             from the environment as JSON.
+        notify_urls: Apprise notification URLs, comma separated (secret: a URL may hold a
+            password); empty means notices go to the log only.
+        notify_events: Which notices are sent to ``notify_urls``, comma separated, from
+            ``emergency``, ``alert``, ``fill``, ``lifecycle`` (all are logged).
     """
 
     model_config = SettingsConfigDict(env_prefix="MARKETBOT_", frozen=True, extra="ignore")
@@ -55,6 +59,8 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     update_hour_utc: int = Field(default=1, ge=0, le=23)
     exchange_api_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
+    notify_urls: SecretStr | None = None
+    notify_events: str = "emergency,alert"
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,9 +18,11 @@ import typer
 
 import marketbot.cli.download  # noqa: F401 - registers `data download`
 from marketbot.cli import backtest as backtest_commands
+from marketbot.cli import events as event_commands
 from marketbot.cli import optimize as optimize_commands
 from marketbot.cli import run as run_commands
 from marketbot.cli import strategies as strategy_commands
+from marketbot.cli.alerts import alerts_app
 from marketbot.cli.bot import bot_app, risk_app
 from marketbot.cli.data import data_app
 from marketbot.cli.polymarket import polymarket_app
@@ -47,6 +49,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(polymarket_app, name="polymarket")
 app.add_typer(risk_app, name="risk")
 app.add_typer(bot_app, name="bot")
+app.add_typer(alerts_app, name="alerts")
+app.command()(event_commands.events)
 
 DEBUG_VARIABLE = "MARKETBOT_DEBUG"
 
