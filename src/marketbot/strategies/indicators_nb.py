@@ -49,21 +49,37 @@ def kahan_add_nb(total: float, compensation: float, value: float) -> tuple[float
     return t, (t - total) - y
 
 
+@njit(cache=True, inline="always")
+def rolling_sum_step_nb(
+    values: np.ndarray, i: int, window: int, total: float, compensation: float
+) -> tuple[float, float]:
+    """Bar ``i``'s update of a compensated running sum over ``window`` bars: the new state.
+
+    One Kahan addition of the value that enters less the one that leaves (``values[i]``
+    alone while the window fills). The subtraction is exact for prices that stay within a
+    factor of two over a window (Sterbenz), so one compensated addition per bar keeps the
+    sum as accurate as adding the two values separately did, at half the dependent
+    additions: the running sum waits on their latency, not on the arithmetic. Every SMA in
+    marketbot (single series, many windows, the panel, the fused crossover) takes exactly
+    this step, so their averages agree bit for bit.
+    """
+    change = values[i] - values[i - window] if i >= window else values[i]
+    return kahan_add_nb(total, compensation, change)
+
+
 @njit(cache=True, nogil=True)
 def rolling_mean_nb(values: np.ndarray, window: int) -> np.ndarray:
     """Simple moving average over ``window`` bars (NaN for the first ``window - 1``).
 
-    A compensated running sum keeps it as accurate as a fresh sum over each window, so long
-    series do not drift.
+    A compensated running sum (:func:`rolling_sum_step_nb`) keeps it as accurate as a fresh
+    sum over each window, so long series do not drift.
     """
     n = values.shape[0]
     out = np.full(n, np.nan)
     total = 0.0
     compensation = 0.0
     for i in range(n):
-        total, compensation = kahan_add_nb(total, compensation, values[i])
-        if i >= window:
-            total, compensation = kahan_add_nb(total, compensation, -values[i - window])
+        total, compensation = rolling_sum_step_nb(values, i, window, total, compensation)
         if i >= window - 1:
             out[i] = total / window
     return out
@@ -98,18 +114,17 @@ def _four_rolling_means_nb(
 ) -> None:
     """``rolling_mean_nb`` of four windows into ``out[0..3]``: its updates, interleaved.
 
-    Once every window is full (from the longest one on) each bar adds a value and drops
-    one in every sum, with no branch; that second loop is four times faster than the first.
+    Once every window is full (from the longest one on) each bar adds its change to every
+    sum (:func:`rolling_sum_step_nb` without its branch), which is faster than the first loop.
     """
     t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
     n = values.shape[0]
     full_from = min(max(w0, w1, w2, w3), n)
     for i in range(full_from):
-        value = values[i]
-        t0, c0 = _rolling_sum_step_nb(values, value, i, w0, t0, c0)
-        t1, c1 = _rolling_sum_step_nb(values, value, i, w1, t1, c1)
-        t2, c2 = _rolling_sum_step_nb(values, value, i, w2, t2, c2)
-        t3, c3 = _rolling_sum_step_nb(values, value, i, w3, t3, c3)
+        t0, c0 = rolling_sum_step_nb(values, i, w0, t0, c0)
+        t1, c1 = rolling_sum_step_nb(values, i, w1, t1, c1)
+        t2, c2 = rolling_sum_step_nb(values, i, w2, t2, c2)
+        t3, c3 = rolling_sum_step_nb(values, i, w3, t3, c3)
         out[0, i] = t0 / w0 if i >= w0 - 1 else np.nan
         out[1, i] = t1 / w1 if i >= w1 - 1 else np.nan
         out[2, i] = t2 / w2 if i >= w2 - 1 else np.nan
@@ -120,29 +135,20 @@ def _four_rolling_means_nb(
     out3 = out[3]
     for i in range(full_from, n):
         value = values[i]
-        t0, c0 = kahan_add_nb(t0, c0, value)
-        t0, c0 = kahan_add_nb(t0, c0, -values[i - w0])
-        t1, c1 = kahan_add_nb(t1, c1, value)
-        t1, c1 = kahan_add_nb(t1, c1, -values[i - w1])
-        t2, c2 = kahan_add_nb(t2, c2, value)
-        t2, c2 = kahan_add_nb(t2, c2, -values[i - w2])
-        t3, c3 = kahan_add_nb(t3, c3, value)
-        t3, c3 = kahan_add_nb(t3, c3, -values[i - w3])
-        out0[i] = t0 / w0
-        out1[i] = t1 / w1
-        out2[i] = t2 / w2
-        out3[i] = t3 / w3
-
-
-@njit(cache=True, inline="always")
-def _rolling_sum_step_nb(
-    values: np.ndarray, value: float, i: int, window: int, total: float, compensation: float
-) -> tuple[float, float]:
-    """``rolling_mean_nb``'s Kahan updates at bar ``i``: add the value, drop the oldest."""
-    total, compensation = kahan_add_nb(total, compensation, value)
-    if i >= window:
-        total, compensation = kahan_add_nb(total, compensation, -values[i - window])
-    return total, compensation
+        t0, c0 = kahan_add_nb(t0, c0, value - values[i - w0])
+        t1, c1 = kahan_add_nb(t1, c1, value - values[i - w1])
+        t2, c2 = kahan_add_nb(t2, c2, value - values[i - w2])
+        t3, c3 = kahan_add_nb(t3, c3, value - values[i - w3])
+        out0[i] = t0
+        out1[i] = t1
+        out2[i] = t2
+        out3[i] = t3
+    # The sums become averages in a pass of their own: four scalar divisions a bar would
+    # bind the loop above, and this one the compiler vectorises (the same quotients).
+    for row, window in ((out0, w0), (out1, w1), (out2, w2), (out3, w3)):
+        sums = row[full_from:]
+        for i in range(sums.shape[0]):
+            sums[i] = sums[i] / window
 
 
 @njit(cache=True, nogil=True)
@@ -165,12 +171,8 @@ def sma_crossover_signals_nb(
     previous_fast = np.nan
     previous_slow = np.nan
     for i in range(n):
-        fast_total, fast_comp = kahan_add_nb(fast_total, fast_comp, values[i])
-        slow_total, slow_comp = kahan_add_nb(slow_total, slow_comp, values[i])
-        if i >= fast_window:
-            fast_total, fast_comp = kahan_add_nb(fast_total, fast_comp, -values[i - fast_window])
-        if i >= slow_window:
-            slow_total, slow_comp = kahan_add_nb(slow_total, slow_comp, -values[i - slow_window])
+        fast_total, fast_comp = rolling_sum_step_nb(values, i, fast_window, fast_total, fast_comp)
+        slow_total, slow_comp = rolling_sum_step_nb(values, i, slow_window, slow_total, slow_comp)
         fast = fast_total / fast_window if i >= fast_window - 1 else np.nan
         slow = slow_total / slow_window if i >= slow_window - 1 else np.nan
         up[i] = previous_fast <= previous_slow and fast > slow

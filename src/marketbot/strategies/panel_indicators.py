@@ -64,12 +64,11 @@ def _cross_row_nb(
     fast_total, fast_comp, slow_total, slow_comp = state[0], state[1], state[2], state[3]
     previous_fast, previous_slow = state[4], state[5]
     for s in range(row.shape[0]):
-        ft, fc = kahan_add_nb(fast_total[s], fast_comp[s], row[s])
-        st, sc = kahan_add_nb(slow_total[s], slow_comp[s], row[s])
-        if drop_fast:
-            ft, fc = kahan_add_nb(ft, fc, -leaving_fast[s])
-        if drop_slow:
-            st, sc = kahan_add_nb(st, sc, -leaving_slow[s])
+        # rolling_sum_step_nb's one addition: the entering value less the leaving one.
+        fast_change = row[s] - leaving_fast[s] if drop_fast else row[s]
+        slow_change = row[s] - leaving_slow[s] if drop_slow else row[s]
+        ft, fc = kahan_add_nb(fast_total[s], fast_comp[s], fast_change)
+        st, sc = kahan_add_nb(slow_total[s], slow_comp[s], slow_change)
         fast = ft / fast_window if fast_ready else np.nan
         slow = st / slow_window if slow_ready else np.nan
         up_row[s] = (previous_fast[s] <= previous_slow[s]) & (fast > slow)
@@ -91,9 +90,9 @@ def rolling_mean_panel_nb(values: np.ndarray, window: int) -> np.ndarray:
     compensation = np.zeros(k)
     for i in range(n):
         for s in range(k):
-            t, c = kahan_add_nb(total[s], compensation[s], values[i, s])
-            if i >= window:
-                t, c = kahan_add_nb(t, c, -values[i - window, s])
+            # rolling_sum_step_nb's one addition: the entering value less the leaving one.
+            change = values[i, s] - values[i - window, s] if i >= window else values[i, s]
+            t, c = kahan_add_nb(total[s], compensation[s], change)
             total[s] = t
             compensation[s] = c
             if i >= window - 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,27 @@ def test_rolling_mean_when_long_series_matches_pandas_to_rounding() -> None:
     values = np.random.default_rng(1).lognormal(10.0, 1.0, 200_000)
     expected = pd.Series(values).rolling(50).mean().to_numpy()
     np.testing.assert_allclose(rolling_mean_nb(values, 50), expected, rtol=1e-12)
+
+
+def test_rolling_mean_when_a_random_walk_ends_flat_equals_the_exact_window_sum() -> None:
+    # 300 walks in whole cents to 8 decimals, then at least a window of one price: the
+    # running sum, one compensated addition of each bar's change, ends exactly at the
+    # correctly rounded sum of the window (math.fsum) divided by the window in every walk,
+    # and so at the price wherever that division gives it back (274 walks). Adding the
+    # entering and the leaving value as two compensated steps missed the exact sum in 32
+    # of these walks and ended at the price in 247.
+    rng = np.random.default_rng(11)
+    at_price = 0
+    for _ in range(300):
+        window = int(rng.integers(2, 120))
+        walk = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, int(rng.integers(200, 3000)))))
+        walk = np.round(walk, int(rng.integers(0, 9)))
+        flat = np.full(window + int(rng.integers(0, 50)), walk[-1])
+        values = np.concatenate([walk, flat])
+        mean = rolling_mean_nb(values, window)[-1]
+        assert mean == math.fsum(values[-window:]) / window
+        at_price += mean == walk[-1]
+    assert at_price == 274
 
 
 def test_rolling_std_when_window_four_matches_sample_std() -> None:
