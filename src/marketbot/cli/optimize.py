@@ -107,6 +107,10 @@ def optimize(
                  **costs, search_options=search or None),
             quiet=as_json,
         )  # fmt: skip
+    if walk is not None and frame is None:
+        from marketbot.store.walk_forward_runs import save_walk_forward
+
+        save_walk_forward(open_database(), walk, symbol=names[0], timeframe=timeframe)
     if report is not None:
         write_report_with_sensitivity(
             optimizer, result, walk, report, where, costs, start, end, timeframe

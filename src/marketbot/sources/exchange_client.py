@@ -24,6 +24,7 @@ import difflib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -90,6 +91,18 @@ def _override_api_urls(exchange: Any, api_urls: Mapping[str, str]) -> None:
         node[leaf] = url
 
 
+def _enter_sandbox(exchange: Any) -> None:
+    """Switch to ccxt's sandbox (testnet) mode; refused for an exchange that has none."""
+    import ccxt
+
+    try:
+        exchange.set_sandbox_mode(True)
+    except ccxt.NotSupported:
+        raise ConfigError(
+            f"{exchange.id} has no testnet (ccxt sandbox mode); run without --testnet"
+        ) from None
+
+
 def _url_keys(node: object, prefix: str = "") -> list[str]:
     """The dotted keys of every URL in a (possibly nested) ``urls['api']``."""
     if not isinstance(node, dict):
@@ -136,13 +149,16 @@ class ExchangeClient:
             connection errors and 5xx, their backoff and the longest Retry-After honoured;
             its ``sleep`` also paces the default limiter (inject a fake one in tests).
         clock: Time for the limiter and HTTP-date Retry-After headers.
+        credentials: The account's credentials under ccxt's names (``apiKey``, ``secret``,
+            ``password``, ``uid``, ``privateKey``, ``walletAddress``), for private calls.
+        sandbox: ccxt's sandbox mode (the exchange's testnet).
 
     Raises:
-        ConfigError: an exchange ccxt does not know (the message lists close matches) or an
-            unknown API URL key.
+        ConfigError: an exchange ccxt does not know (the message lists close matches), an
+            unknown API URL key, or ``sandbox`` for an exchange without one.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings of one client
         self,
         exchange_id: str,
         *,
@@ -151,6 +167,8 @@ class ExchangeClient:
         limiter: PriorityRateLimiter | None = None,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         clock: Clock | None = None,
+        credentials: Mapping[str, str] | None = None,
+        sandbox: bool = False,
     ) -> None:
         import ccxt
 
@@ -173,8 +191,12 @@ class ExchangeClient:
                 "enableLastJsonResponse": True,
                 "enableLastResponseHeaders": True,
                 "options": dict(options or {}),
+                # ccxt's names (apiKey, secret, password, uid, privateKey, walletAddress).
+                **dict(credentials or {}),
             }
         )
+        if sandbox:
+            _enter_sandbox(self._exchange)
         _override_api_urls(self._exchange, api_urls or {})
         self.limiter = (
             limiter
@@ -271,7 +293,7 @@ class ExchangeClient:
         return candles
 
     def fetch_ticker(self, pair: str, *, priority: int = PRIORITY_NORMAL) -> dict[str, Any]:
-        """ccxt's unified ticker of ``pair`` (last, bid, ask, timestamp...).
+        """The unified ccxt ticker of ``pair`` (last, bid, ask, timestamp...).
 
         Raises:
             DataError: the answer is not a ticker.
@@ -304,20 +326,36 @@ class ExchangeClient:
                     f"candle with an open time: {_excerpt(entry)}"
                 )
 
-    def call(self, fn: Callable[[], _T], *, context: str, priority: int = PRIORITY_NORMAL) -> _T:
+    @property
+    def ccxt_exchange(self) -> Any:
+        """The ccxt exchange object, for adapters that call it through :meth:`call`."""
+        return self._exchange
+
+    def call(
+        self,
+        fn: Callable[[], _T],
+        *,
+        context: str,
+        priority: int = PRIORITY_NORMAL,
+        retry_transient: bool = True,
+    ) -> _T:
         """Run one ccxt call through the limiter, with retries and translated errors.
 
         Args:
             fn: The ccxt call, e.g. ``lambda: exchange.fetch_ticker("BTC/USDT")``.
             context: What is being asked for, for error messages (exchange, pair...).
             priority: The limiter priority: 1 emergency, 5 normal, 10 low.
+            retry_transient: False for a call that must not be repeated blindly (an order
+                POST: after a timeout it may have been placed); 429s are still retried,
+                since the exchange refused those requests.
         """
+        policy = self.policy if retry_transient else replace(self.policy, max_attempts=1)
         result: _T = call_with_retries(
             self._attempt,
             (fn, context),
             limiter=self.limiter,
             priority=priority,
-            policy=self.policy,
+            policy=policy,
             retry_on=ExchangeUnavailableError,
             describe=lambda: f"{context}: {self._last_endpoint}",
         )

@@ -216,10 +216,12 @@ class PositionConfig(Base):
 
 
 class APIKey(Base):
-    """An exchange API key, encrypted at rest; there is deliberately no plaintext column.
+    """An exchange's credentials, encrypted at rest; there is deliberately no plaintext column.
 
-    ``encrypted_key`` and ``encrypted_secret`` are Fernet tokens; ``masked_key`` is what the
-    UI may show (e.g. ``abcd...wxyz``).
+    Each ``encrypted_*`` column is a Fernet token of one credential ccxt's
+    ``requiredCredentials`` can name (null when the exchange does not need it);
+    ``masked_key`` is what the UI may show (``****`` and the API key's, or else the wallet
+    address's, last 4 characters). The last ``keys test`` is kept beside them (migration 0008).
     """
 
     __tablename__ = "api_keys"
@@ -228,10 +230,20 @@ class APIKey(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     exchange: Mapped[str] = mapped_column(sa.String(64))
     label: Mapped[str] = mapped_column(sa.String(100), default="default")
-    encrypted_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
-    encrypted_secret: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    encrypted_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    encrypted_secret: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     masked_key: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    encrypted_password: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    encrypted_uid: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    encrypted_private_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    encrypted_wallet_address: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    last_tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_test_ok: Mapped[bool | None] = mapped_column(sa.Boolean)
+    last_test_message: Mapped[str | None] = mapped_column(sa.Text)
+
+    def __repr__(self) -> str:
+        return f"APIKey({self.exchange}/{self.label}, {self.masked_key})"
 
 
 class BacktestRun(Base):
@@ -635,6 +647,32 @@ class PolymarketBook(Base):
 
 
 # --- Live trading: key store additions (issue 14; migration 0008) ---
+
+
+class WalkForwardRun(Base):
+    """One stored walk-forward validation: its out-of-sample verdict, for the live gates.
+
+    ``params`` are the last window's (what would be traded next); ``out_of_sample_metrics``
+    and ``recommendation`` come from the stitched out-of-sample run; ``summary`` is the
+    result's JSON (windows, settings) without the equity curve.
+    """
+
+    __tablename__ = "walk_forward_runs"
+    __table_args__ = (
+        sa.Index("ix_walk_forward_runs_strategy_created_at", "strategy", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    strategy: Mapped[str] = mapped_column(sa.String(100))
+    symbol: Mapped[str] = mapped_column(sa.String(100))
+    timeframe: Mapped[str] = mapped_column(sa.String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    windows: Mapped[int] = mapped_column(sa.Integer)
+    out_of_sample_metrics: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    recommendation: Mapped[str] = mapped_column(sa.String(16))
+    summary: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
 
 
 # --- Alerts and events (issue 14; migration 0009) ---

@@ -34,6 +34,7 @@ TABLES = {
     "trade_journal",
     "trades",
     "verifications",
+    "walk_forward_runs",
     "web_login_attempts",
     "web_sessions",
     "web_users",
