@@ -210,11 +210,12 @@ class _Simulation:
             self.run.total_fees += fee
             built.append(_Leg(k, q, p, fee / q))
         # Only the rounding of a cash-limited fill can take cash below 0: never an overdraft.
+        before = self.cash
         self.cash = max(self.cash - cost, 0.0)
         self.groups += 1
         group = _Group(self.groups, m, event, int(data.times[event]), built, cost)
         self.open[m] = group
-        self.run.cash_changes.append((int(data.times[event]), -cost))
+        self.run.cash_changes.append((int(data.times[event]), self.cash - before))
         self.schedule_rule_exits(group)
 
     def desired_shares(

@@ -227,6 +227,8 @@ def _market(row: Mapping[str, object], snapshots: pd.DataFrame) -> BinaryMarket:
         latest = np.searchsorted(own_times, events, side="right") - 1
         for source, name in zip(_SIDE_COLUMNS, _BOOK_NAMES, strict=True):
             values = snapshots[source].to_numpy(dtype=np.float64)[mine][order]
+            if not len(values):  # a token never quoted: no side, ever
+                values, latest = np.full(1, np.nan), np.zeros_like(latest)
             columns[f"{name}_{k}"] = np.where(latest >= 0, values[np.maximum(latest, 0)], np.nan)
         bid, ask = columns[f"bid_{k}"], columns[f"ask_{k}"]
         valid = ~np.isnan(ask) & (np.isnan(bid) | (bid < ask))
