@@ -1,0 +1,15 @@
+"""The dashboard's routers, in the order the app includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from marketbot.web.routes import auth, backtests, jobs, pages
+
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    pages.router,
+    jobs.router,
+    backtests.router,
+    backtests.pages,
+]

@@ -1,0 +1,162 @@
+"""Request bodies: pydantic models that refuse unknown fields and name what is wrong.
+
+htmx's json-enc sends every form value as a string, and an empty input as ``""``: numbers
+are parsed from strings (pydantic's lax mode) and an empty optional field means "not given".
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _checkbox(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().lower() in {"on", "true", "1", "yes"}
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+OptionalName = Annotated[
+    Annotated[str, Field(max_length=100)] | None, BeforeValidator(_blank_is_none)
+]
+OptionalDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
+Fraction = Annotated[Annotated[float, Field(ge=0, lt=1)] | None, BeforeValidator(_blank_is_none)]
+PositiveFraction = Annotated[
+    Annotated[float, Field(gt=0, lt=1)] | None, BeforeValidator(_blank_is_none)
+]
+Checkbox = Annotated[bool, BeforeValidator(_checkbox)]
+Text = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_blank_is_none)]
+ParamValue = Annotated[str | float | int | bool, Field(union_mode="left_to_right")]
+
+
+class Request(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BacktestRequest(Request):
+    """``marketbot backtest``'s options for one stored symbol."""
+
+    strategy: Name
+    symbol: Name
+    start: OptionalDate = None
+    end: OptionalDate = None
+    timeframe: OptionalName = None
+    source: OptionalName = None
+    params: dict[Annotated[str, Field(max_length=64)], ParamValue] = Field(
+        default_factory=dict, max_length=32
+    )
+    fee: Fraction = None
+    slippage: Fraction = None
+    cash: Annotated[
+        Annotated[float, Field(gt=0, le=1e12)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    stop_loss: PositiveFraction = None
+    take_profit: Annotated[
+        Annotated[float, Field(gt=0, le=100)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    trailing_stop: PositiveFraction = None
+    max_hold: Annotated[
+        Annotated[str, Field(max_length=16, pattern=r"^\d+[mhdw]$")] | None,
+        BeforeValidator(_blank_is_none),
+    ] = None
+    risk: Checkbox = False
+    bot_defaults: Checkbox = False
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> BacktestRequest:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class CompareRequest(Request):
+    """2-4 strategy names or run ids, compared on one symbol and period."""
+
+    items: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=2, max_length=4)
+    ]
+    symbol: OptionalName = None
+    start: OptionalDate = None
+    end: OptionalDate = None
+    timeframe: OptionalName = None
+    source: OptionalName = None
+    fee: Fraction = None
+    slippage: Fraction = None
+
+
+class OptimizeRequest(Request):
+    """A grid search of one strategy on one stored symbol."""
+
+    strategy: Name
+    symbol: Name
+    start: OptionalDate = None
+    end: OptionalDate = None
+    timeframe: OptionalName = None
+    source: OptionalName = None
+    metric: Literal["sharpe_ratio", "total_return_pct", "sortino_ratio", "profit_factor"] = (
+        "sharpe_ratio"
+    )
+    walk_forward: Checkbox = False
+
+
+class CollectRequest(Request):
+    """Collect CoinGecko history of one coin (``bitcoin``) for the last ``days``."""
+
+    symbol: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+
+class FillGapsRequest(Request):
+    """Fill the gaps of one stored CoinGecko series."""
+
+    symbol: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    timeframe: OptionalName = None
+
+
+BotCommandKind = Literal[
+    "pause", "resume", "reset_breaker", "override", "force_exit", "force_entry", "stop",
+    "reload", "halt",
+]  # fmt: skip
+
+
+class BotCommandRequest(Request):
+    """An operator command: confirmed, with a reason; written as a ``bot_commands`` row."""
+
+    kind: BotCommandKind
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    symbol: OptionalName = None
+    all: Checkbox = False
+    confirm: Checkbox = False
+
+
+class JournalSaveRequest(Request):
+    """A journal entry to create (no ``id``) or update."""
+
+    id: Annotated[Annotated[int, Field(ge=1, le=2**62)] | None, BeforeValidator(_blank_is_none)] = (
+        None
+    )
+    trade_ref: Annotated[
+        Annotated[str, Field(max_length=128, pattern=r"^(trade:\d{1,18}|run:\d{1,18}:\d{1,9})$")]
+        | None,
+        BeforeValidator(_blank_is_none),
+    ] = None
+    symbol: Name
+    strategy: OptionalName = None
+    entry_reason: Text = None
+    confidence: Annotated[
+        Annotated[int, Field(ge=1, le=10)] | None, BeforeValidator(_blank_is_none)
+    ] = None
+    exit_reason: Text = None
+    lessons: Text = None
+    rating: Annotated[Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(_blank_is_none)] = (
+        None
+    )
