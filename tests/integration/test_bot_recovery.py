@@ -391,3 +391,71 @@ def test_commands_when_the_bot_dies_in_the_bar_that_applied_them_still_apply_aft
     ]
     assert [t["exit_reason"] for t in status["trades"]] == ["stop_loss", "force_exit"]
     assert_each_client_id_once(bot)
+
+
+def test_bot_force_entry_when_flat_enters_at_the_next_open_tagged_force_entry(
+    bot: BotDir,
+) -> None:
+    replay(bot, "2018-09-20")
+    assert bot.status()["open_positions"] == []
+    code, _, err = bot.cli("bot", "force-entry", "bitcoin", "--reason", "drill")
+    assert code == 0, err
+
+    replay(bot, "2018-09-22")
+
+    ((kind, status, result),) = bot.commands()
+    assert (kind, status) == ("force_entry", "acknowledged")
+    assert result.startswith("entry of 1,000.00 in bitcoin sent for the next open")
+    (position,) = bot.status()["open_positions"]
+    assert position["entry_time"].startswith("2018-09-21")
+    with sqlite3.connect(bot.ledger) as ledger:
+        (open_price,) = ledger.execute(
+            "SELECT open FROM paper_bars WHERE time LIKE '2018-09-21%'"
+        ).fetchone()
+    assert math.isclose(position["entry_price"], open_price * (1 + SLIPPAGE), rel_tol=1e-12)
+    assert [o[1] for o in order_rows(bot)].count("force_entry") == 1
+    assert_each_client_id_once(bot)
+
+
+def test_bot_force_entry_when_holding_is_rejected_and_sends_nothing(bot: BotDir) -> None:
+    replay(bot, "2018-09-30")  # holding since the 2018-09-29 open
+    before = order_rows(bot)
+    assert bot.cli("bot", "force-entry", "bitcoin", "--reason", "drill")[0] == 0
+
+    replay(bot, "2018-10-01")
+
+    assert bot.commands() == [
+        ("force_entry", "rejected", "bitcoin: a position is already open (one per symbol)")
+    ]
+    new = [row for row in order_rows(bot) if row not in before]
+    assert "force_entry" not in [row[1] for row in new]
+
+
+def test_restart_when_the_state_file_holds_a_position_nobody_knows_flags_it_and_trades_on(
+    bot: BotDir, expected: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    from marketbot.bot.state import PositionState, save_state
+
+    replay(bot, "2018-09-20")
+    state_dir = StatePaths.in_data_dir(bot.data_dir).state_dir
+    state = load_state(state_dir)
+    assert state is not None
+    ghost = PositionState(
+        position_id="ghost-1", strategy="sma_crossover", symbol="bitcoin", direction="long",
+        size=0.5, entry_price=6000.0, entry_time=state.last_bar_time, extreme_price=None,
+        entry_client_order_id=None,
+    )  # fmt: skip
+    save_state(state_dir, replace(state, open_positions=(ghost,)))
+
+    with caplog.at_level("WARNING", logger="marketbot.bot"):
+        replay(bot)
+
+    with sqlite3.connect(bot.database) as connection:
+        rows = connection.execute("SELECT kind, message FROM risk_events").fetchall()
+    flagged = [message for kind, message in rows if kind == "flagged_position"]
+    assert len(flagged) == 1
+    assert flagged[0].startswith("flagged position ghost-1"), rows
+    assert "flagged position ghost-1" in caplog.text
+    assert_trades_as_backtest(bot, expected)  # never traded: the run goes on as if absent

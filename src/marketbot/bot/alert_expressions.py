@@ -111,10 +111,11 @@ def parse_alert_expression(expression: str) -> AlertCondition:
         raise _bad(expression, f"{op!r} is not an operator; use {_OPS}")
     if not rest:
         raise _bad(expression, f"a number is missing after {op!r}")
+    unit = METRICS[kind][metric_token]
+    threshold = _number(expression, rest[0], unit)
     if len(rest) > 1:
         raise _bad(expression, f"{rest[1]!r} after the number: the expression ends there")
-    unit = METRICS[kind][metric_token]
-    return AlertCondition(kind, subject, metric_token, op, _number(expression, rest[0], unit), unit)
+    return AlertCondition(kind, subject, metric_token, op, threshold, unit)
 
 
 _OPS: Final = ", ".join(OPERATORS)

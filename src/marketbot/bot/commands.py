@@ -2,11 +2,13 @@
 
 Each pending ``bot_commands`` row is acted on in id order: pause and resume new entries, halt,
 override or reset the circuit breaker (a reset re-bases the high-water mark), force an exit
-or an entry at the next open, stop after this bar, reload (nothing to reload in a replay:
-rejected, saying so). It is marked acknowledged with what was done, or rejected with why not,
-only after the iteration's progress is committed: a kill before that loses the command's
-effect (the breaker, the pause live in the progress), so the command must stay pending and be
-acted on again at the restart, which redoes the bar (an exit is resent under its id).
+or an entry at the next open (the entry sized as a signal's, under the hard risk limits and
+the breaker, but needing no signal and not stopped by a pause), stop after this bar, reload
+(nothing to reload: rejected, saying so). A command is marked acknowledged with what was
+done, or rejected with why not, only after the iteration's progress is committed: a kill
+before that loses the command's effect (the breaker, the pause live in the progress), so the
+command must stay pending and be acted on again at the restart, which redoes the bar (an
+exit is resent under its id).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class CommandHandler:
         if kind == "force_exit":
             return self._force_exit(loop, command, now)
         if kind == "force_entry":
-            return False, "force_entry is not supported by the paper replay yet"
+            return self._force_entry(loop, command, now)
         if kind == "stop":
             loop.state.stop_requested = True
             return True, "stopping after this bar"
@@ -82,3 +84,12 @@ class CommandHandler:
         if loop.force_exit(now):
             return True, f"exit of {self.symbol} sent for the next open"
         return True, f"{self.symbol}: no open position"
+
+    def _force_entry(
+        self, loop: BotLoop, command: BotCommandInfo, now: datetime
+    ) -> tuple[bool, str]:
+        symbol = command.args.get("symbol")
+        if symbol is not None and symbol != self.symbol:
+            return False, f"this bot trades {self.symbol}, not {symbol}"
+        done, result = loop.force_entry(now)
+        return done, result

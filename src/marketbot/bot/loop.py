@@ -241,6 +241,38 @@ class BotLoop:
         self._send_exit(time, position.units, intent="force_exit")
         return True
 
+    def force_entry(self, time: datetime) -> tuple[bool, str]:
+        """An operator's entry at the next open, without a signal; (sent?, why or what).
+
+        Sized as a signal's entry would be and held to the hard limits and the breaker; a
+        pause, being the operator's own, does not block it.
+        """
+        parts, plan = self.parts, self.parts.plan
+        if parts.exchange.open_position(plan.symbol) is not None:
+            return False, f"{plan.symbol}: a position is already open (one per symbol)"
+        if any(o.side is OrderSide.BUY for o in parts.exchange.fetch_open_orders(plan.symbol)):
+            return False, f"{plan.symbol}: an entry is already pending"
+        cost, notional = entry_cost(parts.exchange.quote_cash(), float("nan"), parts.settings)
+        if cost <= 0.0:
+            return False, "the free cash buys nothing"
+        verdict = parts.risk.entry_verdict(notional, time)
+        if not verdict.allowed:
+            return False, f"refused by the risk limits: {verdict.reason}"
+        entry_id = self._client_id(time, "force_entry")
+        intent = OrderIntent(
+            client_order_id=entry_id, bot_run_id=parts.run.id, strategy=plan.strategy.name,
+            symbol=plan.symbol, intent="force_entry", side="buy", order_type="market",
+            cost=cost, bar_time=time,
+        )  # fmt: skip
+        parts.recorder.remember_tag(entry_id, "force_entry")
+        self._send(intent, time, lambda: parts.exchange.create_order(
+            plan.symbol, OrderType.MARKET, OrderSide.BUY, cost=cost, client_order_id=entry_id,
+            params={"protect_client_order_id": self._client_id(time, "protect"),
+                    "tag": "force_entry", "position_at_signal": "flat"},
+            priority=PRIORITY_NORMAL,
+        ))  # fmt: skip
+        return True, f"entry of {cost:,.2f} in {plan.symbol} sent for the next open"
+
     def _watch(self, order: Order) -> None:
         timeout = self.parts.plan.run_config.order_timeout_seconds
         if timeout > 0 and not order.status.is_terminal:

@@ -17,14 +17,18 @@ the position held is the last filled entry when the exchange still holds one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import BarPrices, FillRecorder, OpenTrade
+from marketbot.bot.state import PositionState
 from marketbot.execution.client_ids import CLIENT_ORDER_ID_PREFIX
 from marketbot.execution.models import Order, OrderSide, OrderStatus
 from marketbot.execution.paper import PaperExchange
+from marketbot.risk.circuit_breaker import RiskEvent
 from marketbot.store.bot import BotRecordRepository, BotRunInfo, OrderRepository
 
 _log = logging.getLogger("marketbot.bot")
@@ -63,6 +67,46 @@ def resolve_exchange_orders(
         _log.info("recovered %s: %s", order.client_order_id, order.status)
         open_trade = recorder.record(order, bar, open_trade)
     return _round_trips(exchange, records, recorder, plan, venue, open_trade)
+
+
+def flag_unknown_positions(
+    state_positions: Sequence[PositionState],
+    open_trade: OpenTrade | None,
+    exchange: PaperExchange,
+    recorder: FillRecorder,
+    at: datetime,
+) -> list[str]:
+    """Flag each state-file position that neither the database nor the exchange holds.
+
+    Such a position (a state file from another run, or edited by hand) is logged as
+    ``flagged position ID``, put in ``risk_events``, and never traded: the bot holds only
+    what its own recorded orders filled. Returns the flagged ids.
+    """
+    held = None if open_trade is None else open_trade.entry_client_order_id
+    flagged: list[str] = []
+    for position in state_positions:
+        if held is not None and held in (position.position_id, position.entry_client_order_id):
+            continue
+        venue = exchange.open_position(position.symbol)
+        on_exchange = "the exchange holds a position" if venue is not None else "nor the exchange"
+        _log.warning(
+            "flagged position %s: in the state file (%s %s %g) but not in the database (%s); "
+            "it is not traded",
+            position.position_id, position.direction, position.symbol, position.size,
+            on_exchange,
+        )  # fmt: skip
+        recorder.record_risk_events([
+            RiskEvent(
+                "flagged_position", at,
+                f"flagged position {position.position_id}: the state file holds "
+                f"{position.size:g} {position.symbol} that the database does not; not traded",
+                emergency=True,
+                details={"position_id": position.position_id, "symbol": position.symbol,
+                         "size": position.size, "exchange_holds": venue is not None},
+            )
+        ])  # fmt: skip
+        flagged.append(position.position_id)
+    return flagged
 
 
 def _round_trips(

@@ -28,7 +28,7 @@ from marketbot.bot.lock import BotLock
 from marketbot.bot.loop import BotLoop, LoopParts, LoopState, replay_rows
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
-from marketbot.bot.recovery import resolve_exchange_orders
+from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
 from marketbot.bot.risk_book import RiskBook
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.core.clock import ManualClock
@@ -177,9 +177,8 @@ class BotRunner:
             self.plan, lambda: loop.state.stop_requested or self._stop_signal
         )
 
-    def _execute(
-        self, runs: BotRunRepository, run: BotRunInfo, state: BotState | None
-    ) -> RunSummary:
+    def _build_loop(self, run: BotRunInfo, state: BotState | None) -> BotLoop:
+        """The loop's parts on the run's paper account, with what the venue did while down."""
         plan = self.plan
         settings = plan.config.kernel_settings(allow_short=False)
         clock = ManualClock(plan.bar_times[plan.first].to_pydatetime())
@@ -206,6 +205,18 @@ class BotRunner:
         loop_state.open_trade = resolve_exchange_orders(
             exchange, orders, records, recorder, plan, run, loop_state.open_trade
         )
+        if state is not None:
+            flag_unknown_positions(
+                state.open_positions, loop_state.open_trade, exchange, recorder, clock.now()
+            )
+        return loop
+
+    def _execute(
+        self, runs: BotRunRepository, run: BotRunInfo, state: BotState | None
+    ) -> RunSummary:
+        loop = self._build_loop(run, state)
+        parts, loop_state = loop.parts, loop.state
+        exchange, risk, plan = parts.exchange, parts.risk, self.plan
         save_count = 0 if state is None else state.save_count + 1
         bars = 0
         stopped = False
@@ -239,7 +250,7 @@ class BotRunner:
             if self.options.speed > 0 and isinstance(event, NewBar):
                 self.options.sleep(1.0 / self.options.speed)
         exchange.close()
-        trades = len(records.trades(run.id))
+        trades = len(parts.records.trades(run.id))
         return RunSummary(run=run, bars=bars, trades=trades, stopped_early=stopped)
 
     def _state(
