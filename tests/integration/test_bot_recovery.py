@@ -405,6 +405,7 @@ def test_bot_force_entry_when_flat_enters_at_the_next_open_tagged_force_entry(
 
     ((kind, status, result),) = bot.commands()
     assert (kind, status) == ("force_entry", "acknowledged")
+    assert result is not None
     assert result.startswith("entry of 1,000.00 in bitcoin sent for the next open")
     (position,) = bot.status()["open_positions"]
     assert position["entry_time"].startswith("2018-09-21")
@@ -441,7 +442,7 @@ def test_restart_when_the_state_file_holds_a_position_nobody_knows_flags_it_and_
     replay(bot, "2018-09-20")
     state_dir = StatePaths.in_data_dir(bot.data_dir).state_dir
     state = load_state(state_dir)
-    assert state is not None
+    assert state is not None and state.last_bar_time is not None
     ghost = PositionState(
         position_id="ghost-1", strategy="sma_crossover", symbol="bitcoin", direction="long",
         size=0.5, entry_price=6000.0, entry_time=state.last_bar_time, extreme_price=None,
