@@ -66,7 +66,7 @@ def read_markets_csv(path: str | Path) -> pd.DataFrame:
             start after its end, bad payouts or a winner they do not pay. The message names
             the file, line, field and value.
     """
-    table = read_table(path)
+    table = read_table(path, _markets_header)
     payout_names = _markets_header(table)
     if not table.rows:
         raise DataError(f"{table.where}: no markets (the file has a header but no rows)")
@@ -112,8 +112,7 @@ def read_books_csv(path: str | Path, markets: pd.DataFrame) -> pd.DataFrame:
             an empty or bad time, a price outside [0, 1] or not a number, a negative size, a
             price without its size (or the reverse), a second row for one token and time.
     """
-    table = read_table(path)
-    _books_header(table)
+    table = read_table(path, _books_header)
     if not table.rows:
         raise DataError(f"{table.where}: no snapshots (the file has a header but no rows)")
     positions = _market_positions(table, markets)

@@ -11,7 +11,8 @@ import csv
 import gzip
 import io
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -37,16 +38,21 @@ class Table:
         header: The header's names as written.
         names: The same, stripped and lower-cased (how columns are looked up).
         header_line: The header's line number (1 unless blank lines precede it).
-        lines: Each row's line number in the file.
-        rows: The rows, as wide as the header.
+        lines: Each row's line number in the file (where its record starts).
+        rows: The rows, as wide as the header; filled while the file is read.
     """
 
     where: str
     header: tuple[str, ...]
     names: tuple[str, ...]
     header_line: int
-    lines: np.ndarray
-    rows: list[list[str]]
+    lines: list[int] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+    def add_row(self, line: int, values: list[str]) -> None:
+        """Append a row read from this line (while the file is read)."""
+        self.lines.append(line)
+        self.rows.append(values)
 
     def column(self, name: str) -> list[str]:
         """Every row's value of a column (by lower-case name)."""
@@ -59,7 +65,7 @@ class Table:
 
     def fail(self, row: int, problem: str) -> DataError:
         """``{file}: line {n}: {problem}`` for the row at this position."""
-        return DataError(f"{self.where}: line {int(self.lines[row])}: {problem}")
+        return DataError(f"{self.where}: line {self.lines[row]}: {problem}")
 
     def fail_header(self, problem: str) -> DataError:
         """``{file}: line 1: {problem}`` about the header."""
@@ -83,22 +89,24 @@ def _decoded(file: Path, where: str) -> str:
         raise DataError(f"{where}: not a CSV file (not UTF-8 text at byte {exc.start})") from exc
 
 
-def read_table(path: str | Path) -> Table:
+def read_table(path: str | Path, check_header: Callable[[Table], object]) -> Table:
     """Read a CSV file, plain or gzipped (found by its first bytes, not its name).
 
+    Args:
+        path: The file.
+        check_header: Called with the header (a table without rows) before any row is read,
+            so that a wrong header is reported as such, not as rows of the wrong width.
+
     Raises:
-        DataError: the file is missing, unreadable or empty, the header repeats a name, or a
-            row is not as wide as the header.
+        DataError: the file is missing, unreadable or empty, the header repeats a name or
+            fails ``check_header``, or a row is not as wide as the header.
     """
     file = Path(path)
     where = file.name
     if not file.is_file():
         raise DataError(f"{file}: no such file")
     reader = csv.reader(io.StringIO(_decoded(file, where), newline=""))
-    header: list[str] | None = None
-    header_line = 0
-    lines: list[int] = []
-    rows: list[list[str]] = []
+    table: Table | None = None
     try:
         previous = 0  # the line a record starts on is the one after the previous record
         for record in reader:
@@ -106,25 +114,29 @@ def read_table(path: str | Path) -> Table:
             values = [value.strip() for value in record]
             if not any(values):
                 continue  # blank lines and all-empty rows
-            if header is None:
-                header, header_line = values, start
+            if table is None:
+                table = _header(where, values, start)
+                check_header(table)
                 continue
-            if len(values) != len(header):
+            if len(values) != len(table.names):
                 raise DataError(
                     f"{where}: line {start}: {len(values)} fields, the header (line "
-                    f"{header_line}) has {len(header)}"
+                    f"{table.header_line}) has {len(table.names)}"
                 )
-            lines.append(start)
-            rows.append(values)
+            table.add_row(start, values)
     except csv.Error as exc:
         raise DataError(f"{where}: line {reader.line_num}: not readable CSV ({exc})") from exc
-    if header is None:
+    if table is None:
         raise DataError(f"{where}: the file is empty")
+    return table
+
+
+def _header(where: str, header: list[str], line: int) -> Table:
     names = tuple(name.lower() for name in header)
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise DataError(f"{where}: line {header_line}: column {repeated[0]} appears twice")
-    return Table(where, tuple(header), names, header_line, np.array(lines, dtype=np.int64), rows)
+        raise DataError(f"{where}: line {line}: column {repeated[0]} appears twice")
+    return Table(where, tuple(header), names, line)
 
 
 def numbers(table: Table, name: str, *, price: bool) -> np.ndarray:
