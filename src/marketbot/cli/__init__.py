@@ -18,6 +18,7 @@ import typer
 
 import marketbot.cli.download  # noqa: F401 - registers `data download`
 from marketbot.cli import backtest as backtest_commands
+from marketbot.cli import drift as drift_commands
 from marketbot.cli import events as event_commands
 from marketbot.cli import optimize as optimize_commands
 from marketbot.cli import run as run_commands
@@ -28,6 +29,7 @@ from marketbot.cli.data import data_app
 from marketbot.cli.keys import keys_app
 from marketbot.cli.polymarket import polymarket_app
 from marketbot.cli.runs import runs_app
+from marketbot.cli.web import web_app
 
 app = typer.Typer(
     name="marketbot",
@@ -50,9 +52,11 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(polymarket_app, name="polymarket")
 app.add_typer(risk_app, name="risk")
 app.add_typer(bot_app, name="bot")
+app.add_typer(web_app, name="web")
 app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
 app.command()(event_commands.events)
+app.command()(drift_commands.drift)
 
 DEBUG_VARIABLE = "MARKETBOT_DEBUG"
 
