@@ -313,7 +313,7 @@ def optimization_table(result: OptimizationResult, top: int) -> Table:
         f"({result.skipped:,} skipped), by {direction} {label}"
     )
     best = _metric_cell(result.metric, result.best_metric)
-    table = _titled_table(title, f"best: {_params_text(result.best_params)} → {label} {best}")
+    table = _titled_table(title, f"best: {_params_text(result.best_params or {})} → {label} {best}")
     params = [c for c in result.results.columns if c not in METRIC_COLUMNS and c != "eligible"]
     shown = [result.metric] + [m for m in ("return_pct", "max_drawdown_pct", "num_trades",
                                            "win_rate") if m != result.metric]  # fmt: skip

@@ -123,7 +123,9 @@ def optimize_many(
     failures: dict[str, str] = {}
     for name, ranges in strategies.items():
         try:
-            results[name] = optimizer.optimize_strategy(name, ranges, metric, **common)
+            result = optimizer.optimize_strategy(name, ranges, metric, **common)
+            result.winner  # noqa: B018 - no eligible combination fails this strategy
+            results[name] = result
         except DataError as exc:
             failures[name] = str(exc)
     if not results:
@@ -145,7 +147,7 @@ def _summary_row(
     metrics = {key: _plain(best[key]) for key in METRIC_KEYS}
     return {
         "strategy": name,
-        "best_params": dict(result.best_params),
+        "best_params": dict(result.winner),
         "best_metric": result.best_metric,
         "num_trades": int(metrics["num_trades"]),
         "return_pct": float(metrics["return_pct"]),

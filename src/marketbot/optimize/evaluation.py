@@ -13,12 +13,16 @@ from typing import Any
 
 import pandas as pd
 
+from marketbot.backtest.binary_backtest import simulate_markets
+from marketbot.backtest.binary_config import BinaryConfig
+from marketbot.backtest.binary_markets import BinaryMarkets
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import BacktestingEngine, TradingWindow
 from marketbot.backtest.portfolio import PortfolioRules
 from marketbot.core.errors import ConfigError
 from marketbot.optimize.executors import FileStrategyReference, portable_strategy
 from marketbot.strategies.base import Strategy
+from marketbot.strategies.binary import BinaryStrategy
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class Evaluation:
 
     It pickles, so executors can send it to other processes and machines: a strategy loaded
     from ``file.py:Class`` travels as a reference to its file (executors.portable_strategy).
+    A binary strategy is evaluated on ``markets`` with ``binary_config`` (``config`` is then
+    unused).
     """
 
     strategy: Strategy
@@ -36,9 +42,15 @@ class Evaluation:
     rules: PortfolioRules | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    markets: BinaryMarkets | None = None
+    binary_config: BinaryConfig | None = None
 
     def metrics(self, params: Mapping[str, Any]) -> dict[str, float | int]:
         """Backtest one combination and return its metrics."""
+        binary = self._binary()
+        if binary is not None:
+            strategy, markets, config = binary
+            return simulate_markets(strategy, markets, params, config).metrics
         if self.window is not None:
             return self.window.run(self.strategy, params, self.config).metrics
         if self.frames is None or self.rules is None:
@@ -56,6 +68,10 @@ class Evaluation:
 
     def equity_curve(self, params: Mapping[str, Any]) -> pd.Series:
         """Backtest one combination and return its equity curve (for the diagnostics)."""
+        binary = self._binary()
+        if binary is not None:
+            strategy, markets, config = binary
+            return simulate_markets(strategy, markets, params, config).equity
         if self.window is not None:
             run = self.window.run(self.strategy, params, self.config)
             return pd.Series(run.output.equity, index=self.window.index)
@@ -75,7 +91,10 @@ class Evaluation:
 
     def describe(self) -> dict[str, str]:
         """What the trials depend on besides the parameters, as text (for a stored study)."""
-        if self.window is not None:
+        if self.markets is not None:
+            span = {"markets": ",".join(self.markets.slugs)}
+            return {**span, "config": repr(self.binary_config)}
+        elif self.window is not None:
             index = self.window.bars.index
             span = {"first_bar": str(index[0]), "last_bar": str(index[-1])}
         else:
@@ -84,6 +103,14 @@ class Evaluation:
             span = {"start": str(self.start), "end": str(self.end), "bars": bars}
             span["rules"] = repr(self.rules)
         return {**span, "config": repr(self.config)}
+
+    def _binary(self) -> tuple[BinaryStrategy, BinaryMarkets, BinaryConfig] | None:
+        """The strategy, markets and settings of a binary evaluation; None for OHLCV."""
+        if self.markets is None:
+            return None
+        if not isinstance(self.strategy, BinaryStrategy) or self.binary_config is None:
+            raise ConfigError("markets need a binary strategy and a BinaryConfig")
+        return self.strategy, self.markets, self.binary_config
 
     def __reduce__(self) -> tuple[Any, ...]:
         others = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

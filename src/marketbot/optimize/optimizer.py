@@ -21,6 +21,9 @@ from typing import Any, Unpack
 
 import pandas as pd
 
+from marketbot.backtest.binary_config import BinaryConfig, build_binary_config
+from marketbot.backtest.binary_markets import BinaryMarkets
+from marketbot.backtest.binary_run import MarketChoice, load_binary_strategy, select_markets
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import BacktestingEngine, TradingWindow, parse_date_range
 from marketbot.backtest.options import (
@@ -59,6 +62,7 @@ from marketbot.optimize.smart_search import (
     search_space,
 )
 from marketbot.strategies.base import Strategy
+from marketbot.strategies.binary import BinaryStrategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
 
 __all__ = ["Evaluation", "OptimizationResult", "StrategyOptimizer", "select_best"]
@@ -97,7 +101,9 @@ class StrategyOptimizer:
         *,
         symbol: str | None = None,
         symbols: Sequence[str] | None = None,
-        data: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+        data: pd.DataFrame | Mapping[str, pd.DataFrame] | BinaryMarkets | None = None,
+        market: str | None = None,
+        markets: MarketChoice = None,
         start_date: DateLike = None,
         end_date: DateLike = None,
         method: str = "grid",
@@ -107,7 +113,7 @@ class StrategyOptimizer:
         study_name: str | None = None,
         min_trades: int = 0,
         timeframe: str | None = None,
-        config: BacktestConfig | None = None,
+        config: BacktestConfig | BinaryConfig | None = None,
         rules: PortfolioRules | None = None,
         save: bool | None = None,
         progress: ProgressCallback | None = None,
@@ -126,7 +132,11 @@ class StrategyOptimizer:
             metric: Any metric key; drawdowns are minimised, the rest maximised.
             symbol: Stored symbol to optimise on (one of symbol, symbols and data).
             symbols: A stored universe: each combination is a portfolio backtest.
-            data: An OHLCV frame, or a mapping of symbol to frame for a universe.
+            data: An OHLCV frame, or a mapping of symbol to frame for a universe; for a
+                binary strategy, BinaryMarkets.
+            market: A stored binary market (binary strategies).
+            markets: Stored binary markets: slugs or ``"all"`` (the default of a binary
+                strategy: every stored market with books).
             start_date: First bar traded (earlier bars feed the warm-up).
             end_date: Last bar traded.
             method: ``grid`` (every combination) or ``optuna`` (TPE, ``trials`` backtests).
@@ -135,7 +145,9 @@ class StrategyOptimizer:
             storage: Optuna RDB storage URL (``sqlite:///study.db``) to keep and share the
                 study between processes or machines; optuna only.
             study_name: The study's name in ``storage``; optuna only.
-            min_trades: Fewer trades than this make a combination ineligible to win.
+            min_trades: Fewer trades than this (and than 1) make a combination ineligible.
+                Without an eligible combination the result has ``best_params=None``,
+                ``best_metric=nan`` and a ``message`` (it is not saved).
             timeframe: Stored timeframe (default as in ``run_backtest``).
             config: Costs, sizing, exits and risk limits of every combination, as for
                 ``run_backtest`` (default: ``BacktestConfig()``).
@@ -157,31 +169,46 @@ class StrategyOptimizer:
         Raises:
             ConfigError: an unknown metric or method, an empty or invalid range, an option
                 the method does not use, or bad settings; all before any backtest runs.
-            DataError: no combination had ``min_trades`` trades, or no usable data.
+            DataError: no usable data.
         """
         _check_options(metric, method, min_trades, storage, study_name, executor)
         strategy = load_strategy(strategy_name)
+        binary = (
+            isinstance(strategy, BinaryStrategy)
+            or market is not None
+            or (markets is not None or isinstance(data, BinaryMarkets))
+        )
         space = search_space(strategy, param_ranges)
         plan: ParameterGrid | StudySettings = (
             StudySettings(trials, seed, storage, study_name)
             if method == "optuna"
             else expand_grid(strategy, grid_axes(space))
         )
-        run_config = build_config(config, options)
-        portfolio_rules = build_rules(rules, options)
-        selection = DataSelection(symbol, symbols, data, start_date, end_date, timeframe)
-        evaluation, label = self._evaluation(strategy, run_config, selection, portfolio_rules)
+        if binary:
+            evaluation, label, described = self._binary_evaluation(
+                strategy, config, DataSelection(symbol, symbols, None, start_date, end_date),
+                (market, markets, data), options,
+            )  # fmt: skip
+        else:
+            selection = DataSelection(symbol, symbols, data, start_date, end_date, timeframe)  # type: ignore[arg-type]  # not BinaryMarkets here
+            run_config = build_config(config, options)  # type: ignore[arg-type]  # OHLCV here
+            portfolio_rules = build_rules(rules, options)
+            evaluation, label = self._evaluation(strategy, run_config, selection, portfolio_rules)
+            described = label
         daily: DailySums | None = None
         if isinstance(plan, StudySettings):
-            result = _smart_search(evaluation, space, plan, metric, min_trades, label, progress)
+            result = _smart_search(
+                evaluation, space, plan, metric, min_trades, (label, described), progress
+            )
         else:
             optimizer = self if executor is None else self._with_executor(executor)
             rows, daily = optimizer._evaluate_grid(
                 evaluation, plan.combinations, progress, keep_daily=diagnostics
             )
             result = select_best(
-                strategy.name, plan, rows, metric, min_trades=min_trades, symbol=label
-            )
+                strategy.name, plan, rows, metric, min_trades=min_trades, symbol=label,
+                data_description=described,
+            )  # fmt: skip
         if diagnostics and int(result.results["eligible"].sum()) >= 2:
             result = _with_diagnostics(result, evaluation, top_k, daily)
         LOG.info(
@@ -189,7 +216,7 @@ class StrategyOptimizer:
             strategy.name, label, method, len(result.results), result.skipped, metric,
             result.best_metric, result.best_params,
         )  # fmt: skip
-        if save if save is not None else data is None:
+        if result.best_params is not None and (save if save is not None else data is None):
             from marketbot.store.optimizations import OptimizationRunRepository
 
             OptimizationRunRepository(self.engine.database).save(result.to_dict())
@@ -269,6 +296,36 @@ class StrategyOptimizer:
             label = "data"
         window = TradingWindow.of(frame, start=start, end=end, label=label)
         return Evaluation(strategy, config, window=window), label
+
+    def _binary_evaluation(
+        self,
+        strategy: Strategy,
+        config: BacktestConfig | BinaryConfig | None,
+        selection: DataSelection,
+        choice: tuple[str | None, MarketChoice, object],
+        options: Mapping[str, Any],
+    ) -> tuple[Evaluation, str, str]:
+        """A binary strategy's evaluation, the label of its data and how messages name it.
+
+        ``choice`` is ``(market, markets, data)`` as ``optimize_strategy`` got them.
+        """
+        market, markets, data = choice
+        binary = load_binary_strategy(strategy)
+        if selection.symbol is not None or selection.symbols is not None:
+            raise ConfigError(
+                f"{binary.name} trades binary markets: give market= or markets=, not symbol="
+            )
+        if selection.start_date is not None or selection.end_date is not None:
+            raise ConfigError(
+                "start and end dates do not apply to binary markets: choose the markets instead"
+            )
+        binary_config = build_binary_config(config, options)
+        chosen = select_markets(lambda: self.engine.database, market, markets, data)
+        label = chosen.slugs[0] if len(chosen) == 1 else f"{len(chosen)} markets"
+        evaluation = Evaluation(
+            binary, BacktestConfig(), markets=chosen, binary_config=binary_config
+        )
+        return evaluation, label, chosen.describe()
 
     def _frames(
         self,
@@ -352,10 +409,11 @@ def _smart_search(
     settings: StudySettings,
     metric: str,
     min_trades: int,
-    label: str,
+    labels: tuple[str, str],
     progress: ProgressCallback | None,
 ) -> OptimizationResult:
     """Run the Optuna study and assemble its trials as the grid's result shape."""
+    label, described = labels
     strategy = evaluation.strategy
     setup = {
         "strategy": strategy.name,
@@ -377,7 +435,7 @@ def _smart_search(
     )
     result = select_best(
         strategy.name, trials, outcome.rows, metric, min_trades=min_trades, symbol=label,
-        trial_numbers=outcome.numbers,
+        trial_numbers=outcome.numbers, data_description=described,
     )  # fmt: skip
     if settings.storage is None:
         return result

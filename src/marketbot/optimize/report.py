@@ -193,7 +193,7 @@ def _context(
         "skipped": f"{result.skipped:,}",
         "best_params": [
             (str(key), format_value(plain(value)), key in varying)
-            for key, value in result.best_params.items()
+            for key, value in (result.best_params or {}).items()
         ],
         "best_metric": format_metric(result.metric, result.best_metric),
         "kpis": _kpis(result, None if best is None else table.loc[best]),
@@ -211,16 +211,17 @@ def _context(
 def _parameter_names(result: OptimizationResult) -> list[str]:
     """The results table's parameter columns, in grid order."""
     columns = [str(c) for c in result.results.columns if c not in _NOT_PARAMETERS]
-    return [name for name in columns if name in result.best_params] or columns
+    return [name for name in columns if name in (result.best_params or {})] or columns
 
 
 def _best_label(result: OptimizationResult, names: Sequence[str]) -> Any:
     """The index label of the best row: the first whose parameters are ``best_params``."""
     table = result.results
+    best_params = result.best_params or {}  # none without an eligible combination
     matches = pd.Series(True, index=table.index)
     for name in names:
-        if name in result.best_params:
-            matches &= table[name] == result.best_params[name]
+        if name in best_params:
+            matches &= table[name] == best_params[name]
     if matches.any():
         return matches.idxmax()
     ranked = result.ranked()

@@ -25,8 +25,9 @@ class OptimizationResult:
         strategy: The strategy's name.
         metric: The metric optimised.
         minimise: True for drawdown metrics (smaller is better).
-        best_params: The winning combination (ties go to the first in grid or trial order).
-        best_metric: Its metric value.
+        best_params: The winning combination (ties go to the first in grid or trial order);
+            None when no combination was eligible.
+        best_metric: Its metric value (NaN without a winner).
         results: One row per combination, in grid order: its parameters, every metric, and
             ``eligible`` (False when it had fewer trades than ``min_trades``). Optuna's
             table has one row per evaluated trial, in trial order, led by a ``trial`` column.
@@ -35,18 +36,33 @@ class OptimizationResult:
         symbol: What was optimised on (a symbol, ``a,b`` for a universe, or ``data``).
         method: ``grid`` or ``optuna``.
         diagnostics: Overfitting checks and other extras (deflated Sharpe, PBO...).
+        message: Why there is no winner (e.g. ``no combination made at least 1 trade (most:
+            0) on 18 markets``); None when there is one.
     """
 
     strategy: str
     metric: str
     minimise: bool
-    best_params: dict[str, Any]
+    best_params: dict[str, Any] | None
     best_metric: float
     results: pd.DataFrame
     skipped: int = 0
     symbol: str = "data"
     method: str = "grid"
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+
+    @property
+    def winner(self) -> dict[str, Any]:
+        """The best parameters.
+
+        Raises:
+            DataError: no combination was eligible (the message says why); walk-forward and
+                batch optimisation treat that as a failure.
+        """
+        if self.best_params is None:
+            raise DataError(self.message or "no eligible combination")
+        return self.best_params
 
     def ranked(self) -> pd.DataFrame:
         """Eligible combinations, best first (ties keep grid order)."""
@@ -68,6 +84,7 @@ class OptimizationResult:
             "best_params": self.best_params,
             "best_metric": _json_value(self.best_metric),
             "skipped": self.skipped,
+            "message": self.message,
             "diagnostics": {k: _json_value(v) for k, v in self.diagnostics.items()},
             "results": rows,
         }
@@ -81,7 +98,7 @@ def _json_value(value: object) -> object:
     return value
 
 
-def select_best(
+def select_best(  # noqa: PLR0913 - keywords that label the table
     strategy: str,
     grid: ParameterGrid,
     rows: Iterable[Mapping[str, float | int]],
@@ -90,8 +107,13 @@ def select_best(
     min_trades: int = 0,
     symbol: str = "data",
     trial_numbers: Sequence[int] | None = None,
+    data_description: str | None = None,
 ) -> OptimizationResult:
     """Assemble the results table and pick the best eligible row (first in row order on ties).
+
+    A combination is eligible with at least ``max(min_trades, 1)`` trades: a run without a
+    trade measures nothing. Without an eligible one the result has the whole table,
+    ``best_params=None``, ``best_metric=nan`` and a ``message`` naming the data.
 
     Args:
         strategy: The strategy's name.
@@ -102,9 +124,7 @@ def select_best(
         symbol: What was optimised on.
         trial_numbers: Each row's Optuna trial number, put in a leading ``trial`` column;
             given for an Optuna search (method ``optuna``), None for a grid.
-
-    Raises:
-        DataError: no combination reached ``min_trades`` trades.
+        data_description: How the message names the data (default: ``symbol``).
     """
     table = pd.DataFrame(
         [
@@ -114,14 +134,19 @@ def select_best(
     )
     if trial_numbers is not None:
         table.insert(0, "trial", list(trial_numbers))
-    table["eligible"] = table["num_trades"] >= min_trades
+    needed = max(min_trades, 1)
+    table["eligible"] = table["num_trades"] >= needed
     minimise = is_minimised(metric)
+    method = "grid" if trial_numbers is None else "optuna"
     eligible = table[table["eligible"]]
     if eligible.empty:
-        raise DataError(
-            f"no combination made at least {min_trades} trades "
-            f"(most: {int(table['num_trades'].max())}); lower min_trades or widen the ranges"
-        )
+        return OptimizationResult(
+            strategy=strategy, metric=metric, minimise=minimise, best_params=None,
+            best_metric=math.nan, results=table, skipped=grid.skipped, symbol=symbol,
+            method=method,
+            message=f"no combination made at least {needed} trade{'s' if needed > 1 else ''} "
+            f"(most: {int(table['num_trades'].max())}) on {data_description or symbol}",
+        )  # fmt: skip
     values = eligible[metric]
     best_position = int(values.to_numpy().argmin() if minimise else values.to_numpy().argmax())
     best_position = int(eligible.index[best_position])
@@ -134,5 +159,5 @@ def select_best(
         results=table,
         skipped=grid.skipped,
         symbol=symbol,
-        method="grid" if trial_numbers is None else "optuna",
+        method=method,
     )

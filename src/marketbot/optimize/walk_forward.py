@@ -305,6 +305,7 @@ def _optimise_window(
             strategy, param_ranges, metric, data=frame.iloc[: plan.out_of_sample_first],
             start_date=in_sample_start, save=False, diagnostics=False, **options,
         )  # fmt: skip
+        best_params = result.winner  # no eligible combination fails the window
     except DataError as exc:
         raise DataError(
             f"walk-forward window {plan.number} (in-sample {in_sample_start} to "
@@ -316,7 +317,7 @@ def _optimise_window(
         in_sample_end=index[plan.out_of_sample_first - 1],
         out_of_sample_start=index[plan.out_of_sample_first],
         out_of_sample_end=index[plan.out_of_sample_end - 1],
-        params=dict(result.best_params),
+        params=dict(best_params),
         in_sample_metrics=_best_row_metrics(result),
         out_of_sample_metrics={},
         efficiency=math.nan,

@@ -57,11 +57,18 @@ def test_grid_when_constraint_breaks_combinations_skips_them() -> None:
     assert len(result.results) == 3
 
 
-def test_grid_when_min_trades_excludes_every_row_raises_data_error() -> None:
+def test_grid_when_min_trades_excludes_every_row_returns_the_table_without_a_winner() -> None:
+    result = StrategyOptimizer(jobs=1).optimize_strategy(
+        "sma_crossover", {"fast": [5]}, data=random_walk_frame(300), min_trades=10_000
+    )
+    assert result.best_params is None
+    assert math.isnan(result.best_metric)
+    assert len(result.results) == 1 and not result.results["eligible"].any()
+    assert result.message is not None
+    assert result.message.startswith("no combination made at least 10000 trades (most: ")
+    assert result.message.endswith(") on data")
     with pytest.raises(DataError, match="no combination made at least 10000 trades"):
-        StrategyOptimizer(jobs=1).optimize_strategy(
-            "sma_crossover", {"fast": [5]}, data=random_walk_frame(300), min_trades=10_000
-        )
+        _ = result.winner
 
 
 def test_grid_when_min_trades_given_marks_rows_ineligible() -> None:
