@@ -29,6 +29,7 @@ from marketbot.cli.data import data_app
 from marketbot.cli.keys import keys_app
 from marketbot.cli.polymarket import polymarket_app
 from marketbot.cli.runs import runs_app
+from marketbot.cli.web import web_app
 
 app = typer.Typer(
     name="marketbot",
@@ -51,6 +52,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(polymarket_app, name="polymarket")
 app.add_typer(risk_app, name="risk")
 app.add_typer(bot_app, name="bot")
+app.add_typer(web_app, name="web")
 app.add_typer(keys_app, name="keys")
 app.add_typer(alerts_app, name="alerts")
 app.command()(event_commands.events)
