@@ -18,6 +18,8 @@ from marketbot._compile_cache import configure_numba_cache
 configure_numba_cache()
 
 if TYPE_CHECKING:
+    from marketbot.backtest.binary_config import BinaryConfig
+    from marketbot.backtest.binary_markets import BinaryMarkets
     from marketbot.backtest.config import BacktestConfig, ExitRules
     from marketbot.backtest.engine import BacktestingEngine
     from marketbot.backtest.lookahead import LookaheadReport, check_lookahead
@@ -42,12 +44,17 @@ if TYPE_CHECKING:
     from marketbot.sources.collector import HistoricalDataCollector
     from marketbot.sources.polymarket import PolymarketCollector
     from marketbot.strategies.base import Parameter, Signals, Strategy
+    from marketbot.strategies.binary import BinarySignals, BinaryStrategy
     from marketbot.strategies.loader import builtin_strategies, load_strategy
 
 __all__ = [
     "BacktestConfig",
     "BacktestResult",
     "BacktestingEngine",
+    "BinaryConfig",
+    "BinaryMarkets",
+    "BinarySignals",
+    "BinaryStrategy",
     "ConfigError",
     "DataError",
     "ExchangeError",
@@ -86,6 +93,10 @@ _HOMES = {
     "BacktestConfig": "marketbot.backtest.config",
     "ExitRules": "marketbot.backtest.config",
     "BacktestingEngine": "marketbot.backtest.engine",
+    "BinaryConfig": "marketbot.backtest.binary_config",
+    "BinaryMarkets": "marketbot.backtest.binary_markets",
+    "BinarySignals": "marketbot.strategies.binary",
+    "BinaryStrategy": "marketbot.strategies.binary",
     "LookaheadReport": "marketbot.backtest.lookahead",
     "check_lookahead": "marketbot.backtest.lookahead",
     "BacktestResult": "marketbot.backtest.result",
