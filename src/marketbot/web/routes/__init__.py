@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from marketbot.web.routes import auth, backtests, jobs, pages
+from marketbot.web.routes import auth, backtests, bot, jobs, pages
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -12,4 +12,6 @@ ROUTERS: list[APIRouter] = [
     jobs.router,
     backtests.router,
     backtests.pages,
+    bot.router,
+    bot.pages,
 ]

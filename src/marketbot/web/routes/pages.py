@@ -1,21 +1,14 @@
-"""Pages without their own API module: the root and the jobs list."""
+"""Pages without their own API module: the jobs list."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
 
 from marketbot.web.context import Context, page
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/")
-def root() -> RedirectResponse:
-    """The bot page is the home page."""
-    return RedirectResponse("/bot", status_code=303)
 
 
 @router.get("/jobs")
