@@ -176,6 +176,8 @@ def same_params(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
 
 
 def _same_value(left: object, right: object) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
     numbers = (int, float)
     if (
         isinstance(left, numbers)

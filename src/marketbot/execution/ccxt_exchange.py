@@ -417,14 +417,18 @@ class CcxtExchange:
         limit: int | None = None,
         priority: int = PRIORITY_NORMAL,
     ) -> list[Order]:
-        """Orders no longer open, oldest first."""
+        """Orders no longer open (filled, canceled, rejected, expired), oldest first.
+
+        ccxt's ``fetch_closed_orders`` means filled only; where the exchange lists all
+        orders (Binance's allOrders), the ended ones are taken from that list instead.
+        """
         since_ms = round(since.timestamp() * 1000) if since is not None else None
-        rows = self._call(
-            lambda: self._ccxt.fetch_closed_orders(symbol, since_ms, limit),
-            "closed orders",
-            priority,
-        )
-        return sorted((self._order(row) for row in rows), key=lambda order: order.timestamp)
+        ccxt = self._ccxt
+        method = ccxt.fetch_orders if ccxt.has.get("fetchOrders") else ccxt.fetch_closed_orders
+        rows = self._call(lambda: method(symbol, since_ms, limit), "closed orders", priority)
+        orders = (self._order(row) for row in rows)
+        ended = (order for order in orders if order.status.is_terminal)
+        return sorted(ended, key=lambda order: order.timestamp)
 
     def fetch_my_trades(
         self,

@@ -95,12 +95,14 @@ def _enter_sandbox(exchange: Any) -> None:
     """Switch to ccxt's sandbox (testnet) mode; refused for an exchange that has none."""
     import ccxt
 
+    refusal = f"{exchange.id} has no testnet (ccxt sandbox mode); run without --testnet"
+    # Some exchanges (kraken) list a "test" URL of None, which ccxt would fail to copy.
+    if not exchange.urls.get("test"):
+        raise ConfigError(refusal)
     try:
         exchange.set_sandbox_mode(True)
     except ccxt.NotSupported:
-        raise ConfigError(
-            f"{exchange.id} has no testnet (ccxt sandbox mode); run without --testnet"
-        ) from None
+        raise ConfigError(refusal) from None
 
 
 def _url_keys(node: object, prefix: str = "") -> list[str]:
