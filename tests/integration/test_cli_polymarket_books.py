@@ -90,7 +90,7 @@ def test_import_book_when_a_line_is_bad_exits_1_with_one_line_and_stores_nothing
     assert stored_rows(stocked) == before
 
 
-def test_import_sample_when_run_twice_stores_the_18_markets_once(
+def test_import_sample_then_list_shows_each_market_with_its_book_snapshots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_dir = isolated_data_dir(tmp_path, monkeypatch)
@@ -100,10 +100,13 @@ def test_import_sample_when_run_twice_stores_the_18_markets_once(
         "(Resolved Markets, resolvedkit sample data, CC BY 4.0)\n"
     )
 
-    first = run_cli(["polymarket", "import-sample"], capsys)
-    second = run_cli(["polymarket", "import-sample"], capsys)
+    imported = run_cli(["polymarket", "import-sample"], capsys)
+    code, listed, err = run_cli(["polymarket", "list"], capsys)
 
-    assert first == (0, expected, "")
-    assert second == (0, expected, "")
+    assert imported == (0, expected, "")
+    assert (code, err) == (0, "")
+    assert "book snapshots" in listed
+    assert listed.count("btc-updown-15m-") == 18
+    assert "2,032" in listed  # the first market's snapshots
     rows = stored_rows(data_dir)
     assert (len(rows["polymarket_markets"]), len(rows["polymarket_books"])) == (18, 38_333)

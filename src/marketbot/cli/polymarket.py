@@ -111,22 +111,29 @@ def _outcomes_text(info: Any, winner: str | None) -> str:
 
 @polymarket_app.command("list")
 def polymarket_list() -> None:
-    """List stored markets: question, outcomes, status, points and time range."""
+    """List stored markets: question, outcomes, status, points and range, book snapshots."""
     from rich.table import Table
 
     from marketbot.cli.tables import make_console
     from marketbot.store.polymarket import PolymarketRepository
+    from marketbot.store.polymarket_books import PolymarketBookRepository
 
-    summaries = PolymarketRepository(open_database()).list_summaries()
+    database = open_database()
+    summaries = PolymarketRepository(database).list_summaries()
+    snapshots = PolymarketBookRepository(database).snapshot_counts()
     table = Table(title="Stored Polymarket markets")
-    for column in ("id", "market", "question", "outcomes", "status", "points", "first", "last"):
-        table.add_column(column, justify="right" if column == "points" else "left")
+    columns = ["id", "market", "question", "outcomes", "status", "points", "first", "last"]
+    if snapshots:  # only then: the table is wide enough already
+        columns.append("book snapshots")
+    for column in columns:
+        numeric = column in {"points", "book snapshots"}
+        table.add_column(column, justify="right" if numeric else "left")
     for item in summaries:
         info = item.market.info
         status = "closed" if info.closed else "open"
         if item.market.history_complete:
             status += ", complete"
-        table.add_row(
+        cells = [
             info.market_id,
             info.slug,
             info.question,
@@ -135,11 +142,15 @@ def polymarket_list() -> None:
             str(item.points),
             "" if item.first is None else f"{item.first:%Y-%m-%d %H:%M}",
             "" if item.last is None else f"{item.last:%Y-%m-%d %H:%M}",
-        )
+        ]
+        if snapshots:
+            cells.append(f"{snapshots.get(info.market_id, 0):,}")
+        table.add_row(*cells)
     console = make_console()
     if not summaries:
         console.print(
-            "no Polymarket markets stored; run: marketbot polymarket collect --market SLUG"
+            "no Polymarket markets stored; run: marketbot polymarket collect --market SLUG, "
+            "or marketbot polymarket import-sample"
         )
         return
     console.print(table)

@@ -264,6 +264,12 @@ class PolymarketBookRepository:
                     f"{wanted[slug]}; nothing was imported"
                 )
 
+    def snapshot_counts(self) -> dict[str, int]:
+        """How many book snapshots each stored market has, by market id (none: absent)."""
+        query = sa.select(_BOOKS.c.market_id, sa.func.count()).group_by(_BOOKS.c.market_id)
+        with self._database.engine.connect() as connection:
+            return {str(market_id): int(count) for market_id, count in connection.execute(query)}
+
     def markets_with_books(self) -> list[str]:
         """The slugs of the stored markets that have book snapshots, in order."""
         query = (

@@ -61,6 +61,7 @@ def test_import_frames_when_files_good_loads_back_the_same_frames(
     pd.testing.assert_frame_equal(markets, frames[0])
     pd.testing.assert_frame_equal(books, frames[1])
     assert repository.markets_with_books() == ["mkt-a", "mkt-b"]
+    assert repository.snapshot_counts() == {"0xaaa": 6, "0xbbb": 1}
 
 
 def test_import_frames_when_paid_stores_a_closed_resolved_market_with_its_payouts(
