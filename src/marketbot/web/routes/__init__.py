@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from marketbot.web.routes import auth, backtests, bot, jobs, pages
+from marketbot.web.routes import auth, backtests, bot, data, jobs, pages
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -14,4 +14,6 @@ ROUTERS: list[APIRouter] = [
     backtests.pages,
     bot.router,
     bot.pages,
+    data.router,
+    data.pages,
 ]
