@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
@@ -33,7 +34,13 @@ from marketbot.core.bars import bar_times, normalize_ohlcv
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.metrics import ClosedTrades, compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
-from marketbot.core.timeframes import find_gaps, infer_bar_seconds, seconds_to_timeframe
+from marketbot.core.timeframes import (
+    NANOSECONDS_PER_SECOND,
+    find_gaps,
+    infer_bar_seconds,
+    median_spacing_ns,
+    seconds_to_timeframe,
+)
 from marketbot.risk.limits_nb import DENIAL_NAMES
 from marketbot.strategies.base import Strategy
 from marketbot.strategies.loader import StrategySpec, load_strategy
@@ -87,6 +94,14 @@ class TradingWindow:
         bars = frame.iloc[first:] if first else frame
         return cls(frame=frame, first=first, bars=bars, index=bar_times(bars))
 
+    @cached_property
+    def bar_spacing_ns(self) -> float | None:
+        """The median spacing of the bars' times (ns; None for one bar), measured once.
+
+        Every run's metrics and the data notes need it; one pass over the times serves them.
+        """
+        return median_spacing_ns(self.index.asi8) if len(self.index) >= 2 else None
+
     def run(
         self, strategy: Strategy, params: Mapping[str, Any], config: BacktestConfig
     ) -> WindowRun:
@@ -117,6 +132,7 @@ class TradingWindow:
             exposed_bars=output.exposed_bars,
             total_fees=output.total_fees,
             initial_cash=config.initial_cash,
+            bar_spacing_ns=self.bar_spacing_ns,
         )
         warmup = int(strategy.warmup_bars(params))
         return WindowRun(output, metrics, prepared.tag_names, signals, prepared.allow_short, warmup)
@@ -294,7 +310,7 @@ class BacktestingEngine:
             trades=trades_frame(output, index, run.tag_names),
             equity_curve=pd.Series(output.equity, index=index, name="equity", copy=False),
             bars=window.bars,
-            notes=_data_notes(window.bars)
+            notes=_data_notes(window.bars, window.bar_spacing_ns)
             + _risk_notes(output.entry_denials, output.breaker_trips, index),
             warnings=result_warnings(metrics),
             no_trade_reason=reason,
@@ -462,9 +478,12 @@ def _is_date_only(value: DateLike) -> bool:
     return isinstance(value, date) and not isinstance(value, datetime)
 
 
-def _data_notes(frame: pd.DataFrame) -> tuple[str, ...]:
+def _data_notes(frame: pd.DataFrame, bar_spacing_ns: float | None = None) -> tuple[str, ...]:
     index = bar_times(frame)
-    bar_seconds = infer_bar_seconds(index.asi8)
+    if bar_spacing_ns is None:
+        bar_seconds = infer_bar_seconds(index.asi8)
+    else:  # infer_bar_seconds' rounding, of the median the caller measured
+        bar_seconds = max(1, round(bar_spacing_ns / NANOSECONDS_PER_SECOND))
     gaps = find_gaps(index, bar_seconds)
     if not gaps:
         return ()

@@ -202,7 +202,7 @@ class ClosedTrades(NamedTuple):
     hold_bars: npt.ArrayLike
 
 
-def compute_metrics(
+def compute_metrics(  # noqa: PLR0913 - one run's figures, keyword-only past the arrays
     equity: npt.NDArray[np.float64],
     times_ns: npt.NDArray[np.int64],
     close: npt.NDArray[np.float64],
@@ -211,6 +211,7 @@ def compute_metrics(
     exposed_bars: int,
     total_fees: float,
     initial_cash: float,
+    bar_spacing_ns: float | None = None,
 ) -> dict[str, float | int]:
     """Compute every metric of one backtest, as defined in the module docstring.
 
@@ -223,6 +224,9 @@ def compute_metrics(
         exposed_bars: How many of the n bars had a position open (0..n).
         total_fees: Fees paid over the backtest, quote currency.
         initial_cash: Starting equity, quote currency (> 0).
+        bar_spacing_ns: ``timeframes.median_spacing_ns(times_ns)`` when the caller has
+            it already (a window of bars run many times, whose notes need it too): the
+            metrics then skip their own pass over the times. None: measured here.
 
     Returns:
         A dict with exactly the keys of :data:`METRIC_KEYS`, in that order, holding plain
@@ -262,7 +266,7 @@ def compute_metrics(
     finite, mean, std, downside, max_depth, max_duration = equity_curve_stats_nb(equity)
     if not finite:
         raise DataError("equity must be finite (no NaN or inf)")
-    annualiser, span_days = time_scale(times_ns)
+    annualiser, span_days = time_scale(times_ns, bar_spacing_ns)
     run = RunStatistics(
         final_equity=float(equity[-1]),
         initial_cash=initial_cash,
@@ -314,17 +318,24 @@ def equity_curve_stats_nb(equity: np.ndarray) -> EquityStats:
     return equity_stats_finish_nb(state, n)
 
 
-def time_scale(times_ns: npt.NDArray[np.int64]) -> tuple[float, float]:
+def time_scale(
+    times_ns: npt.NDArray[np.int64], median_spacing: float | None = None
+) -> tuple[float, float]:
     """The annualiser (square root of bars per year) and the span in days of bar times.
 
     With fewer than two bars there is no spacing to measure: daily bars are assumed.
+    ``median_spacing`` is the times' median spacing in ns when the caller has measured it
+    (``timeframes.median_spacing_ns``, which also checks that they increase); else it is
+    measured here.
 
     Raises:
         DataError: the times do not increase.
     """
     if times_ns.shape[0] < 2:
         return math.sqrt(_DAYS_PER_YEAR), 0.0
-    bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / median_spacing_ns(times_ns)
+    if median_spacing is None:
+        median_spacing = median_spacing_ns(times_ns)
+    bars_per_year = _DAYS_PER_YEAR * _NANOSECONDS_PER_DAY / median_spacing
     span_days = float(times_ns[-1] - times_ns[0]) / _NANOSECONDS_PER_DAY
     return math.sqrt(bars_per_year), span_days
 

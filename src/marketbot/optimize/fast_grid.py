@@ -297,7 +297,7 @@ def _bars(window: TradingWindow) -> _Bars | None:
     if not (math.isfinite(close[0]) and close[0] > 0.0 and math.isfinite(close[-1])):
         return None
     try:
-        annualiser, span_days = time_scale(times_ns)
+        annualiser, span_days = time_scale(times_ns, window.bar_spacing_ns)
     except DataError:
         return None
     arrays = fast_grid_nb.GridBars(

@@ -337,6 +337,33 @@ def test_sharpe_when_series_is_long_uses_the_exact_median_spacing(regular: bool)
     assert result["sharpe"] == pytest.approx(expected, rel=1e-9)
 
 
+def test_compute_metrics_when_given_the_measured_spacing_skips_measuring_it() -> None:
+    # The engine measures a window's median spacing once and passes it on: the metrics
+    # with it are the metrics without it, and a different spacing is what they annualise
+    # by (hourly bars said to be daily: the daily annualiser).
+    times = np.array([0, HOUR_NS, 2 * HOUR_NS, 5 * HOUR_NS, 6 * HOUR_NS], dtype=np.int64)
+    equity = np.array(FOUR_RETURNS_EQUITY, dtype=np.float64)
+
+    def metrics_with(spacing_ns: float | None) -> dict[str, float | int]:
+        return compute_metrics(
+            equity,
+            times,
+            equity,
+            ClosedTrades(np.array([]), np.array([]), np.array([], dtype=np.int64)),
+            exposed_bars=0,
+            total_fees=0.0,
+            initial_cash=float(equity[0]),
+            bar_spacing_ns=spacing_ns,
+        )
+
+    measured = metrics_with(None)
+    given = metrics_with(float(HOUR_NS))
+    said_daily = metrics_with(float(DAY_NS))
+
+    assert given == measured
+    assert said_daily["sharpe"] == pytest.approx(FOUR_RETURNS_MEAN_OVER_STD * SQRT_DAILY)
+
+
 def test_sharpe_when_one_return_is_zero_but_sortino_is_defined() -> None:
     # one return of -10 %: no std (needs 2), downside sqrt(0.01 / 1) = 0.1; -0.1 / 0.1 = -1
     result = metrics_of([100.0, 90.0])
