@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from marketbot.web.routes import auth, backtests, bot, data, jobs, pages
+from marketbot.web.routes import auth, backtests, bot, comparison, data, jobs, pages
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -16,4 +16,6 @@ ROUTERS: list[APIRouter] = [
     bot.pages,
     data.router,
     data.pages,
+    comparison.router,
+    comparison.pages,
 ]
