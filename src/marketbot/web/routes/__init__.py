@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from marketbot.web.routes import auth, backtests, bot, comparison, data, jobs, pages
+from marketbot.web.routes import (
+    auth,
+    backtests,
+    bot,
+    comparison,
+    data,
+    jobs,
+    journal,
+    pages,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -18,4 +27,6 @@ ROUTERS: list[APIRouter] = [
     data.pages,
     comparison.router,
     comparison.pages,
+    journal.router,
+    journal.pages,
 ]
