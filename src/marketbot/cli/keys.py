@@ -145,7 +145,7 @@ def keys_test(
     """An authenticated balance request (15 s): print ok, or the reason and exit 1."""
     from marketbot.core.errors import ConfigError, ExchangeError, MarketbotError
     from marketbot.core.redaction import SecretRedactor
-    from marketbot.execution.ccxt_exchange import open_ccxt_exchange
+    from marketbot.execution.ccxt_connect import open_ccxt_exchange
     from marketbot.net.retrying import RetryPolicy
 
     store, settings = open_key_store()

@@ -16,20 +16,30 @@ attempt fails the same way it is looked up once more, then the error is raised. 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, ExchangeError
+from marketbot.execution.ccxt_orders import (
+    OrderRequest,
+    ccxt_order_arguments,
+    edited_client_id,
+    is_duplicate,
+    is_not_found,
+    is_refusal,
+    rejected_order,
+    with_quote_amount,
+)
 from marketbot.execution.ccxt_records import (
     read_balance,
     read_market,
     read_order,
     read_ticker,
+    read_time,
     read_trade,
 )
 from marketbot.execution.exchange import OrderNotFoundError
@@ -45,72 +55,14 @@ from marketbot.execution.models import (
     Trade,
 )
 from marketbot.execution.order_rules import LIVE_QUOTE_CURRENCIES, FillOutcome, net_fill
-from marketbot.net.rate_limiter import (
-    PRIORITY_EMERGENCY,
-    PRIORITY_NORMAL,
-    PriorityRateLimiter,
-)
-from marketbot.net.retrying import DEFAULT_RETRY_POLICY, RetryPolicy
+from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
 from marketbot.sources.exchange_client import ExchangeClient, ExchangeUnavailableError
 
-if TYPE_CHECKING:
-    from marketbot.store.keys import Credentials
-
-__all__ = ["CcxtExchange", "open_ccxt_exchange", "spot_options"]
+__all__ = ["CcxtExchange"]
 
 _LOG = logging.getLogger(__name__)
-_CLIENT_ID_PREFIX: Final = "mb-"
-_CLIENT_ID_HEX: Final = 29
-
-
-def spot_options(exchange_id: str) -> dict[str, Any]:
-    """Ccxt options for spot trading only, with no private currency listing."""
-    options: dict[str, Any] = {
-        "defaultType": "spot",
-        "fetchCurrencies": False,
-        "fetchMarkets": {"types": ["spot"]},
-        "fetchMargins": False,
-    }
-    if exchange_id.startswith("binance"):
-        options["warnOnFetchOpenOrdersWithoutSymbol"] = False
-    return options
-
-
-def open_ccxt_exchange(
-    exchange_id: str,
-    credentials: Credentials | None,
-    *,
-    api_urls: Mapping[str, str] | None = None,
-    testnet: bool = False,
-    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
-    limiter: PriorityRateLimiter | None = None,
-    clock: Clock | None = None,
-) -> CcxtExchange:
-    """A :class:`CcxtExchange` on a new client for ``exchange_id``.
-
-    Args:
-        exchange_id: The ccxt id (``binance``).
-        credentials: The account's keys (None for public calls only).
-        api_urls: API roots to replace (``MARKETBOT_EXCHANGE_API_URLS``, a test server).
-        testnet: ccxt's sandbox mode; refused for an exchange without one.
-        policy: Timeouts and retries of reads.
-        limiter: The limiter to pace calls on (default: the exchange's rate).
-        clock: "Now" for the limiter and records without a time.
-
-    Raises:
-        ConfigError: an unknown exchange, API URL key, or a testnet the exchange lacks.
-    """
-    client = ExchangeClient(
-        exchange_id,
-        api_urls=api_urls,
-        options=spot_options(exchange_id),
-        limiter=limiter,
-        policy=policy,
-        clock=clock,
-        credentials=credentials.to_ccxt() if credentials is not None else None,
-        sandbox=testnet,
-    )
-    return CcxtExchange(client)
+# An order is sent at most twice: again only when the exchange never got the first.
+_SENDS: Final = 2
 
 
 class CcxtExchange:
@@ -225,72 +177,43 @@ class CcxtExchange:
         priority: int = PRIORITY_NORMAL,
     ) -> Order:
         """Place an order once (see the module doc); a refusal is a ``rejected`` order."""
-        _check_order(type, side, amount, cost, price, stop_price)
-        extra: dict[str, Any] = {"clientOrderId": client_order_id}
-        if cost is not None:
-            extra["cost"] = cost
-        if type is OrderType.STOP:
-            extra["stopPrice"] = stop_price
-        kind = "limit" if type is OrderType.LIMIT else "market"
+        request = OrderRequest(
+            symbol, type, side, amount, price, client_order_id, stop_price=stop_price, cost=cost
+        )
+        arguments = ccxt_order_arguments(request)
         ccxt = self._ccxt
-
-        def send() -> Any:
-            return ccxt.create_order(symbol, kind, side.value, amount, price, extra)
-
-        context = f"{self.client.exchange_id}: {side.value} {type.value} {symbol} {client_order_id}"
+        context = request.describe(self.client.exchange_id)
         for attempt in (1, 2):
             try:
                 raw = self.client.call(
-                    send, context=context, priority=priority, retry_transient=False
+                    lambda: ccxt.create_order(*arguments),
+                    context=context,
+                    priority=priority,
+                    retry_transient=False,
                 )
             except ExchangeUnavailableError as exc:
                 found = self.fetch_order_by_client_id(client_order_id, symbol, priority=priority)
                 if found is not None:
                     _LOG.warning("%s: no answer (%s) but the exchange has the order", context, exc)
-                    return _with_quote_amount(found, cost)
-                if attempt == 2:
+                    return with_quote_amount(found, cost)
+                if attempt == _SENDS:
                     raise
                 _LOG.warning("%s: not received (%s); sending it again, same id", context, exc)
                 continue
             except ExchangeError as exc:
-                if _is_duplicate(exc):
+                found = None
+                if is_duplicate(exc):
                     found = self.fetch_order_by_client_id(
                         client_order_id, symbol, priority=priority
                     )
-                    if found is not None:
-                        return _with_quote_amount(found, cost)
-                if not _is_refusal(exc):
+                if found is not None:
+                    return with_quote_amount(found, cost)
+                if not is_refusal(exc):
                     raise
                 _LOG.warning("%s: rejected: %s", context, exc)
-                return self._rejected(symbol, type, side, amount, cost, client_order_id, exc)
-            order = self._order(raw)
-            return _with_quote_amount(order, cost)
+                return rejected_order(request, exc, self.clock.now())
+            return with_quote_amount(self._order(raw), cost)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _rejected(
-        self,
-        symbol: str,
-        type: OrderType,
-        side: OrderSide,
-        amount: float | None,
-        cost: float | None,
-        client_order_id: str,
-        exc: ExchangeError,
-    ) -> Order:
-        return Order(
-            id="",
-            client_order_id=client_order_id,
-            symbol=symbol,
-            side=side,
-            type=type,
-            amount=amount or 0.0,
-            status=OrderStatus.REJECTED,
-            timestamp=self.clock.now(),
-            price=None,
-            stop_price=None,
-            quote_amount=cost,
-            reason=str(exc.__cause__ or exc),
-        )
 
     def _order(self, raw: Mapping[str, Any]) -> Order:
         order = read_order(raw, self.clock.now())
@@ -326,7 +249,7 @@ class CcxtExchange:
         if current.status is not OrderStatus.CANCELED:
             raise ExchangeError(f"order {order_id} is {current.status.value}: nothing to move")
         left = amount if amount is not None else current.amount - current.filled
-        new_id = _edited_client_id(current.client_order_id, left, price, stop_price)
+        new_id = edited_client_id(current.client_order_id, left, price, stop_price)
         return self.create_order(
             symbol,
             current.type,
@@ -348,7 +271,7 @@ class CcxtExchange:
                 lambda: self._ccxt.cancel_order(order_id, known), f"cancel {order_id}", priority
             )
         except ExchangeError as exc:
-            if not _is_not_found(exc):
+            if not is_not_found(exc):
                 raise
             return self.fetch_order(order_id, known, priority=priority)
         order = self._order(raw)
@@ -370,7 +293,7 @@ class CcxtExchange:
                 lambda: self._ccxt.fetch_order(order_id, known), f"order {order_id}", priority
             )
         except ExchangeError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 raise OrderNotFoundError(
                     f"{self.client.exchange_id} has no order {order_id}"
                 ) from exc
@@ -389,7 +312,7 @@ class CcxtExchange:
                 priority,
             )
         except ExchangeError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return None
             raise
         return self._order(raw)
@@ -471,73 +394,3 @@ class CcxtExchange:
             return self.fetch_ticker(f"{asset}/{market.quote}", priority=priority).last
 
         return net_fill(trades, market, price_of)
-
-
-def read_time(epoch_ms: object) -> datetime:
-    """A candle's open time (epoch ms) as UTC."""
-    from marketbot.execution.ccxt_records import utc_from_ms
-
-    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, int | float):
-        raise ValueError(f"open time {epoch_ms!r}")
-    return utc_from_ms(epoch_ms, datetime.min)
-
-
-def _check_order(
-    type: OrderType,
-    side: OrderSide,
-    amount: float | None,
-    cost: float | None,
-    price: float | None,
-    stop_price: float | None,
-) -> None:
-    if (amount is None) == (cost is None):
-        raise ConfigError("give exactly one of `amount` and `cost`")
-    if cost is not None and not (type is OrderType.MARKET and side is OrderSide.BUY):
-        raise ConfigError("`cost` (a quote amount) is for market buys only")
-    if type is OrderType.LIMIT and price is None:
-        raise ConfigError("a limit order needs `price`")
-    if type is OrderType.STOP and stop_price is None:
-        raise ConfigError("a stop order needs `stop_price`")
-
-
-def _cause(exc: BaseException) -> BaseException | None:
-    return exc.__cause__
-
-
-def _is_not_found(exc: ExchangeError) -> bool:
-    import ccxt
-
-    return isinstance(exc, OrderNotFoundError) or isinstance(_cause(exc), ccxt.OrderNotFound)
-
-
-def _is_refusal(exc: ExchangeError) -> bool:
-    """The exchange refused the order itself (a filter, the funds, a price), not the request.
-
-    ccxt reads Binance's -1013 filter failures as ``BadRequest``; an unknown symbol, also a
-    BadRequest, never gets here (the client raises it as a ConfigError).
-    """
-    import ccxt
-
-    cause = _cause(exc)
-    refusals = ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.BadRequest
-    return isinstance(cause, refusals) and not isinstance(cause, ccxt.OrderNotFound)
-
-
-def _is_duplicate(exc: ExchangeError) -> bool:
-    return "duplicate order" in str(_cause(exc) or exc).lower()
-
-
-def _with_quote_amount(order: Order, cost: float | None) -> Order:
-    if cost is None or order.quote_amount is not None:
-        return order
-    from dataclasses import replace
-
-    return replace(order, quote_amount=cost)
-
-
-def _edited_client_id(
-    client_order_id: str, amount: float, price: float | None, stop_price: float | None
-) -> str:
-    payload = f"{client_order_id}\x1fedit\x1f{amount!r}\x1f{price!r}\x1f{stop_price!r}"
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:_CLIENT_ID_HEX]
-    return _CLIENT_ID_PREFIX + digest

@@ -32,6 +32,7 @@ __all__ = [
     "read_market",
     "read_order",
     "read_ticker",
+    "read_time",
     "read_trade",
     "utc_from_ms",
 ]
@@ -42,6 +43,17 @@ def utc_from_ms(epoch_ms: object, fallback: datetime) -> datetime:
     if isinstance(epoch_ms, int | float) and not isinstance(epoch_ms, bool):
         return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return fallback
+
+
+def read_time(epoch_ms: object) -> datetime:
+    """A candle's open time (epoch ms) as UTC.
+
+    Raises:
+        ValueError: not a number.
+    """
+    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, int | float):
+        raise ValueError(f"open time {epoch_ms!r}")
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 
 
 def _number(value: object) -> float | None:

@@ -22,7 +22,8 @@ import pytest
 
 from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError, ExchangeError, TemporaryError
-from marketbot.execution.ccxt_exchange import CcxtExchange, open_ccxt_exchange
+from marketbot.execution.ccxt_connect import open_ccxt_exchange
+from marketbot.execution.ccxt_exchange import CcxtExchange
 from marketbot.execution.exchange import OrderNotFoundError
 from marketbot.execution.models import OrderSide, OrderStatus, OrderType
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_LOW, PriorityRateLimiter
