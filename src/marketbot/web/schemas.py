@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
-def _blank_is_none(value: Any) -> Any:
+def blank_is_none(value: Any) -> Any:
+    """An empty or blank string means "not given"."""
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -24,15 +25,15 @@ def _checkbox(value: Any) -> Any:
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 OptionalName = Annotated[
-    Annotated[str, Field(max_length=100)] | None, BeforeValidator(_blank_is_none)
+    Annotated[str, Field(max_length=100)] | None, BeforeValidator(blank_is_none)
 ]
-OptionalDate = Annotated[date | None, BeforeValidator(_blank_is_none)]
-Fraction = Annotated[Annotated[float, Field(ge=0, lt=1)] | None, BeforeValidator(_blank_is_none)]
+OptionalDate = Annotated[date | None, BeforeValidator(blank_is_none)]
+Fraction = Annotated[Annotated[float, Field(ge=0, lt=1)] | None, BeforeValidator(blank_is_none)]
 PositiveFraction = Annotated[
-    Annotated[float, Field(gt=0, lt=1)] | None, BeforeValidator(_blank_is_none)
+    Annotated[float, Field(gt=0, lt=1)] | None, BeforeValidator(blank_is_none)
 ]
 Checkbox = Annotated[bool, BeforeValidator(_checkbox)]
-Text = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_blank_is_none)]
+Text = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(blank_is_none)]
 ParamValue = Annotated[str | float | int | bool, Field(union_mode="left_to_right")]
 
 
@@ -57,16 +58,16 @@ class BacktestRequest(Request):
     fee: Fraction = None
     slippage: Fraction = None
     cash: Annotated[
-        Annotated[float, Field(gt=0, le=1e12)] | None, BeforeValidator(_blank_is_none)
+        Annotated[float, Field(gt=0, le=1e12)] | None, BeforeValidator(blank_is_none)
     ] = None
     stop_loss: PositiveFraction = None
     take_profit: Annotated[
-        Annotated[float, Field(gt=0, le=100)] | None, BeforeValidator(_blank_is_none)
+        Annotated[float, Field(gt=0, le=100)] | None, BeforeValidator(blank_is_none)
     ] = None
     trailing_stop: PositiveFraction = None
     max_hold: Annotated[
         Annotated[str, Field(max_length=16, pattern=r"^\d+[mhdw]$")] | None,
-        BeforeValidator(_blank_is_none),
+        BeforeValidator(blank_is_none),
     ] = None
     risk: Checkbox = False
     bot_defaults: Checkbox = False
@@ -141,22 +142,22 @@ class BotCommandRequest(Request):
 class JournalSaveRequest(Request):
     """A journal entry to create (no ``id``) or update."""
 
-    id: Annotated[Annotated[int, Field(ge=1, le=2**62)] | None, BeforeValidator(_blank_is_none)] = (
+    id: Annotated[Annotated[int, Field(ge=1, le=2**62)] | None, BeforeValidator(blank_is_none)] = (
         None
     )
     trade_ref: Annotated[
         Annotated[str, Field(max_length=128, pattern=r"^(trade:\d{1,18}|run:\d{1,18}:\d{1,9})$")]
         | None,
-        BeforeValidator(_blank_is_none),
+        BeforeValidator(blank_is_none),
     ] = None
     symbol: Name
     strategy: OptionalName = None
     entry_reason: Text = None
     confidence: Annotated[
-        Annotated[int, Field(ge=1, le=10)] | None, BeforeValidator(_blank_is_none)
+        Annotated[int, Field(ge=1, le=10)] | None, BeforeValidator(blank_is_none)
     ] = None
     exit_reason: Text = None
     lessons: Text = None
-    rating: Annotated[Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(_blank_is_none)] = (
+    rating: Annotated[Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(blank_is_none)] = (
         None
     )

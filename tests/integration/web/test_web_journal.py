@@ -108,3 +108,17 @@ def test_draft_journal_entry_when_called_twice_for_a_trade_makes_one_draft(
     entries, total = JournalRepository(database(client)).list_entries(JournalFilter())
     assert total == 1
     assert (entries[0].trade_ref, entries[0].entry_reason) == ("trade:7", "breakout_long")
+
+
+def test_journal_list_when_search_form_sends_blank_filters_ignores_them(
+    client: TestClient, csrf: str
+) -> None:
+    client.post("/api/trade_journal/save", json={"symbol": "bitcoin"})
+
+    response = client.get(
+        "/api/trade_journal/list?q=&strategy=&symbol=&rating=&start=&end=",
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    assert "bitcoin" in response.text

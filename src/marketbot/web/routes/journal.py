@@ -7,23 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, BeforeValidator, Field
 
 from marketbot.core.errors import DataError
 from marketbot.store.web_journal import JournalEntry, JournalFilter, JournalRepository
 from marketbot.web.context import Context, WebContext, page, wants_fragment
 from marketbot.web.errors import FieldError, NotFoundError
 from marketbot.web.journal_links import TradeLinks
-from marketbot.web.schemas import JournalSaveRequest
+from marketbot.web.schemas import JournalSaveRequest, blank_is_none
 
 router = APIRouter(tags=["trade_journal"])
 pages = APIRouter(include_in_schema=False)
 
 EntryId = Annotated[int, Path(ge=1, le=2**62)]
-Text = Annotated[str | None, Query(max_length=200)]
-Rating = Annotated[int | None, Query(ge=1, le=5)]
-Day = Annotated[date | None, Query()]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=2**31)]
+Text = Annotated[str | None, Field(max_length=200)]
+# The search form sends an empty field for "any": blank means not given.
+Rating = Annotated[Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(blank_is_none)]
+Day = Annotated[date | None, BeforeValidator(blank_is_none)]
+Limit = Annotated[int, Field(ge=1, le=200)]
+Offset = Annotated[int, Field(ge=0, le=2**31)]
 
 
 def _rows(context: WebContext, entries: list[JournalEntry]) -> list[dict[str, Any]]:
@@ -35,23 +37,30 @@ def _blank(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
+class JournalQuery(BaseModel):
+    """The journal list's search text, filters and page."""
+
+    q: Text = None
+    strategy: Text = None
+    symbol: Text = None
+    rating: Rating = None
+    start: Day = None
+    end: Day = None
+    limit: Limit = 50
+    offset: Offset = 0
+
+
 @router.get("/api/trade_journal/list")
 def list_entries(
-    request: Request,
-    context: Context,
-    q: Text = None,
-    strategy: Text = None,
-    symbol: Text = None,
-    rating: Rating = None,
-    start: Day = None,
-    end: Day = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    request: Request, context: Context, query: Annotated[JournalQuery, Query()]
 ) -> Any:
     """Entries, newest first, matching a search and filters: ``{"items", "total"}``."""
-    where = JournalFilter(_blank(q), _blank(strategy), _blank(symbol), rating, start, end)
+    where = JournalFilter(
+        _blank(query.q), _blank(query.strategy), _blank(query.symbol), query.rating,
+        query.start, query.end,
+    )  # fmt: skip
     entries, total = JournalRepository(context.database).list_entries(
-        where, limit=limit, offset=offset
+        where, limit=query.limit, offset=query.offset
     )
     rows = _rows(context, entries)
     if wants_fragment(request):
