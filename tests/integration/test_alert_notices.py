@@ -18,7 +18,7 @@ import pytest
 from marketbot.bot.alert_snapshot import AlertSnapshot, PriceReading
 from marketbot.bot.alert_watch import AlertWatcher
 from marketbot.bot.alerts import AlertManager
-from marketbot.bot.notify import AppriseNotifier, notify_categories
+from marketbot.bot.notify import AppriseNotifier, notify_categories, notify_url_secrets
 from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
 from marketbot.store import Database
@@ -221,7 +221,9 @@ def test_watch_when_bars_arrive_fires_on_the_new_bar_and_reports_a_stale_heartbe
         clock.advance(timedelta(seconds=seconds))
         if clock.now() >= T0 + 2 * DAY + timedelta(hours=2):
             new_bar = bars.iloc[[1]].set_axis(pd.DatetimeIndex([T0 + 2 * DAY], name="timestamp"))
-            prices.upsert_bars("bitstamp", "bitcoin", "1d", new_bar.assign(close=21000.0, high=21500.0))
+            prices.upsert_bars(
+                "bitstamp", "bitcoin", "1d", new_bar.assign(close=21000.0, high=21500.0)
+            )
 
     events = EventRepository(sqlite_database)
     with AppriseNotifier([server.url()], events=events) as notifier:
@@ -235,3 +237,28 @@ def test_watch_when_bars_arrive_fires_on_the_new_bar_and_reports_a_stale_heartbe
     assert kinds == ["alert_fired", "heartbeat_stale"]
     titles = sorted(post.body["title"] for post in server.wait_for(2))
     assert titles == ["marketbot EMERGENCY: heartbeat stale", "marketbot: alert btc20k"]
+
+
+def test_emergency_when_normal_notices_are_queued_is_sent_before_them(
+    server: NotifyServer,
+) -> None:
+    server.delay_seconds = 0.3
+    chosen = notify_categories("lifecycle,emergency")
+    with AppriseNotifier([server.url()], categories=chosen) as notifier:
+        notifier.notify("first", "in flight")
+        server.wait_for(1)
+        for number in (2, 3, 4):
+            notifier.notify(f"normal {number}", "queued")
+        notifier.notify("circuit_breaker_tripped", "queued last", emergency=True)
+
+    titles = [post.body["title"] for post in server.wait_for(5)]
+    assert titles == [
+        "marketbot: first", "marketbot EMERGENCY: circuit_breaker_tripped",
+        "marketbot: normal 2", "marketbot: normal 3", "marketbot: normal 4",
+    ]  # fmt: skip
+
+
+def test_notify_url_secrets_when_urls_have_passwords_lists_them_and_the_urls() -> None:
+    urls = ["json://u:PWTEST@127.0.0.1:8799/h", "ntfy://topic"]
+
+    assert notify_url_secrets(urls) == [*urls[:1], "PWTEST", urls[1]]

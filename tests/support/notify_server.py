@@ -2,7 +2,8 @@
 
 apprise's ``json://user:password@127.0.0.1:PORT/path`` posts ``{"version", "title",
 "message", "type"}`` with HTTP basic auth; the server keeps the path, the headers and the
-decoded body of each request and answers 200 (or the status set in ``answer_status``).
+decoded body of each request and answers 200 (or the status set in ``answer_status``), after
+``delay_seconds``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class NotifyServer:
     def __init__(self) -> None:
         self.posts: list[ReceivedPost] = []
         self.answer_status = 200
+        self.delay_seconds = 0.0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(
@@ -79,6 +81,7 @@ def _handler(server: NotifyServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             server.keep(ReceivedPost(self.path, dict(self.headers.items()), json.loads(raw)))
+            time.sleep(server.delay_seconds)  # a slow service: later notices queue meanwhile
             self.send_response(server.answer_status)
             self.send_header("Content-Length", "0")
             self.end_headers()

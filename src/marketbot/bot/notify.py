@@ -111,14 +111,40 @@ def notify_targets(urls: Sequence[str]) -> list[NotifyTarget]:
         plugin.request_rate_per_sec = 0
         plugin.socket_connect_timeout = SEND_TIMEOUT_SECONDS / 2
         plugin.socket_read_timeout = SEND_TIMEOUT_SECONDS / 2
-        parts = urlsplit(url)
-        targets.append(NotifyTarget(position, parts.scheme.lower(), parts.hostname or "", plugin))
+        targets.append(NotifyTarget(position, *_scheme_and_host(url), plugin))
     return targets
+
+
+def _scheme_and_host(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+    except ValueError:  # a malformed port: the host is still not secret, but not known
+        host = ""
+    return parts.scheme.lower(), host
 
 
 def split_notify_urls(text: str) -> list[str]:
     """The comma separated URLs of ``MARKETBOT_NOTIFY_URLS``, blanks dropped."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def notify_url_secrets(urls: Sequence[str]) -> list[str]:
+    """What a log redactor must hide: each URL whole, and its password when it has one.
+
+    For ``core.redaction.SecretRedactor``: the URL's text is never logged here, but a
+    library's message or a traceback could quote it.
+    """
+    secrets = []
+    for url in urls:
+        secrets.append(url)
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            secrets.append(password)
+    return secrets
 
 
 class _ApprisePrivacy(logging.Filter):
