@@ -29,16 +29,40 @@ def backtest(
     universe: Annotated[
         Path | None, typer.Option(help="File of stored symbols, one per line (portfolio).")
     ] = None,
+    market: Annotated[
+        list[str] | None,
+        typer.Option(help="Stored binary market slug (binary strategies); repeatable."),
+    ] = None,
+    markets: Annotated[
+        str | None,
+        typer.Option(help="'all': every stored binary market with books (the default)."),
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
     fee: Annotated[
-        float | None, typer.Option(help="Fee per fill, fraction of notional [default: 0.002].")
+        float | None,
+        typer.Option(
+            help="Fee per fill, fraction of notional [default: 0.002]; binary markets: the "
+            "taker rate of shares x fee x p x (1 - p) [default: 0.07]."
+        ),
     ] = None,
     slippage: Annotated[
-        float | None, typer.Option(help="Slippage per fill, fraction [default: 0.001].")
+        float | None,
+        typer.Option(help="Slippage per fill, fraction [default: 0.001; binary: 0]."),
     ] = None,
     cash: Annotated[float | None, typer.Option(help="Starting cash [default: 10000].")] = None,
+    sizing: Annotated[
+        str | None,
+        typer.Option(
+            help="all_in, fraction or fixed_cash [default: all_in]; binary markets: shares, "
+            "fixed_cash or fraction [default: fixed_cash, $1,000 a group]."
+        ),
+    ] = None,
+    size: Annotated[
+        float | None,
+        typer.Option(help="The sizing's amount: a fraction, USD, or shares per leg."),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Backtest this OHLCV CSV instead.")] = None,
     columns: Annotated[
         list[str] | None,
@@ -85,6 +109,26 @@ def backtest(
     from marketbot.sources.csv_file import load_ohlcv_csv
 
     params = parse_params(param)
+    if check_instrument(strategy, market, markets, symbol=symbol, universe=universe, data=data):
+        binary_options = {
+            "fee": fee, "slippage": slippage, "cash": cash, "sizing": sizing, "size": size,
+            "stop_loss": stop_loss, "take_profit": take_profit, "max_hold": max_hold,
+        }  # fmt: skip
+        ohlcv_only = {
+            "--start": start, "--end": end, "--timeframe": timeframe, "--source": source,
+            "--trailing-stop": trailing_stop, "--risk": risk or None, "--risk-file": risk_file,
+            "--config": config_file, "--bot-defaults": bot_defaults or None,
+            "--max-positions": max_positions, "--max-exposure": max_exposure,
+            "--portfolio-stop": portfolio_stop, "--columns": columns,
+        }  # fmt: skip
+        refuse_ohlcv_options(strategy, ohlcv_only)
+        result = BacktestingEngine(open_database()).run_backtest(
+            strategy, market=market[0] if market and len(market) == 1 else None,
+            markets=market if market and len(market) > 1 else (None if market else "all"),
+            params=params, save=True, **binary_options,  # type: ignore[arg-type]
+        )  # fmt: skip
+        _show(result, report, as_json=as_json)
+        return
     check_data_choice(symbol, universe, data, columns)
     run_config = _run_config(
         config_file,
@@ -97,6 +141,8 @@ def backtest(
             "take_profit": take_profit,
             "trailing_stop": trailing_stop,
             "max_hold": max_hold,
+            "sizing": sizing,
+            "size": size,
             "risk": risk or None,
             "risk_file": risk_file,
         },
@@ -124,6 +170,11 @@ def backtest(
     if csv is not None and data is not None:
         result = replace(result, symbol=data.name, notes=csv.notes + result.notes)
         _save_file_run(database, result, data)
+    _show(result, report, as_json=as_json)
+
+
+def _show(result: BacktestResult, report: Path | None, *, as_json: bool) -> None:
+    """Write the report if asked, then print the result (a table, or one JSON object)."""
     if report is not None:
         from marketbot.backtest.report import write_report
 
@@ -132,6 +183,63 @@ def backtest(
         sys.stdout.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
         return
     _print_result(result, report)
+
+
+def check_instrument(
+    strategy: str,
+    market: list[str] | None,
+    markets: str | None,
+    *,
+    symbol: list[str] | None,
+    universe: Path | None,
+    data: Path | None,
+) -> bool:
+    """Whether the run is a binary one; a one-line error when the options name the other kind.
+
+    Raises:
+        ConfigError: ``--market``/``--markets`` with an OHLCV strategy, ``--symbol``,
+            ``--universe`` or ``--data`` with a binary one, or ``--markets`` other than all.
+    """
+    from marketbot.core.errors import ConfigError, StrategyError
+    from marketbot.strategies.binary import is_binary
+    from marketbot.strategies.loader import load_strategy
+
+    try:
+        binary = is_binary(load_strategy(strategy))
+    except StrategyError:
+        if market or markets is not None:
+            raise
+        return False  # the OHLCV path names the bad strategy, after its own checks
+    if not binary and (market or markets is not None):
+        raise ConfigError(
+            f"--market/--markets name binary markets, but {strategy} trades OHLCV bars: "
+            "use --symbol, --universe or --data"
+        )
+    if binary:
+        given = "--symbol" if symbol else "--universe" if universe is not None else "--data"
+        if symbol or universe is not None or data is not None:
+            raise ConfigError(
+                f"{given} names OHLCV bars, but {strategy} trades binary markets: "
+                "use --market SLUG or --markets all"
+            )
+        if markets is not None and markets != "all":
+            raise ConfigError(f"--markets {markets!r}: use 'all', or --market SLUG (repeatable)")
+        if market and markets is not None:
+            raise ConfigError("give --market SLUG (repeatable) or --markets all, not both")
+    return binary
+
+
+def refuse_ohlcv_options(strategy: str, given: Mapping[str, object]) -> None:
+    """A one-line error for an option that only OHLCV runs take.
+
+    Raises:
+        ConfigError: naming the first such option given.
+    """
+    from marketbot.core.errors import ConfigError
+
+    for option, value in given.items():
+        if value is not None and value != []:
+            raise ConfigError(f"{option} is not an option of binary markets ({strategy})")
 
 
 def check_data_choice(

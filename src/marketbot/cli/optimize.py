@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from marketbot.cli.backtest import check_data_choice, symbol_list
+from marketbot.cli.backtest import (
+    check_data_choice,
+    check_instrument,
+    refuse_ohlcv_options,
+    symbol_list,
+)
 from marketbot.cli.common import open_database
 from marketbot.cli.progress import progress_bar
 
@@ -25,6 +30,14 @@ def optimize(
     ] = None,
     symbol: Annotated[
         list[str] | None, typer.Option(help="Stored symbol; repeat it for a universe.")
+    ] = None,
+    market: Annotated[
+        list[str] | None,
+        typer.Option(help="Stored binary market slug (binary strategies); repeatable."),
+    ] = None,
+    markets: Annotated[
+        str | None,
+        typer.Option(help="'all': every stored binary market with books (the default)."),
     ] = None,
     data: Annotated[Path | None, typer.Option(help="Optimise on this OHLCV CSV instead.")] = None,
     columns: Annotated[
@@ -49,10 +62,29 @@ def optimize(
     start: Annotated[str | None, typer.Option(help="First day to trade (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day to trade (inclusive).")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
-    min_trades: Annotated[int, typer.Option(help="Fewer trades: not eligible to win.")] = 0,
-    fee: Annotated[float, typer.Option(help="Fee per fill, fraction of notional.")] = 0.002,
-    slippage: Annotated[float, typer.Option(help="Slippage per fill, fraction.")] = 0.001,
+    min_trades: Annotated[
+        int, typer.Option(help="Fewer trades (or none): not eligible to win.")
+    ] = 0,
+    fee: Annotated[
+        float | None,
+        typer.Option(help="Fee per fill, fraction of notional [default: 0.002; binary: 0.07]."),
+    ] = None,
+    slippage: Annotated[
+        float | None,
+        typer.Option(help="Slippage per fill, fraction [default: 0.001; binary: 0]."),
+    ] = None,
     cash: Annotated[float, typer.Option(help="Starting cash.")] = 10_000.0,
+    sizing: Annotated[
+        str | None,
+        typer.Option(
+            help="all_in, fraction or fixed_cash [default: all_in]; binary markets: shares, "
+            "fixed_cash or fraction [default: fixed_cash, $1,000 a group]."
+        ),
+    ] = None,
+    size: Annotated[
+        float | None,
+        typer.Option(help="The sizing's amount: a fraction, USD, or shares per leg."),
+    ] = None,
     jobs: Annotated[int | None, typer.Option(help="Workers (default: cores).")] = None,
     executor: Annotated[str, typer.Option(help="thread, process or dask.")] = "thread",
     scheduler: Annotated[
@@ -71,21 +103,28 @@ def optimize(
     from marketbot.optimize.optimizer import StrategyOptimizer
     from marketbot.sources.csv_file import read_ohlcv_csv
 
-    check_data_choice(symbol, None, data, columns)
+    binary = check_instrument(strategy, market, markets, symbol=symbol, universe=None, data=data)
+    binary_where = (
+        market_choice(strategy, market, markets, {"--walk-forward": walk_forward,
+                      "--start": start, "--end": end, "--timeframe": timeframe})
+        if binary
+        else _no_markets(symbol, data, columns)
+    )  # fmt: skip
     ranges = parse_grid(grid, range_)
     windows = window_lengths(walk_forward) if walk_forward is not None else None
     frame = read_ohlcv_csv(data, parse_column_map(columns)) if data is not None else None
-    names = symbol_list(symbol, None) if frame is None else []
+    names = symbol_list(symbol, None) if frame is None and not binary else []
     engine = BacktestingEngine(None if frame is not None else open_database())
     optimizer = StrategyOptimizer(
         engine, executor=make_executor(executor, jobs=jobs, scheduler=scheduler)
     )
-    where: dict[str, Any] = {
+    where: dict[str, Any] = binary_where or {
         "symbol": names[0] if len(names) == 1 else None,
         "symbols": names if len(names) > 1 else None,
         "data": frame,
     }
     costs: dict[str, Any] = {"fee": fee, "slippage": slippage, "cash": cash}
+    costs |= {key: value for key, value in (("sizing", sizing), ("size", size)) if value}
     search: dict[str, Any] = (
         {"method": "optuna", "trials": trials, "seed": seed} if method == "optuna" else {}
     )
@@ -111,7 +150,7 @@ def optimize(
         from marketbot.store.walk_forward_runs import save_walk_forward
 
         save_walk_forward(open_database(), walk, symbol=names[0], timeframe=timeframe)
-    if report is not None:
+    if report is not None and result.best_params is not None:  # else the message says why
         write_report_with_sensitivity(
             optimizer, result, walk, report, where, costs, start, end, timeframe
         )
@@ -124,11 +163,40 @@ def optimize(
     from marketbot.cli.tables import make_console, optimization_table, walk_forward_table
 
     console = make_console()
+    if result.message is not None:
+        console.print(f"{result.strategy}: {result.message}", markup=False, highlight=False)
+        return
     console.print(optimization_table(result, top))
     if walk is not None:
         console.print(walk_forward_table(walk))
     if report is not None:
         console.print(f"report: {report.resolve()}")
+
+
+def market_choice(
+    strategy: str,
+    market: list[str] | None,
+    markets: str | None,
+    ohlcv_only: dict[str, object],
+) -> dict[str, Any]:
+    """The optimiser's keywords naming the markets of a binary strategy.
+
+    Raises:
+        ConfigError: an option only OHLCV runs take.
+    """
+    refuse_ohlcv_options(strategy, ohlcv_only)
+    return {
+        "market": market[0] if market and len(market) == 1 else None,
+        "markets": market if market and len(market) > 1 else (None if market else "all"),
+    }
+
+
+def _no_markets(
+    symbol: list[str] | None, data: Path | None, columns: list[str] | None
+) -> dict[str, Any]:
+    """An OHLCV run names no markets; its bars come from stored symbols or one CSV file."""
+    check_data_choice(symbol, None, data, columns)
+    return {}
 
 
 def window_lengths(windows: str) -> tuple[int | str, int | str]:
