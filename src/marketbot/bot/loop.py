@@ -21,6 +21,7 @@ from marketbot.backtest.signals import prepare_signals
 from marketbot.backtest.step_nb import KernelSettings, bar_orders_nb, entry_direction_nb
 from marketbot.bot.commands import CommandHandler
 from marketbot.bot.faults import fault_point
+from marketbot.bot.loop_alerts import BarReading, LoopAlerts
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import BarPrices, FillRecorder, OpenTrade
 from marketbot.bot.risk_book import RiskBook
@@ -46,12 +47,16 @@ class LoopState:
         paused: An operator paused new entries (exits still run).
         stop_requested: An operator asked the bot to stop after this bar.
         denials: Entries the risk limits refused, by reason.
+        entry_signal: The strategy's entry signal at the last close (alerts read it).
+        size_fraction: The size it asked for there (NaN: the run's sizing).
     """
 
     open_trade: OpenTrade | None = None
     paused: bool = False
     stop_requested: bool = False
     denials: dict[str, int] = field(default_factory=dict)
+    entry_signal: bool | None = None
+    size_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class LoopParts:
     commands: CommandHandler
     timeouts: OrderTimeoutHandler
     settings: KernelSettings
+    alerts: LoopAlerts | None = None
 
 
 class BotLoop:
@@ -117,6 +123,8 @@ class BotLoop:
         if decide:
             self._decide(row, window_bar)
         parts.recorder.record_risk_events(parts.risk.drain_events())
+        previous = float(plan.frame["close"].iloc[row - 1]) if row > 0 else None
+        self._evaluate_alerts(time, window_bar.close, previous, is_ticker=False)
 
     def on_ticker(self, ticker: Ticker) -> None:
         """Forward trading: the venue fills what this ticker fills; the account is marked.
@@ -134,6 +142,26 @@ class BotLoop:
         parts.timeouts.poll()
         parts.risk.mark(parts.exchange.equity({plan.symbol: ticker.last}), ticker.at)
         parts.recorder.record_risk_events(parts.risk.drain_events())
+        self._evaluate_alerts(ticker.at, ticker.last, None, is_ticker=True)
+
+    def _evaluate_alerts(
+        self, at: datetime, price: float, previous_close: float | None, *, is_ticker: bool
+    ) -> None:
+        """The stored alerts on this mark of the account (none when the run has no alerts)."""
+        parts = self.parts
+        if parts.alerts is None:
+            return
+        position = parts.exchange.open_position(parts.plan.symbol)
+        units = 0.0 if position is None else position.units
+        reading = BarReading(
+            at=at, price=price, previous_close=previous_close, is_ticker=is_ticker,
+            entry_signal=self.state.entry_signal, size_fraction=self.state.size_fraction,
+            equity=parts.risk.last_equity, day_start_equity=parts.risk.day_start_equity,
+            peak_equity=parts.risk.peak_equity, exposure_usd=units * price,
+            open_positions=0 if position is None else 1,
+            trade_pnls=tuple(t.pnl for t in parts.records.trades(parts.run.id)),
+        )  # fmt: skip
+        parts.alerts.evaluate(reading)
 
     def _decide(self, row: int, bar: PaperBar) -> None:
         """The strategy's signals at this close: an exit or an entry for the next open."""
@@ -146,6 +174,8 @@ class BotLoop:
             bool(kernel.entries_long[row]), bool(kernel.exits_long[row]),
             bool(kernel.entries_short[row]), bool(kernel.exits_short[row]), False,
         )  # fmt: skip
+        self.state.entry_signal = bool(kernel.entries_long[row])
+        self.state.size_fraction = float(kernel.size_fraction[row])
         position = parts.exchange.open_position(plan.symbol)
         held = LONG if position is not None else FLAT
         if position is not None and orders.exit_long:

@@ -22,10 +22,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from marketbot.bot.alerts import AlertManager
 from marketbot.bot.commands import CommandHandler
 from marketbot.bot.forward import ForwardBars, NewBar
 from marketbot.bot.lock import BotLock
 from marketbot.bot.loop import BotLoop, LoopParts, LoopState, replay_rows
+from marketbot.bot.loop_alerts import LoopAlerts
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
@@ -91,8 +93,10 @@ class BotRunner:
         *,
         notifier: Notifier | None = None,
         forward: ForwardBars | None = None,
+        alerts: AlertManager | None = None,
     ) -> None:
         self.database = database
+        self.alerts = alerts
         self.plan = plan
         self.options = options
         self.notifier = notifier or LogNotifier()
@@ -200,6 +204,9 @@ class BotRunner:
             clock=clock, recorder=recorder,
             commands=CommandHandler(BotCommandRepository(self.database), risk, plan.symbol),
             timeouts=OrderTimeoutHandler({"paper": exchange}, clock), settings=settings,
+            alerts=None if self.alerts is None else LoopAlerts(
+                self.alerts, plan.strategy.name, plan.symbol, plan.timeframe
+            ),
         )  # fmt: skip
         loop = BotLoop(parts, loop_state)
         loop_state.open_trade = resolve_exchange_orders(

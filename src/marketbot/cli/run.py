@@ -136,14 +136,29 @@ def _run_forward(
 def _start(
     database: Database, plan: BotPlan, options: RunOptions, forward: ForwardBars | None = None
 ) -> RunSummary:
-    """Log to the bot's log, warn about a max hold of a bar or less, and run the bot."""
+    """Log to the bot's log, warn about a max hold of a bar or less, and run the bot.
+
+    Notices (trips, high slippage, rejected orders, alert firings) go to the log, the
+    ``events`` table and ``MARKETBOT_NOTIFY_URLS``; the queue is drained before returning.
+    """
+    from marketbot.bot.alerts import AlertManager
+    from marketbot.bot.notify import AppriseNotifier
     from marketbot.bot.runner import BotRunner
+    from marketbot.config import load_settings
+    from marketbot.store.alerts import AlertRepository
+    from marketbot.store.events import EventRepository
 
     _log_to(options.data_dir / "logs" / "bot.log")
     warning = plan.run_config.max_hold_warning(plan.bar_seconds)
     if warning:
         logging.getLogger("marketbot.bot").warning(warning)
-    return BotRunner(database, plan, options, forward=forward).run()
+    notifier = AppriseNotifier.from_settings(load_settings(), EventRepository(database))
+    with notifier:
+        alerts = AlertManager(AlertRepository(database), notifier)
+        runner = BotRunner(
+            database, plan, options, notifier=notifier, forward=forward, alerts=alerts
+        )
+        return runner.run()
 
 
 def status(
