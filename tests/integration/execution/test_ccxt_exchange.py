@@ -363,3 +363,25 @@ def test_testnet_when_the_exchange_has_none_is_refused(fake: FakeBinanceSpot) ->
     # Binance has one: its sandbox roots, then the test server's overrides, are used.
     with open_ccxt_exchange("binance", None, testnet=True, api_urls=fake.api_urls) as venue:
         assert venue.fetch_ticker("BTC/USDT").last == 30000.0
+
+
+def test_orders_when_the_client_restarts_are_found_by_client_id_on_the_exchange(
+    fake: FakeBinanceSpot, clock: ManualClock
+) -> None:
+    with connect(fake, clock) as before:
+        entry = buy(before, 100.0, "mb-before-crash")
+        stop = before.create_order(
+            "BTC/USDT", OrderType.STOP, OrderSide.SELL, 0.003, client_order_id="mb-stop-crash",
+            stop_price=28000.0,
+        )  # fmt: skip
+
+    with connect(fake, clock) as after:
+        found = [
+            after.fetch_order_by_client_id(client_id, "BTC/USDT")
+            for client_id in ("mb-before-crash", "mb-stop-crash", "mb-never-placed")
+        ]
+        still_open = after.fetch_open_orders()
+
+    assert [order.id if order else None for order in found] == [entry.id, stop.id, None]
+    assert [order.client_order_id for order in still_open] == ["mb-stop-crash"]
+    assert len(fake.orders()) == 2
