@@ -6,8 +6,9 @@ bundled Bitstamp sample. :class:`FakeBinanceSpot` is a whole spot account on a s
 own: exchangeInfo, ticker/24hr, ticker/price, bookTicker, klines, order POST/GET/DELETE,
 openOrders, allOrders, myTrades and account, HMAC-SHA256 signatures checked, Binance's error
 codes (-1013, -2010, -2011, -2013, -2015, -1022), and faults to inject (429 with
-Retry-After, 503, a connection dropped before or after the order is taken). It logs every
-request with its time by an injected clock, for pacing and priority tests.
+Retry-After, 503, a connection dropped before or after the order is taken, an answer slower
+than the client's timeout). It logs every request with its time by an injected clock, for
+pacing and priority tests.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -187,6 +189,7 @@ class Fault(StrEnum):
     SERVER_ERROR = "503"  # HTTP 503, nothing done
     DROP_BEFORE = "drop_before"  # the connection closed, nothing done
     DROP_AFTER_ACCEPT = "drop_after_accept"  # the request carried out, then the connection closed
+    SLOW_AFTER_ACCEPT = "slow_after_accept"  # carried out, answered after `slow_seconds`
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class FakeBinanceSpot:
         )
         self.requests: list[LoggedRequest] = []
         self.retry_after_seconds = 1
+        self.slow_seconds = 0.5
         self._faults: list[tuple[str, str, Fault]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -314,6 +318,8 @@ class FakeBinanceSpot:
             except BinanceError as exc:
                 status = exc.status
                 answer = (status, {"code": exc.code, "msg": exc.message})
+            if fault is Fault.SLOW_AFTER_ACCEPT:
+                return (fault, answer)
             return Fault.DROP_AFTER_ACCEPT if fault is Fault.DROP_AFTER_ACCEPT else answer
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -458,6 +464,10 @@ def _handler_for(fake: FakeBinanceSpot) -> type[BaseHTTPRequestHandler]:
             answer = fake.handle(
                 method, parts.path, params, raw, self.headers.get("X-MBX-APIKEY", "")
             )
+            if isinstance(answer, tuple) and answer[0] is Fault.SLOW_AFTER_ACCEPT:
+                # Past the client's timeout: it gives up while the order already exists.
+                time.sleep(fake.slow_seconds)
+                answer = answer[1]
             if answer in (Fault.DROP_BEFORE, Fault.DROP_AFTER_ACCEPT):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -385,3 +385,19 @@ def test_orders_when_the_client_restarts_are_found_by_client_id_on_the_exchange(
     assert [order.id if order else None for order in found] == [entry.id, stop.id, None]
     assert [order.client_order_id for order in still_open] == ["mb-stop-crash"]
     assert len(fake.orders()) == 2
+
+
+def test_order_post_when_the_answer_times_out_after_acceptance_is_found_not_resent(
+    fake: FakeBinanceSpot, clock: ManualClock
+) -> None:
+    fake.slow_seconds = 0.6
+    fake.fail_next("POST", "/api/v3/order", Fault.SLOW_AFTER_ACCEPT)
+    with connect(fake, clock) as exchange:
+        exchange.load_markets()
+        exchange.client.ccxt_exchange.timeout = 200  # ms, shorter than the fake's answer
+
+        order = buy(exchange, 100.0, "mb-slow")
+
+    assert (order.client_order_id, order.status) == ("mb-slow", OrderStatus.CLOSED)
+    assert [o.client_order_id for o in fake.orders()] == ["mb-slow"]
+    assert fake.paths()[-2:] == ["POST /api/v3/order", "GET /api/v3/order"]
