@@ -75,7 +75,8 @@ class AlertFiring:
     @property
     def message(self) -> str:
         """The notice's text."""
-        return f"{self.condition} (value {self.value:,.6g} at {self.at:%Y-%m-%d %H:%M} UTC)"
+        value = f"{self.value:,.2f}" if abs(self.value) >= 1 else f"{self.value:.6g}"
+        return f"{self.condition} (value {value} at {self.at:%Y-%m-%d %H:%M} UTC)"
 
 
 class AlertBook(Protocol):
