@@ -89,16 +89,20 @@ def test_emergency_when_notified_posts_type_failure_with_an_emergency_title(
 ) -> None:
     events = EventRepository(sqlite_database)
     with AppriseNotifier([server.url()], events=events) as notifier:
-        notifier.notify("circuit_breaker_tripped", "daily loss 260 > 250", emergency=True)
+        notifier.notify(
+            "circuit_breaker_tripped", "daily loss 260 > 250", emergency=True, at=T0,
+            details={"limit": "max_daily_loss"},
+        )  # fmt: skip
 
     (post,) = server.wait_for(1)
     assert post.body["type"] == "failure"
     assert post.body["title"].startswith("marketbot EMERGENCY")
     assert "circuit_breaker_tripped" in post.body["title"]
     (event,) = events.newest()
-    assert (event.kind, event.severity, event.delivered) == (
-        "circuit_breaker_tripped", "emergency", True,
+    assert (event.kind, event.severity, event.delivered, event.at) == (
+        "circuit_breaker_tripped", "emergency", True, T0,
     )  # fmt: skip
+    assert event.details == {"title": "circuit_breaker_tripped", "limit": "max_daily_loss"}
 
 
 def test_notice_when_server_dead_is_harmless_and_recorded_on_its_event(

@@ -16,9 +16,10 @@ through ``net/``; apprise is imported only when a notifier with URLs is built.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 from urllib.parse import urlsplit
@@ -229,12 +230,30 @@ class AppriseNotifier:
         emergency: bool = False,
         kind: str | None = None,
         event_id: int | None = None,
+        at: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Log the notice, store its event (unless ``event_id`` names it), queue its send."""
+        """Log the notice, store its event (unless ``event_id`` names it), queue its send.
+
+        Args:
+            title: Short, e.g. ``circuit_breaker_tripped``; the sent title adds ``marketbot``.
+            message: One line for people.
+            emergency: Sent first, as apprise type ``failure``, titled ``marketbot EMERGENCY``.
+            kind: The event's kind (default: the title in snake case).
+            event_id: The event stored for it already (an alert's firing).
+            at: When it happened, for the event (default: the notifier's clock; a replay
+                passes the bar's time).
+            details: Facts stored with the event.
+        """
         kind = kind or _kind_from_title(title)
         _log.log(logging.WARNING if emergency else logging.INFO, "%s: %s", title, message)
         if event_id is None and self._events is not None:
-            event_id = self._record(title, message, kind=kind, emergency=emergency)
+            record = EventRecord(
+                at=at or self._clock.now(), kind=kind,
+                severity="emergency" if emergency else "info", message=f"{title}: {message}",
+                details={"title": title, **(details or {})},
+            )  # fmt: skip
+            event_id = self._record(record)
         if category(kind, emergency=emergency) not in self.categories or not self.targets:
             return
         self._queue(_Notice(title, message, emergency, event_id))
@@ -258,15 +277,11 @@ class AppriseNotifier:
         self.drain(timeout_seconds)
         self._limiter.stop()
 
-    def _record(self, title: str, message: str, *, kind: str, emergency: bool) -> int | None:
-        record = EventRecord(
-            at=self._clock.now(), kind=kind, severity="emergency" if emergency else "info",
-            message=f"{title}: {message}", details={"title": title},
-        )  # fmt: skip
+    def _record(self, record: EventRecord) -> int | None:
         try:
             return self._events.record(record) if self._events is not None else None
         except MarketbotError as exc:
-            _log.error("event %s not stored: %s", kind, exc)
+            _log.error("event %s not stored: %s", record.kind, exc)
             return None
 
     def _queue(self, notice: _Notice) -> Future[list[str]]:
