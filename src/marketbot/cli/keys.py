@@ -143,29 +143,32 @@ def keys_test(
     ] = False,
 ) -> None:
     """An authenticated balance request (15 s): print ok, or the reason and exit 1."""
-    from marketbot.core.errors import ConfigError, ExchangeError, MarketbotError
+    from marketbot.core.errors import ExchangeError, MarketbotError
     from marketbot.core.redaction import SecretRedactor
-    from marketbot.execution.ccxt_connect import open_ccxt_exchange
+    from marketbot.execution.ccxt_connect import open_stored_exchange
     from marketbot.net.retrying import RetryPolicy
 
     store, settings = open_key_store()
-    credentials = store.get(exchange, label=label)
-    if credentials is None:
-        raise ConfigError(f"no API key for {exchange}: run marketbot keys set {exchange}")
-    redactor = SecretRedactor(credentials.secrets())
+    redactor = SecretRedactor()
     redactor.install()
     try:
-        with open_ccxt_exchange(
+        venue = open_stored_exchange(
+            store,
             exchange,
-            credentials,
+            label=label,
+            redactor=redactor,
             api_urls=settings.exchange_api_urls.get(exchange, {}),
             testnet=testnet,
             policy=RetryPolicy(timeout_seconds=TEST_TIMEOUT_SECONDS, max_attempts=1),
-        ) as venue:
-            venue.fetch_balance()
-        ok, message = True, "ok"
-    except MarketbotError as exc:
-        ok, message = False, redactor.redact(str(exc))
+        )
+        try:
+            with venue:
+                venue.fetch_balance()
+            ok, message = True, "ok"
+        except MarketbotError as exc:
+            ok, message = False, redactor.redact(str(exc))
+    finally:
+        redactor.uninstall()
     store.record_test(exchange, ok=ok, message=message, label=label)
     if not ok:
         raise ExchangeError(f"{exchange}/{label}: {message}")

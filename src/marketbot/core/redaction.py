@@ -32,6 +32,7 @@ class SecretRedactor(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._fallback: logging.Handler | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -74,9 +75,9 @@ class SecretRedactor(logging.Filter):
         """
         target = logger if logger is not None else logging.getLogger()
         if logger is None and not target.handlers:
-            fallback = logging.StreamHandler()
-            fallback.setLevel(logging.WARNING)
-            target.addHandler(fallback)
+            self._fallback = logging.StreamHandler()
+            self._fallback.setLevel(logging.WARNING)
+            target.addHandler(self._fallback)
         for handler in target.handlers:
             if self not in handler.filters:
                 handler.addFilter(self)
@@ -86,3 +87,6 @@ class SecretRedactor(logging.Filter):
         target = logger if logger is not None else logging.getLogger()
         for handler in target.handlers:
             handler.removeFilter(self)
+        if self._fallback is not None:
+            target.removeHandler(self._fallback)
+            self._fallback = None

@@ -11,15 +11,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from marketbot.core.clock import Clock
+from marketbot.core.errors import ConfigError
+from marketbot.core.redaction import SecretRedactor
 from marketbot.execution.ccxt_exchange import CcxtExchange
 from marketbot.net.rate_limiter import PriorityRateLimiter
 from marketbot.net.retrying import DEFAULT_RETRY_POLICY, RetryPolicy
 from marketbot.sources.exchange_client import ExchangeClient
 
 if TYPE_CHECKING:
-    from marketbot.store.keys import Credentials
+    from marketbot.store.keys import Credentials, KeyStore
 
-__all__ = ["open_ccxt_exchange", "spot_options"]
+__all__ = ["open_ccxt_exchange", "open_stored_exchange", "spot_options"]
 
 
 def spot_options(exchange_id: str) -> dict[str, Any]:
@@ -70,3 +72,43 @@ def open_ccxt_exchange(
         sandbox=testnet,
     )
     return CcxtExchange(client)
+
+
+def open_stored_exchange(  # noqa: PLR0913 - keyword settings of one connection
+    keys: KeyStore,
+    exchange_id: str,
+    *,
+    label: str = "default",
+    redactor: SecretRedactor | None = None,
+    api_urls: Mapping[str, str] | None = None,
+    testnet: bool = False,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    limiter: PriorityRateLimiter | None = None,
+    clock: Clock | None = None,
+) -> CcxtExchange:
+    """A :class:`CcxtExchange` on the stored key of ``exchange_id``/``label``.
+
+    The key's secrets are handed to ``redactor`` (the app's log filter) before anything can
+    log them.
+
+    Raises:
+        ConfigError: no key is stored ("no API key for binance: run marketbot keys set
+            binance"), the master key cannot open it, or as :func:`open_ccxt_exchange`.
+    """
+    credentials = keys.get(exchange_id, label=label)
+    if credentials is None:
+        suffix = "" if label == "default" else f" --label {label}"
+        raise ConfigError(
+            f"no API key for {exchange_id}: run marketbot keys set {exchange_id}{suffix}"
+        )
+    if redactor is not None:
+        redactor.add(credentials.secrets())
+    return open_ccxt_exchange(
+        exchange_id,
+        credentials,
+        api_urls=api_urls,
+        testnet=testnet,
+        policy=policy,
+        limiter=limiter,
+        clock=clock,
+    )

@@ -76,14 +76,16 @@ def test_redactor_when_installed_on_a_bare_root_logger_catches_other_loggers(
     redactor = SecretRedactor([SECRET])
     try:
         redactor.install()
+        added = list(root.handlers)
         logging.getLogger("marketbot.some.module").warning("leaked %s", SECRET)
+        redactor.uninstall()
+        left = list(root.handlers)
     finally:
-        added = [handler for handler in root.handlers if handler not in saved]
-        for handler in added:
+        for handler in [handler for handler in root.handlers if handler not in saved]:
             root.removeHandler(handler)
         for handler in saved:
             root.addHandler(handler)
 
-    assert len(added) == 1
+    assert (len(added), left) == (1, [])  # the stand-in for the last-resort handler goes too
     err = capsys.readouterr().err
     assert "leaked ****" in err and SECRET not in err
