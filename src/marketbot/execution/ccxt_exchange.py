@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from marketbot.core.clock import Clock, SystemClock
 from marketbot.core.errors import ConfigError, DataError, ExchangeError
@@ -42,7 +42,7 @@ from marketbot.execution.ccxt_records import (
     read_time,
     read_trade,
 )
-from marketbot.execution.exchange import OrderNotFoundError
+from marketbot.execution.exchange import Exchange, OrderNotFoundError
 from marketbot.execution.models import (
     Balance,
     Candle,
@@ -394,3 +394,9 @@ class CcxtExchange:
             return self.fetch_ticker(f"{asset}/{market.quote}", priority=priority).last
 
         return net_fill(trades, market, price_of)
+
+
+if TYPE_CHECKING:  # mypy checks here that CcxtExchange implements the whole port
+
+    def _as_exchange(venue: CcxtExchange) -> Exchange:
+        return venue
