@@ -96,3 +96,19 @@ def bot_trade(database: Database, trade_id: int) -> dict[str, Any] | None:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def optimization_head(database: Database, run_id: int) -> dict[str, Any] | None:
+    """A saved optimisation's columns and its JSON summary (not its results); None if absent."""
+    from marketbot.store._codec import from_json_value
+
+    with database.session() as session:
+        row = session.get(OptimizationRun, run_id)
+        if row is None:
+            return None
+        return {
+            "id": row.id, "created_at": _iso(row.created_at), "strategy": row.strategy,
+            "symbol": row.symbol, "method": row.method, "metric": row.metric,
+            "best_params": from_json_value(row.best_params), "best_metric": row.best_metric,
+            "combinations": row.combinations, "summary": from_json_value(row.summary),
+        }  # fmt: skip

@@ -94,19 +94,59 @@ class CompareRequest(Request):
     slippage: Fraction = None
 
 
+GridSpec = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[0-9eE.,:+\- ]+$|^[A-Za-z0-9_,. -]+$")
+]
+WindowLength = Annotated[
+    Annotated[str, Field(max_length=16, pattern=r"^\d{1,6}[hdw]?$")] | None,
+    BeforeValidator(blank_is_none),
+]
+
+
 class OptimizeRequest(Request):
-    """A grid search of one strategy on one stored symbol."""
+    """A grid search of one strategy on one stored symbol, optionally walk-forward validated.
+
+    ``grid`` maps each parameter to ``V1,V2,...`` or ``LOW:HIGH[:STEP]``; the heatmap shows
+    two of them. ``in_sample`` and ``out_of_sample`` (``365d``, ``90d`` or bar counts) turn on
+    the walk-forward run.
+    """
 
     strategy: Name
     symbol: Name
+    grid: Annotated[
+        dict[Annotated[str, Field(max_length=64)], GridSpec], Field(min_length=1, max_length=6)
+    ]
     start: OptionalDate = None
     end: OptionalDate = None
     timeframe: OptionalName = None
     source: OptionalName = None
-    metric: Literal["sharpe_ratio", "total_return_pct", "sortino_ratio", "profit_factor"] = (
-        "sharpe_ratio"
-    )
-    walk_forward: Checkbox = False
+    metric: Literal[
+        "sharpe", "sortino", "calmar", "return_pct", "profit_factor", "win_rate", "max_drawdown_pct"
+    ] = "sharpe"
+    min_trades: Annotated[int, Field(ge=0, le=10_000)] = 0
+    in_sample: WindowLength = None
+    out_of_sample: WindowLength = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form_grid(cls, data: Any) -> Any:
+        # The page's form sends two parameter rows (p1/v1, p2/v2); fold them into ``grid``.
+        if not isinstance(data, dict) or not any(k in data for k in ("p1", "p2", "v1", "v2")):
+            return data
+        data = dict(data)
+        grid = dict(data.get("grid") or {})
+        for number in ("1", "2"):
+            name, values = data.pop(f"p{number}", None), data.pop(f"v{number}", None)
+            if isinstance(name, str) and name.strip() and isinstance(values, str):
+                grid[name.strip()] = values
+        data["grid"] = grid
+        return data
+
+    @model_validator(mode="after")
+    def _windows_together(self) -> OptimizeRequest:
+        if (self.in_sample is None) != (self.out_of_sample is None):
+            raise ValueError("give in_sample and out_of_sample together (walk-forward), or neither")
+        return self
 
 
 class CollectRequest(Request):

@@ -12,6 +12,7 @@ from marketbot.web.routes import (
     data,
     jobs,
     journal,
+    optimizations,
     pages,
 )
 
@@ -29,4 +30,6 @@ ROUTERS: list[APIRouter] = [
     comparison.pages,
     journal.router,
     journal.pages,
+    optimizations.router,
+    optimizations.pages,
 ]
