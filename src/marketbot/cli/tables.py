@@ -376,12 +376,13 @@ def _time_range(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 def strategies_table() -> Table:
     """The built-in strategies with each parameter's default and range."""
-    from marketbot.strategies.loader import builtin_strategies
+    from marketbot.strategies.loader import binary_builtin_strategies, builtin_strategies
 
     table = Table(title="Built-in strategies")
     for column in ("Strategy", "Parameter", "Default", "Range", "Description"):
         table.add_column(column)
-    for name, cls in builtin_strategies().items():
+    # OHLCV strategies first, then those of binary (prediction) markets.
+    for name, cls in (builtin_strategies() | binary_builtin_strategies()).items():
         table.add_row(f"[bold]{name}[/]", "", "", "", Text(cls.description))
         for parameter in cls.parameters:
             table.add_row(
