@@ -61,8 +61,7 @@ def simulate_markets(
         inputs.append(MarketInput.of(market, strategy.compute_signals(book, params)))
     run = simulate_binary(inputs, config)
     axis = _time_axis(markets)
-    tag = inputs[0].signals.tag if inputs else None
-    trades = _trades_frame(run, markets, axis, tag)
+    trades = _trades_frame(run, markets, axis, [data.signals.tag for data in inputs])
     equity = pd.Series(
         _equity_on(axis, run, trades, markets, config.initial_cash),
         index=pd.DatetimeIndex(pd.to_datetime(axis, utc=True), name="time"),
@@ -144,7 +143,7 @@ def _time_axis(markets: BinaryMarkets) -> np.ndarray:
 
 
 def _trades_frame(
-    run: BinaryRun, markets: BinaryMarkets, axis: np.ndarray, tag: str | None
+    run: BinaryRun, markets: BinaryMarkets, axis: np.ndarray, tags: list[str | None]
 ) -> pd.DataFrame:
     records = sorted(run.trades, key=lambda t: (t.exit_ns, t.entry_ns, t.market, t.outcome))
     slugs = markets.slugs
@@ -168,7 +167,7 @@ def _trades_frame(
         "fees": np.array([t.fees for t in records], dtype=np.float64),
         "entry_bar": np.searchsorted(axis, entry_ns).astype(np.int64),
         "exit_bar": np.searchsorted(axis, exit_ns).astype(np.int64),
-        "tag": np.full(len(records), tag, dtype=object),
+        "tag": np.array([tags[t.market] for t in records], dtype=object),
     }
     return pd.DataFrame({name: columns[name] for name in TRADE_ORDER})
 

@@ -187,19 +187,20 @@ class _Simulation:
         total = sum(q * c for q, c in zip(shares, unit_costs, strict=True))
         if not total > 0.0:
             return
-        # Each limit as (amount, what it is compared with): the smallest ratio binds, and a
-        # leg of that size gets exactly the amount (equal legs stay bit for bit equal).
-        limits = [(1.0, 1.0), (max(self.cash, 0.0), total)]
-        limits += [(data.ask_size[event, k], q) for k, q in zip(legs, shares, strict=True)]
+        # Each limit as (amount, what it is compared with, its denial): the smallest ratio
+        # binds, and a leg of that size gets exactly the amount (equal legs stay equal).
+        limits = [(1.0, 1.0, ""), (max(self.cash, 0.0), total, "no_cash")]
+        limits += [
+            (data.ask_size[event, k], q, "no_depth") for k, q in zip(legs, shares, strict=True)
+        ]
         risk = self.risk_limits(total)
         if risk is None:
             self.run.denials["risk_limit"] += 1
             return
         limits += risk
-        amount, base = min(limits, key=lambda pair: pair[0] / pair[1])
+        amount, base, denial = min(limits, key=lambda limit: limit[0] / limit[1])
         if amount / base * min(shares) <= _TINY:
-            binding = "no_cash" if base == total and amount <= self.cash else "no_depth"
-            self.run.denials["no_cash" if self.cash <= _TINY else binding] += 1
+            self.run.denials[denial] += 1
             return
         filled = [q if amount >= base else q / base * amount for q in shares]
         cost = 0.0
@@ -232,7 +233,7 @@ class _Simulation:
         each = max(budget - given, 0.0) / free if free > 0.0 else 0.0
         return [each if math.isnan(q) else q for q in wanted]
 
-    def risk_limits(self, total: float) -> list[tuple[float, float]] | None:
+    def risk_limits(self, total: float) -> list[tuple[float, float, str]] | None:
         limits = self.config.risk
         if limits is None:
             return []
@@ -242,7 +243,10 @@ class _Simulation:
         room = limits.max_total_exposure_usd - exposure
         if room <= _TINY:
             return None
-        return [(limits.max_position_size_usd, total), (room, total)]
+        return [
+            (limits.max_position_size_usd, total, "risk_limit"),
+            (room, total, "risk_limit"),
+        ]
 
     def equity(self, time_ns: int) -> float:
         value = self.cash

@@ -11,7 +11,7 @@ data layer reads them); ``from_csv`` and ``from_store`` call it. The rules (issu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -83,7 +83,7 @@ class BinaryMarkets(Mapping[str, BinaryMarket]):
     def __getitem__(self, slug: str) -> BinaryMarket:
         return self._markets[slug]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]  # Mapping's own signature
+    def __iter__(self) -> Iterator[str]:
         return iter(self._markets)
 
     def __len__(self) -> int:

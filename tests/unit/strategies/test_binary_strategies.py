@@ -123,3 +123,29 @@ def test_binary_account_when_books_are_random_never_overdraws_and_keeps_legs_equ
     final = outcome.equity.iloc[-1] if len(outcome.equity) else config.initial_cash
     assert final == pytest.approx(config.initial_cash + outcome.trades["pnl"].sum(), abs=1e-9)
     assert all(a <= b for a, b in itertools.pairwise(outcome.trades["exit_time"]))
+
+
+FALLING = path((0, 0.50), (30, 0.52), (60, 0.56), (90, 0.57), (300, 0.40), (320, 0.38))
+
+
+@pytest.mark.parametrize(
+    ("books", "rule", "exit_time", "exit_price", "pnl"),
+    [
+        # Worth 40 at 300 s against a cost of 58: below 20 % off, sold at the next bid.
+        (FALLING, {"stop_loss": 0.2}, "12:05:20", 0.37, -21.0),
+        # Held 60 s from the 90 s fill: sold at the first event from 150 s on, at 540 s.
+        (RISING, {"max_hold": 60}, "12:09:00", 0.60, 2.0),
+    ],
+    ids=["stop_loss", "max_hold"],
+)
+def test_binary_rules_when_configured_exit_the_group(
+    books: list[Quote], rule: dict[str, float], exit_time: str, exit_price: float, pnl: float
+) -> None:
+    result = BacktestingEngine().run_backtest(
+        "binary_momentum", data=binary_markets({"m": books}), fee=0.0, sizing="shares",
+        size=100, **rule,  # type: ignore[arg-type]
+    )  # fmt: skip
+    trade = result.trades.iloc[0]
+    assert trade["exit_reason"] == next(iter(rule))
+    assert str(trade["exit_time"]) == f"2026-01-05 {exit_time}+00:00"
+    assert (trade["exit_price"], trade["pnl"]) == (pytest.approx(exit_price), pytest.approx(pnl))
