@@ -26,16 +26,19 @@ from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import BarPrices, FillRecorder, OpenTrade
 from marketbot.bot.risk_book import RiskBook
 from marketbot.bot.sizing import entry_cost
+from marketbot.bot.venue import Venue
 from marketbot.core.clock import ManualClock
 from marketbot.core.codes import FLAT, LONG
 from marketbot.execution.client_ids import client_order_id
 from marketbot.execution.models import Order, OrderSide, OrderType, Ticker
-from marketbot.execution.paper import PaperBar, PaperExchange
+from marketbot.execution.paper import PaperBar
 from marketbot.execution.timeouts import OrderTimeoutHandler
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
 from marketbot.store.bot import BotRecordRepository, BotRunInfo, OrderIntent, OrderRepository
 
 _log = logging.getLogger("marketbot.bot")
+# The name the order timeout handler knows the loop's venue by (paper or live alike).
+VENUE_NAME = "venue"
 
 
 @dataclass
@@ -65,7 +68,7 @@ class LoopParts:
 
     plan: BotPlan
     run: BotRunInfo
-    exchange: PaperExchange
+    exchange: Venue
     orders: OrderRepository
     records: BotRecordRepository
     risk: RiskBook
@@ -184,7 +187,7 @@ class BotLoop:
             return
         cash = parts.exchange.quote_cash()
         size_fraction = float(kernel.size_fraction[row])
-        cost, notional = entry_cost(cash, size_fraction, parts.settings)
+        cost, notional = self._entry_cost(cash, size_fraction, bar.time)
         if cost <= 0.0:
             return
         next_open = self._next_open(row)
@@ -195,6 +198,10 @@ class BotLoop:
             return
         tag = _tag_name(signals.tag_names, int(kernel.tag[row]))
         self._send_entry(bar, cost, tag)
+
+    def _entry_cost(self, cash: float, size_fraction: float, at: datetime) -> tuple[float, float]:
+        """An entry's quote amount and notional (``bot.sizing.entry_cost``; a sleeve caps it)."""
+        return entry_cost(cash, size_fraction, self.parts.settings)
 
     def _next_open(self, row: int) -> datetime:
         """When the order decided at this close fills: the next bar's open.
@@ -282,7 +289,7 @@ class BotLoop:
             return False, f"{plan.symbol}: a position is already open (one per symbol)"
         if any(o.side is OrderSide.BUY for o in parts.exchange.fetch_open_orders(plan.symbol)):
             return False, f"{plan.symbol}: an entry is already pending"
-        cost, notional = entry_cost(parts.exchange.quote_cash(), float("nan"), parts.settings)
+        cost, notional = self._entry_cost(parts.exchange.quote_cash(), float("nan"), time)
         if cost <= 0.0:
             return False, "the free cash buys nothing"
         verdict = parts.risk.entry_verdict(notional, time)
@@ -306,7 +313,7 @@ class BotLoop:
     def _watch(self, order: Order) -> None:
         timeout = self.parts.plan.run_config.order_timeout_seconds
         if timeout > 0 and not order.status.is_terminal:
-            self.parts.timeouts.watch(order.id, "paper", timeout, symbol=order.symbol)
+            self.parts.timeouts.watch(order.id, VENUE_NAME, timeout, symbol=order.symbol)
 
     def _client_id(self, bar_time: datetime, intent: str) -> str:
         plan = self.parts.plan

@@ -25,9 +25,9 @@ import pandas as pd
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import BarPrices, FillRecorder, OpenTrade
 from marketbot.bot.state import PositionState
+from marketbot.bot.venue import Venue
 from marketbot.execution.client_ids import CLIENT_ORDER_ID_PREFIX
 from marketbot.execution.models import Order, OrderSide, OrderStatus
-from marketbot.execution.paper import PaperExchange
 from marketbot.risk.circuit_breaker import RiskEvent
 from marketbot.store.bot import BotRecordRepository, BotRunInfo, OrderRepository
 
@@ -36,7 +36,7 @@ _FINAL = frozenset({"closed", "canceled", "rejected", "expired"})
 
 
 def resolve_exchange_orders(
-    exchange: PaperExchange,
+    exchange: Venue,
     orders: OrderRepository,
     records: BotRecordRepository,
     recorder: FillRecorder,
@@ -72,7 +72,7 @@ def resolve_exchange_orders(
 def flag_unknown_positions(
     state_positions: Sequence[PositionState],
     open_trade: OpenTrade | None,
-    exchange: PaperExchange,
+    exchange: Venue,
     recorder: FillRecorder,
     at: datetime,
 ) -> list[str]:
@@ -110,7 +110,7 @@ def flag_unknown_positions(
 
 
 def _round_trips(
-    exchange: PaperExchange,
+    exchange: Venue,
     records: BotRecordRepository,
     recorder: FillRecorder,
     plan: BotPlan,

@@ -22,19 +22,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from marketbot.backtest.step_state_nb import KernelSettings
 from marketbot.bot.alerts import AlertManager
 from marketbot.bot.commands import CommandHandler
 from marketbot.bot.forward import ForwardBars, NewBar
+from marketbot.bot.live_venue import LiveVenue
 from marketbot.bot.lock import BotLock
-from marketbot.bot.loop import BotLoop, LoopParts, LoopState, replay_rows
+from marketbot.bot.loop import VENUE_NAME, BotLoop, LoopParts, LoopState, replay_rows
 from marketbot.bot.loop_alerts import LoopAlerts
 from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
 from marketbot.bot.risk_book import RiskBook
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
+from marketbot.bot.venue import Venue
 from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
+from marketbot.execution.ccxt_exchange import CcxtExchange
+from marketbot.execution.exchange import Exchange
 from marketbot.execution.models import OrderType, Ticker
 from marketbot.execution.paper import PaperExchange, PaperSettings
 from marketbot.execution.timeouts import OrderTimeoutHandler
@@ -73,6 +78,19 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class LiveSetup:
+    """A live run: the exchange (keys loaded, gates passed) and what shutdown cancels.
+
+    Attributes:
+        exchange: The ccxt exchange the bot trades on.
+        cancel_all_on_exit: ``--cancel-all-on-exit``: also cancel protective orders.
+    """
+
+    exchange: CcxtExchange
+    cancel_all_on_exit: bool = False
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run did: bars processed, trades closed, and where it stopped."""
 
@@ -94,9 +112,11 @@ class BotRunner:
         notifier: Notifier | None = None,
         forward: ForwardBars | None = None,
         alerts: AlertManager | None = None,
+        live: LiveSetup | None = None,
     ) -> None:
         self.database = database
         self.alerts = alerts
+        self.live = live
         self.plan = plan
         self.options = options
         self.notifier = notifier or LogNotifier()
@@ -157,7 +177,8 @@ class BotRunner:
         return runs.start_run(
             BotRunSpec(
                 strategy=plan.strategy.name, symbol=plan.symbol, timeframe=plan.timeframe,
-                source=plan.source, mode="paper", params=plan.identity()["params"],
+                source=plan.source, mode="paper" if self.live is None else "live",
+                params=plan.identity()["params"],
                 config=plan.identity(), start=_start_time(plan),
             )
         )  # fmt: skip
@@ -186,11 +207,12 @@ class BotRunner:
         plan = self.plan
         settings = plan.config.kernel_settings(allow_short=False)
         clock = ManualClock(plan.bar_times[plan.first].to_pydatetime())
-        self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
-        exchange = PaperExchange(self.ledger_path, PaperSettings(plan.config), clock=clock)
+        exchange, timed = self._venue(plan, settings, clock)
         orders = OrderRepository(self.database, clock=clock.now)
         records = BotRecordRepository(self.database)
-        risk = RiskBook(plan.config.risk, plan.config.initial_cash, clock)
+        # Live, the account is what the exchange holds, not the configured starting cash.
+        start_cash = plan.config.initial_cash if self.live is None else exchange.quote_cash()
+        risk = RiskBook(plan.config.risk, start_cash, clock)
         recorder = FillRecorder(
             run, orders, records, TradeVerifier(_max_slippage(plan), clock=clock), self.notifier
         )
@@ -203,12 +225,14 @@ class BotRunner:
             plan=plan, run=run, exchange=exchange, orders=orders, records=records, risk=risk,
             clock=clock, recorder=recorder,
             commands=CommandHandler(BotCommandRepository(self.database), risk, plan.symbol),
-            timeouts=OrderTimeoutHandler({"paper": exchange}, clock), settings=settings,
+            timeouts=OrderTimeoutHandler({VENUE_NAME: timed}, clock), settings=settings,
             alerts=None if self.alerts is None else LoopAlerts(
                 self.alerts, plan.strategy.name, plan.symbol, plan.timeframe
             ),
         )  # fmt: skip
         loop = BotLoop(parts, loop_state)
+        if isinstance(exchange, LiveVenue):
+            exchange.hold(loop_state.open_trade)
         loop_state.open_trade = resolve_exchange_orders(
             exchange, orders, records, recorder, plan, run, loop_state.open_trade
         )
@@ -216,7 +240,20 @@ class BotRunner:
             flag_unknown_positions(
                 state.open_positions, loop_state.open_trade, exchange, recorder, clock.now()
             )
+        if isinstance(exchange, LiveVenue):
+            exchange.hold(loop_state.open_trade)
         return loop
+
+    def _venue(
+        self, plan: BotPlan, settings: KernelSettings, clock: ManualClock
+    ) -> tuple[Venue, Exchange]:
+        """The paper exchange (its own ledger), or the live venue; and who times orders out."""
+        if self.live is not None:
+            venue = LiveVenue(self.live.exchange, plan.symbol, settings, clock)
+            return venue, self.live.exchange
+        self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        paper = PaperExchange(self.ledger_path, PaperSettings(plan.config), clock=clock)
+        return paper, paper
 
     def _execute(
         self, runs: BotRunRepository, run: BotRunInfo, state: BotState | None
@@ -256,13 +293,23 @@ class BotRunner:
                 break
             if self.options.speed > 0 and isinstance(event, NewBar):
                 self.options.sleep(1.0 / self.options.speed)
+        if isinstance(exchange, LiveVenue):
+            self._shut_down_live(exchange)
         exchange.close()
         trades = len(parts.records.trades(run.id))
         return RunSummary(run=run, bars=bars, trades=trades, stopped_early=stopped)
 
+    def _shut_down_live(self, venue: LiveVenue) -> None:
+        """Cancel the bot's open entry orders (priority 1); protective exits stay the bot's."""
+        assert self.live is not None
+        for cid in venue.cancel_open_entries():
+            _log.warning("shutdown: canceled open entry %s", cid)
+        if self.live.cancel_all_on_exit:
+            _log.warning("shutdown: no protective orders rest on the exchange to cancel")
+
     def _state(
         self,
-        exchange: PaperExchange,
+        exchange: Venue,
         loop_state: LoopState,
         risk: RiskBook,
         bar_time: datetime,
@@ -340,7 +387,7 @@ def _open_trade(data: dict[str, Any] | None) -> OpenTrade | None:
     )
 
 
-def _market_orders_open(exchange: PaperExchange, symbol: str) -> bool:
+def _market_orders_open(exchange: Venue, symbol: str) -> bool:
     return any(o.type is OrderType.MARKET for o in exchange.fetch_open_orders(symbol))
 
 

@@ -16,7 +16,7 @@ from marketbot.cli.common import open_database, parse_params
 if TYPE_CHECKING:
     from marketbot.bot.forward import ForwardBars, ForwardRequest
     from marketbot.bot.plan import BotPlan
-    from marketbot.bot.runner import RunOptions, RunSummary
+    from marketbot.bot.runner import LiveSetup, RunOptions, RunSummary
     from marketbot.config import Settings
     from marketbot.store.database import Database
 
@@ -47,6 +47,19 @@ def run(
     reset_state: Annotated[
         bool, typer.Option(help="Set the state files aside; rebuild from database and exchange.")
     ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Trade real money on --exchange (gates first).")
+    ] = False,
+    testnet: Annotated[
+        bool, typer.Option(help="With --live: the exchange's sandbox, key label 'testnet'.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="With --live: trade without a passing verdict (emergency).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why --force (required with it).")] = None,
+    cancel_all_on_exit: Annotated[
+        bool, typer.Option(help="With --live: also cancel protective orders at shutdown.")
+    ] = False,
 ) -> None:
     """Run a strategy as a paper bot: replay stored bars, or trade forward on an exchange."""
     from marketbot.bot.forward import ForwardRequest
@@ -57,8 +70,22 @@ def run(
 
     if fresh and reset_state:
         raise ConfigError("--fresh and --reset-state: give one (a fresh run needs no reset)")
-    if not paper:
-        raise ConfigError("live trading is not built yet: run on paper (--paper)")
+    if live or not paper:
+        if replay is not None:
+            raise ConfigError("--live trades forward on an exchange: it takes no --replay")
+        from marketbot.cli.run_live import LiveOptions, run_live
+
+        live_options = LiveOptions(
+            exchange=exchange, pair=symbol, timeframe=timeframe or "1h", strategy=strategy,
+            params=parse_params(param), config=config, testnet=testnet, force=force,
+            reason=reason, cancel_all_on_exit=cancel_all_on_exit,
+        )  # fmt: skip
+        settings = load_settings()
+        options = RunOptions(data_dir=settings.data_dir, fresh=fresh, reset_state=reset_state)
+        run_live(open_database(), settings, live_options, options)
+        return
+    if testnet or force or cancel_all_on_exit:
+        raise ConfigError("--testnet, --force and --cancel-all-on-exit go with --live")
     if speed < 0:
         raise ConfigError(f"--speed {speed:g}: must be 0 (no sleep) or a positive bars/second")
     if replay is None and exchange is None:
@@ -90,7 +117,7 @@ def run(
     check_long_only(plan)
     options = RunOptions(data_dir=settings.data_dir, fresh=fresh, reset_state=reset_state,
                          speed=speed)  # fmt: skip
-    summary = _start(database, plan, options)
+    summary = start_bot(database, plan, options)
     state = "stopped" if summary.stopped_early else "done"
     typer.echo(
         f"{state}: run {summary.run.id} ({plan.strategy.name} on {plan.symbol}, "
@@ -125,7 +152,7 @@ def _run_forward(
         plan = plan_forward(settings, request, feed, clock.now(), feed.bar_seconds)
         check_long_only(plan)
         bars = ForwardBars(feed, clock, time.sleep, ForwardOptions())
-        summary = _start(database, plan, options, forward=bars)
+        summary = start_bot(database, plan, options, forward=bars)
     typer.echo(
         f"stopped: run {summary.run.id} ({plan.strategy.name} on {exchange} {plan.symbol}, "
         f"{plan.timeframe}, forward paper), {summary.bars} bars, {summary.trades} trades "
@@ -133,8 +160,14 @@ def _run_forward(
     )
 
 
-def _start(
-    database: Database, plan: BotPlan, options: RunOptions, forward: ForwardBars | None = None
+def start_bot(
+    database: Database,
+    plan: BotPlan,
+    options: RunOptions,
+    *,
+    forward: ForwardBars | None = None,
+    live: LiveSetup | None = None,
+    forced: str | None = None,
 ) -> RunSummary:
     """Log to the bot's log, warn about a max hold of a bar or less, and run the bot.
 
@@ -154,10 +187,13 @@ def _start(
         logging.getLogger("marketbot.bot").warning(warning)
     notifier = AppriseNotifier.from_settings(load_settings(), EventRepository(database))
     with notifier:
+        if forced is not None:
+            notifier.notify("live run forced", forced, emergency=True, kind="force_used")
         alerts = AlertManager(AlertRepository(database), notifier)
         runner = BotRunner(
-            database, plan, options, notifier=notifier, forward=forward, alerts=alerts
-        )
+            database, plan, options, notifier=notifier, forward=forward, alerts=alerts,
+            live=live,
+        )  # fmt: skip
         return runner.run()
 
 
