@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketbot.core.errors import ConfigError
 from marketbot.execution.models import Fee, Market, OrderSide, Trade
@@ -92,3 +95,25 @@ def test_live_quote_when_not_a_dollar_is_refused_naming_the_pair() -> None:
     require_live_quote(BTC)
     with pytest.raises(ConfigError, match="BTC/EUR: live trading needs a pair quoted in USD"):
         require_live_quote(Market("BTC/EUR", "BTC", "EUR"))
+
+
+@given(
+    quote=st.decimals(min_value="0.01", max_value="100000", places=2),
+    price=st.decimals(min_value="0.01", max_value="200000", places=2),
+)
+def test_size_entry_when_placed_never_overspends_and_meets_the_market_rules(
+    quote: Decimal, price: Decimal
+) -> None:
+    sized = size_entry(BTC, float(quote), float(price))
+
+    if sized.skipped:
+        # Skipped only when one more step would still not reach the minimums.
+        assert sized.amount == 0.0
+        biggest = Decimal(repr(BTC.amount_to_precision(float(quote / price))))
+        assert biggest < Decimal("0.00001") or biggest * price < 5
+        return
+    steps = Decimal(repr(sized.amount)) / Decimal("0.00001")
+    assert steps == steps.to_integral_value()
+    assert Decimal(repr(sized.amount)) * price <= quote
+    assert sized.quote_amount <= float(quote)
+    assert sized.amount * float(price) >= 5.0 - 1e-9
