@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from marketbot import BacktestingEngine, BinaryMarkets, BinarySignals, BinaryStrategy
+from marketbot import BacktestingEngine, BinaryMarkets, BinaryStrategy
 from marketbot.optimize.optimizer import StrategyOptimizer
 from marketbot.sources.polymarket_book_sample import read_sample
 from marketbot.store import Database
 from marketbot.store.polymarket_books import PolymarketBookRepository
 from tests.support.cli import run_cli
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "prediction_markets.md"
 SEED_GRID = {"min_profit_margin": [1.5, 2.0, 2.5, 3.0], "min_liquidity": [500, 1000, 2000]}
 NO_TRADE = "no combination made at least 1 trade (most: 0) on 18 markets"
 
@@ -41,18 +42,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield folder
 
 
-class FirstUp(BinaryStrategy):
-    """Buy Up at each market's first valid Up quote (filled at the next event)."""
-
-    name = "first_up"
-
-    def signals(  # type: ignore[override]  # a book in, BinarySignals out
-        self, book: pd.DataFrame, params: Any
-    ) -> BinarySignals:
-        entries = np.zeros((len(book), 2), dtype=bool)
-        valid = np.flatnonzero(book["valid_0"].to_numpy())
-        entries[valid[:1], 0] = True
-        return BinarySignals(entries, np.zeros_like(entries))
+def docs_example() -> type[BinaryStrategy]:
+    """docs/prediction_markets.md's example strategy (FirstUp), run as the docs show it."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index("## Strategies") :]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the Strategies section has no python example"
+    namespace: dict[str, Any] = {}
+    exec(compile(match.group(1), str(DOCS), "exec"), namespace)
+    found: type[BinaryStrategy] = namespace["FirstUp"]
+    return found
 
 
 def test_sample_when_asks_are_summed_finds_the_documented_near_misses(
@@ -78,7 +77,8 @@ def test_sample_when_asks_are_summed_finds_the_documented_near_misses(
 def test_sample_when_100_up_shares_are_bought_first_settles_to_399_27(
     sample: BinaryMarkets,
 ) -> None:
-    result = BacktestingEngine().run_backtest(FirstUp(), data=sample, sizing="shares", size=100)
+    first_up = docs_example()
+    result = BacktestingEngine().run_backtest(first_up(), data=sample, sizing="shares", size=100)
     trades = result.trades
     assert trades["exit_reason"].tolist() == ["settlement"] * 18
     assert trades["exit_price"].value_counts().to_dict() == {1.0: 13, 0.0: 5}
@@ -119,14 +119,16 @@ def test_cli_optimize_when_no_combination_trades_prints_the_message_and_exits_0(
 
 
 def test_cli_backtest_when_one_market_is_named_runs_it_with_shares(
-    data_dir: Path, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     slug = "btc-updown-15m-1790586000"
+    report = tmp_path / "report.html"
     code, out, err = run_cli(
         ["backtest", "--strategy", "binary_momentum", "--market", slug, "--sizing", "shares",
-         "--size", "100", "--json"],
+         "--size", "100", "--json", "--report", str(report)],
         capsys,
     )  # fmt: skip
+    assert slug in report.read_text(encoding="utf-8")
     assert (code, err) == (0, "")
     payload = json.loads(out)
     assert payload["symbols"] == [slug]
