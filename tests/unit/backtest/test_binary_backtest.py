@@ -181,3 +181,13 @@ def test_binary_run_when_fee_is_not_given_takes_the_polymarket_taker_default() -
     assert result.settings["fee_rate"] == 0.07
     assert result.settings["slippage_rate"] == 0.0
     assert result.settings["fee_model"] == "polymarket_taker"
+
+
+def test_arbitrage_when_risk_limits_are_set_caps_groups_at_cost() -> None:
+    from marketbot.core.risk_limits import RiskLimits
+
+    limits = RiskLimits(max_position_size_usd=500.0, max_total_exposure_usd=800.0)
+    result = arbitrage({"a": CHEAP, "b": CHEAP}, sizing="shares", size=1000.0, risk=limits)
+    cost = (result.trades["size"] * result.trades["entry_price"]).groupby(result.trades["symbol"])
+    # a: $500 of the $950 asked; b: the $300 of exposure left.
+    assert cost.sum().tolist() == pytest.approx([500.0, 300.0])

@@ -149,3 +149,18 @@ def test_binary_rules_when_configured_exit_the_group(
     assert trade["exit_reason"] == next(iter(rule))
     assert str(trade["exit_time"]) == f"2026-01-05 {exit_time}+00:00"
     assert (trade["exit_price"], trade["pnl"]) == (pytest.approx(exit_price), pytest.approx(pnl))
+
+
+def test_binary_exit_when_the_bid_is_thin_sells_what_it_takes_and_settles_the_rest() -> None:
+    thin_bid = [Quote(560, 0, 0.63, 40.0, 0.65, 500.0), Quote(560, 1, 0.35, 500.0, 0.37, 500.0)]
+    books = [quote for quote in RISING if quote.seconds != 560] + thin_bid
+    result = BacktestingEngine().run_backtest(
+        "binary_momentum", data=binary_markets({"m": books}), fee=0.0, sizing="shares", size=100
+    )
+    trades = result.trades
+    assert trades[["size", "exit_reason"]].values.tolist() == [
+        [40.0, "signal"],
+        [60.0, "settlement"],
+    ]
+    assert trades["pnl"].tolist() == pytest.approx([40 * 0.05, 60 * 0.42])
+    assert trades["group"].nunique() == 1
