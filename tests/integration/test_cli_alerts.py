@@ -130,7 +130,7 @@ def test_alerts_test_when_value_given_evaluates_once(
     )
     assert cli_json(["alerts", "test", "1", "--value", "9.9", "--json"], capsys)["firings"] == []
     err = refused(["alerts", "test", "1", "--symbol", "bitcoin"], capsys)
-    assert "portfolio alert: bars test price alerts only; test it with --value X" in err
+    assert "portfolio alert: bars test price and strategy alerts; test it with --value X" in err
 
 
 def test_alerts_test_when_send_posts_one_notice_marked_test_and_stores_nothing(

@@ -261,22 +261,33 @@ def _trial(
     data: Path | None,
     value: float | None,
 ) -> AlertTrial:
+    from marketbot.backtest.run_config import load_run_config
     from marketbot.bot.alert_trial import bar_snapshots, trial_alert, value_snapshot
+    from marketbot.config import load_settings
     from marketbot.core.clock import SystemClock
 
     if value is not None:
         return trial_alert(alert, [value_snapshot(alert, value, SystemClock().now())])
+    # A strategy alert's strategy runs as `marketbot run` runs it without --config.
+    config = (
+        load_run_config(None, settings=load_settings(), bot_defaults=True).backtest_config(
+            alert.subject or ""
+        )
+        if alert.kind == "strategy"
+        else None
+    )
     if data is not None:
         from marketbot.sources.csv_file import load_ohlcv_csv
 
-        return trial_alert(alert, bar_snapshots(alert, load_ohlcv_csv(data).frame, None))
+        frame = load_ohlcv_csv(data).frame
+        return trial_alert(alert, bar_snapshots(alert, frame, None, config))
     from marketbot.backtest.engine import BacktestingEngine, parse_date_range
 
     first, last = parse_date_range(start, end)
     _, _, frame = BacktestingEngine(database).load_stored(
         symbol or "", timeframe=alert.timeframe, source=None, end=last
     )
-    return trial_alert(alert, bar_snapshots(alert, frame, first))
+    return trial_alert(alert, bar_snapshots(alert, frame, first, config))
 
 
 def _send_test(trial: AlertTrial) -> None:
