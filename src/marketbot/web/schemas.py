@@ -201,3 +201,55 @@ class JournalSaveRequest(Request):
     rating: Annotated[Annotated[int, Field(ge=1, le=5)] | None, BeforeValidator(blank_is_none)] = (
         None
     )
+
+
+Secret = Annotated[Annotated[str, Field(max_length=4096)] | None, BeforeValidator(blank_is_none)]
+ExchangeId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class KeySaveRequest(Request):
+    """An exchange's credentials under ccxt's ``requiredCredentials`` names (snake case)."""
+
+    exchange: ExchangeId
+    label: Label = "default"
+    api_key: Secret = None
+    secret: Secret = None
+    password: Secret = None
+    uid: Secret = None
+    private_key: Secret = None
+    wallet_address: Secret = None
+
+
+class KeyTestRequest(Request):
+    """Which stored key to test."""
+
+    exchange: ExchangeId
+    label: Label = "default"
+
+
+AlertKind = Literal["price", "strategy", "portfolio"]
+AlertOperator = Literal[">", ">=", "<", "<="]
+
+
+class AlertCreateRequest(Request):
+    """An alert's condition, as the alerts module defines it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: AlertKind
+    subject: OptionalName = None
+    metric: Annotated[str, Field(min_length=1, max_length=64)]
+    op: AlertOperator
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    unit: OptionalName = None
+    cooldown_seconds: Annotated[int, Field(ge=0, le=30 * 86_400)] = 3600
+    timeframe: OptionalName = None
+
+
+class AlertTestRequest(Request):
+    """Evaluate an alert on a typed value, or on the latest data; optionally send a TEST."""
+
+    value: Annotated[
+        Annotated[float, Field(allow_inf_nan=False)] | None, BeforeValidator(blank_is_none)
+    ] = None
+    send: Checkbox = False

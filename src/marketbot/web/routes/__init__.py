@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from marketbot.web.routes import (
+    alerts,
     auth,
     backtests,
     bot,
@@ -12,6 +13,7 @@ from marketbot.web.routes import (
     data,
     jobs,
     journal,
+    keys,
     optimizations,
     pages,
 )
@@ -32,4 +34,8 @@ ROUTERS: list[APIRouter] = [
     journal.pages,
     optimizations.router,
     optimizations.pages,
+    keys.router,
+    keys.pages,
+    alerts.router,
+    alerts.pages,
 ]

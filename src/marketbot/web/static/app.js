@@ -186,6 +186,32 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  // The alert form: the metric list and the subject field follow the chosen kind.
+  function followKind(form) {
+    const kind = form.querySelector("[data-alert-kind]").value;
+    const metric = form.querySelector("[data-alert-metric]");
+    metric.querySelectorAll("optgroup").forEach(function (group) {
+      const on = group.dataset.kind === kind;
+      group.hidden = !on;
+      group.disabled = !on;
+    });
+    const chosen = metric.selectedOptions[0];
+    if (!chosen || chosen.parentElement.dataset.kind !== kind) {
+      const first = metric.querySelector("optgroup[data-kind='" + kind + "'] option");
+      if (first) { metric.value = first.value; }
+    }
+    const subject = form.querySelector("[data-alert-subject]");
+    subject.hidden = kind === "portfolio";
+    subject.querySelector("input").disabled = kind === "portfolio";
+  }
+
+  function setUpForms(root) {
+    root.querySelectorAll("form[data-alert-form]").forEach(function (form) {
+      form.querySelector("[data-alert-kind]").addEventListener("change", function () { followKind(form); });
+      followKind(form);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { draw(document); setUpForms(document); });
   document.addEventListener("htmx:load", function (event) { draw(event.detail.elt); });
 })();
