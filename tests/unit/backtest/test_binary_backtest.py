@@ -10,6 +10,7 @@ from marketbot.backtest.binary_config import BinaryConfig
 from marketbot.backtest.engine import BacktestingEngine
 from marketbot.backtest.result import BacktestResult
 from marketbot.core.errors import ConfigError
+from marketbot.core.risk_limits import RiskLimits
 from tests.support.binary_books import Quote, binary_markets, two_sided
 
 UP, DOWN = (0.39, 0.40), (0.54, 0.55)
@@ -184,8 +185,6 @@ def test_binary_run_when_fee_is_not_given_takes_the_polymarket_taker_default() -
 
 
 def test_arbitrage_when_risk_limits_are_set_caps_groups_at_cost() -> None:
-    from marketbot.core.risk_limits import RiskLimits
-
     limits = RiskLimits(max_position_size_usd=500.0, max_total_exposure_usd=800.0)
     result = arbitrage({"a": CHEAP, "b": CHEAP}, sizing="shares", size=1000.0, risk=limits)
     cost = (result.trades["size"] * result.trades["entry_price"]).groupby(result.trades["symbol"])
