@@ -676,6 +676,36 @@ class WalkForwardRun(Base):
 
 
 # --- Alerts and events (issue 14; migration 0009) ---
+EVENT_SEVERITIES: Final = ("info", "warning", "emergency")
+
+
+class Event(Base):
+    """Something the bot or an alert wants a person to know, and whether the notice went out.
+
+    ``kind`` says what happened (``alert_fired``, ``circuit_breaker_tripped``,
+    ``slippage_high``, ``order_rejected``, ``heartbeat_stale``...); ``details`` holds its facts
+    (JSON). ``alert_id`` links an alert's firing. ``delivered`` is true once every notify URL
+    took the notice; ``delivery_error`` says which did not (by scheme and host only: a URL may
+    hold a password).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("severity", EVENT_SEVERITIES), name="severity"),
+        sa.Index("ix_events_at", "at"),
+        sa.Index("ix_events_alert_id", "alert_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
+    delivered: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    delivery_error: Mapped[str | None] = mapped_column(sa.Text)
+
 
 
 # --- Web dashboard (issue 15; migration 0010) ---
@@ -714,36 +744,6 @@ class WebLoginAttempt(Base):
     """One failed sign-in, counted per username and per client address by the rate limit."""
 
     __tablename__ = "web_login_attempts"
-EVENT_SEVERITIES: Final = ("info", "warning", "emergency")
-
-
-class Event(Base):
-    """Something the bot or an alert wants a person to know, and whether the notice went out.
-
-    ``kind`` says what happened (``alert_fired``, ``circuit_breaker_tripped``,
-    ``slippage_high``, ``order_rejected``, ``heartbeat_stale``...); ``details`` holds its facts
-    (JSON). ``alert_id`` links an alert's firing. ``delivered`` is true once every notify URL
-    took the notice; ``delivery_error`` says which did not (by scheme and host only: a URL may
-    hold a password).
-    """
-
-    __tablename__ = "events"
-    __table_args__ = (
-        sa.CheckConstraint(_one_of("severity", EVENT_SEVERITIES), name="severity"),
-        sa.Index("ix_events_at", "at"),
-        sa.Index("ix_events_alert_id", "alert_id"),
-    )
-
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(sa.String(64))
-    severity: Mapped[str] = mapped_column(sa.String(16))
-    message: Mapped[str] = mapped_column(sa.Text)
-    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
-    delivered: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    delivery_error: Mapped[str | None] = mapped_column(sa.Text)
-
     __table_args__ = (
         sa.Index("ix_web_login_attempts_username_at", "username", "at"),
         sa.Index("ix_web_login_attempts_ip_at", "ip", "at"),
