@@ -135,6 +135,12 @@ def test_cli_backtest_when_one_market_is_named_runs_it_with_shares(
     assert payload["settings"]["sizing"] == "shares"
     assert all(trade["symbol"] == slug for trade in payload["trades"])
     assert all(trade["size"] <= 100 for trade in payload["trades"])
+    # Saved with its sub-second trade times, and shown again from the store.
+    _, listed, _ = run_cli(["runs", "list", "--json"], capsys)
+    run_id = json.loads(listed)[0]["id"]
+    code, shown, err = run_cli(["runs", "show", str(run_id)], capsys)
+    assert (code, err) == (0, "")
+    assert slug in shown
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def _trades_frame(trades: Any) -> pd.DataFrame:
             frame[column] = None if column in _TEXT_COLUMNS else np.nan
     for column in _TIME_COLUMNS:
         # Nanoseconds, as every bar time in marketbot, so trades line up with the bars.
-        frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("ns")
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").dt.as_unit("ns")
     return frame
 
 
