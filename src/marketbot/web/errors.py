@@ -8,11 +8,12 @@ record 404; anything unexpected a logged 500 ``{"detail": "internal error"}``.
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from marketbot.core.errors import MarketbotError
 
@@ -43,22 +44,39 @@ def validation_details(errors: list[dict[str, Any]] | Any) -> list[dict[str, str
     ]
 
 
+def _answer(request: Request, detail: Any, status_code: int) -> Response:
+    """JSON, or for htmx an HTML fragment the page shows where the result would go."""
+    if request.headers.get("hx-request") != "true":
+        return JSONResponse({"detail": detail}, status_code=status_code)
+    items = detail if isinstance(detail, list) else [{"field": "", "message": str(detail)}]
+    lines = "".join(
+        f"<li>{escape(str(item.get('field', '')).removeprefix('body.'))}"
+        f"{': ' if item.get('field') else ''}{escape(str(item.get('message', '')))}</li>"
+        for item in items
+    )
+    return HTMLResponse(
+        f'<div class="error form-error" role="alert"><ul>{lines}</ul></div>',
+        status_code=status_code,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error its documented shape."""
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        return JSONResponse({"detail": validation_details(exc.errors())}, status_code=422)
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, RequestValidationError):
+            raise exc
+        return _answer(request, validation_details(exc.errors()), 422)
 
-    async def on_field(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_field(request: Request, exc: Exception) -> Response:
         field = exc.field if isinstance(exc, FieldError) else "body"
-        return JSONResponse({"detail": [{"field": field, "message": str(exc)}]}, status_code=400)
+        return _answer(request, [{"field": field, "message": str(exc)}], 400)
 
-    async def on_not_found(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    async def on_not_found(request: Request, exc: Exception) -> Response:
+        return _answer(request, str(exc), 404)
 
-    async def on_marketbot(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": [{"field": "body", "message": str(exc)}]}, status_code=400)
+    async def on_marketbot(request: Request, exc: Exception) -> Response:
+        return _answer(request, [{"field": "body", "message": str(exc)}], 400)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The path and the error's type only: a request body may hold a secret.
