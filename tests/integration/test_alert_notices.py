@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from marketbot.bot.alert_snapshot import AlertSnapshot, PriceReading
+from marketbot.bot.alert_sources import snapshot_from_database
 from marketbot.bot.alert_watch import AlertWatcher
 from marketbot.bot.alerts import AlertManager
 from marketbot.bot.notify import AppriseNotifier, notify_categories, notify_url_secrets
@@ -23,7 +24,7 @@ from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
 from marketbot.store import Database
 from marketbot.store.alerts import AlertRepository, AlertSpec
-from marketbot.store.bot import BotRunRepository, BotRunSpec
+from marketbot.store.bot import BotRecordRepository, BotRunRepository, BotRunSpec, TradeRecord
 from marketbot.store.events import EventRepository
 from marketbot.store.prices import PriceRepository
 from tests.support.notify_server import NotifyServer, dead_url, notify_server
@@ -266,3 +267,39 @@ def test_notify_url_secrets_when_urls_have_passwords_lists_them_and_the_urls() -
     urls = ["json://u:PWTEST@127.0.0.1:8799/h", "ntfy://topic"]
 
     assert notify_url_secrets(urls) == [*urls[:1], "PWTEST", urls[1]]
+
+
+def test_snapshot_from_database_when_a_bot_run_is_current_reads_its_trades_and_risk_book(
+    sqlite_database: Database,
+) -> None:
+    runs = BotRunRepository(sqlite_database)
+    run = runs.start_run(BotRunSpec("sma_crossover", "bitcoin", "1d", "bitstamp", "paper"))
+    records = BotRecordRepository(sqlite_database)
+    for pnl in (-50.0, 30.0, -10.0):
+        records.record_trade(
+            TradeRecord(
+                bot_run_id=run.id, strategy="sma_crossover", symbol="bitcoin", direction="long",
+                size=0.1, entry_time=T0, entry_price=20000.0, exit_time=T0 + DAY,
+                exit_price=20000.0 + pnl * 10, pnl=pnl, pnl_pct=pnl / 20, fees=0.0,
+                exit_reason="signal",
+            )
+        )  # fmt: skip
+    progress = {
+        "risk": {"last_equity": 8800.0, "day_start_equity": 9000.0, "peak_equity": 10000.0},
+        "cash": 8000.0,
+        "open_trade": {"entry_time": T0.isoformat(), "size": 0.04},
+    }
+    runs.save_progress(run.id, T0 + DAY, progress)
+
+    snapshot = snapshot_from_database(sqlite_database, [], T0 + 2 * DAY)
+
+    (strategy,) = snapshot.strategies
+    assert (strategy.name, strategy.pnl_usd, strategy.open_positions) == ("sma_crossover", -30, 1)
+    assert strategy.win_rate == pytest.approx(100 / 3)
+    assert (strategy.entry_signal, strategy.size_fraction) == (None, None)
+    portfolio = snapshot.portfolio
+    assert portfolio is not None
+    assert (portfolio.total_value, portfolio.daily_pnl, portfolio.exposure_usd) == (
+        8800, -200, 800,
+    )  # fmt: skip
+    assert portfolio.drawdown_pct == pytest.approx(12.0)
