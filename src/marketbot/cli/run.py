@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from marketbot.cli.common import open_database, parse_params
+from marketbot.cli.run_sleeves import run_sleeves
 
 if TYPE_CHECKING:
     from marketbot.bot.forward import ForwardBars, ForwardRequest
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
 
 
 def run(
-    strategy: Annotated[str, typer.Option(help="Built-in name or path/to/file.py:ClassName.")],
+    strategy: Annotated[
+        str | None, typer.Option(help="Built-in name or path/to/file.py:ClassName.")
+    ] = None,
     symbol: Annotated[
-        str, typer.Option(help="Stored symbol (bitcoin), or with --exchange a pair (BTC/USDT).")
-    ],
+        str | None,
+        typer.Option(help="Stored symbol (bitcoin), or with --exchange a pair (BTC/USDT)."),
+    ] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
     source: Annotated[str | None, typer.Option(help="Stored source of the bars.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
@@ -70,6 +74,12 @@ def run(
 
     if fresh and reset_state:
         raise ConfigError("--fresh and --reset-state: give one (a fresh run needs no reset)")
+    if run_sleeves(
+        strategy=strategy, symbol=symbol, config=config, replay=replay, exchange=exchange,
+        source=source, live=live or not paper, speed=speed, fresh=fresh, reset_state=reset_state,
+    ):  # fmt: skip
+        return  # the file's [[strategies]], several in one run (cli/run_sleeves.py)
+    assert strategy is not None and symbol is not None  # run_sleeves refuses a run without
     if live or not paper:
         if replay is not None:
             raise ConfigError("--live trades forward on an exchange: it takes no --replay")
