@@ -188,7 +188,6 @@ def _equity_on(
         cumulative = initial_cash + np.cumsum(deltas[order])
         position = np.searchsorted(times[order], axis, side="right") - 1
         equity = np.where(position >= 0, cumulative[np.maximum(position, 0)], initial_cash)
-    marks = _last_mids(markets)
     columns = ("symbol", "outcome_index", "entry_bar", "exit_bar", "size", "entry_price")
     for slug, outcome, first, stop, size, price in zip(
         *(trades[name].tolist() for name in columns), strict=True
@@ -196,23 +195,11 @@ def _equity_on(
         if stop <= first:
             continue
         market = markets[slug]
-        times, mids = market.times_ns, marks[slug][:, outcome]
+        times, mids = market.times_ns, market.last_mid[:, outcome]
         seen = np.searchsorted(times, axis[first:stop], side="right") - 1
         value = np.where(seen >= 0, mids[np.maximum(seen, 0)], np.nan)
         equity[first:stop] += size * np.where(np.isnan(value), price, value)
     return equity
-
-
-def _last_mids(markets: BinaryMarkets) -> dict[str, np.ndarray]:
-    found = {}
-    for market in markets.values():
-        mid = market.column("mid")
-        present = ~np.isnan(mid)
-        latest = np.where(present, np.arange(len(mid))[:, None], -1)
-        np.maximum.accumulate(latest, axis=0, out=latest)
-        rows = np.maximum(latest, 0)
-        found[market.slug] = np.where(latest >= 0, np.take_along_axis(mid, rows, axis=0), np.nan)
-    return found
 
 
 def _metrics(

@@ -17,8 +17,9 @@ settlements, then exits, then entries, each in slug order):
   or, unresolved, at the last valid mid (``end_of_data``, no costs).
 
 Only the orders cost Python time, not the events between them (the equity is computed after
-the run from the fills, in backtest.binary_result), so a plain loop is fast enough: the 18
-markets of the shipped sample (38,333 snapshots) take a few milliseconds per run.
+the run from the fills, in backtest.binary_backtest), so a plain loop is fast enough: on the
+18 markets of the shipped sample (38,333 snapshots) the simulation takes under 10 ms and the
+whole run, signals and metrics included, about 40 ms.
 """
 
 from __future__ import annotations
@@ -60,10 +61,6 @@ class MarketInput:
     @classmethod
     def of(cls, market: BinaryMarket, signals: BinarySignals) -> MarketInput:
         """The market's book as arrays, with each token's last valid mid carried forward."""
-        mid = market.column("mid")
-        filled = np.column_stack(
-            [_carried_forward(mid[:, k]) for k in range(mid.shape[1])]
-        ) if len(mid) else mid  # fmt: skip
         return cls(
             market=market,
             times=market.times_ns,
@@ -72,7 +69,7 @@ class MarketInput:
             bid=market.column("bid"),
             bid_size=market.column("bid_size"),
             valid=market.column("valid").astype(bool),
-            last_mid=filled,
+            last_mid=market.last_mid,
             signals=signals,
         )
 
@@ -393,11 +390,3 @@ class _Simulation:
 def simulate_binary(inputs: list[MarketInput], config: BinaryConfig) -> BinaryRun:
     """Trade the markets' signals as one account (see the module docstring)."""
     return _Simulation(inputs, config).execute()
-
-
-def _carried_forward(values: np.ndarray) -> np.ndarray:
-    """Each row's latest non-NaN value at or before it (NaN before the first)."""
-    present = ~np.isnan(values)
-    latest = np.where(present, np.arange(len(values)), -1)
-    np.maximum.accumulate(latest, out=latest)
-    return np.where(latest >= 0, values[np.maximum(latest, 0)], np.nan)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -55,10 +56,19 @@ class BinaryMarket:
     payouts: tuple[float, float] | None
     book: pd.DataFrame
 
-    @property
+    @cached_property
     def times_ns(self) -> np.ndarray:
         """The events as int64 UTC nanoseconds."""
         return np.asarray(pd.DatetimeIndex(self.book.index).as_unit("ns").asi8, dtype=np.int64)
+
+    @cached_property
+    def last_mid(self) -> np.ndarray:
+        """Each token's last valid mid at or before each event (NaN before its first), (n x 2)."""
+        mid = self.column("mid")
+        latest = np.where(~np.isnan(mid), np.arange(len(mid))[:, None], -1)
+        np.maximum.accumulate(latest, axis=0, out=latest)
+        found = np.take_along_axis(mid, np.maximum(latest, 0), axis=0)
+        return np.where(latest >= 0, found, np.nan)
 
     @property
     def end_ns(self) -> int:
@@ -67,7 +77,16 @@ class BinaryMarket:
 
     def column(self, name: str) -> np.ndarray:
         """Both outcomes' ``name`` (bid, bid_size, ask, ask_size, mid, valid) as (events x 2)."""
-        return np.column_stack([self.book[f"{name}_{k}"].to_numpy() for k in range(OUTCOMES)])
+        return self._columns[name]
+
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        # Built once per market: every run (and every combination of an optimisation) reads
+        # them, and a frame's column access copies its attrs each time.
+        return {
+            name: np.column_stack([self.book[f"{name}_{k}"].to_numpy() for k in range(OUTCOMES)])
+            for name in (*_BOOK_NAMES, "mid", "valid")
+        }
 
 
 class BinaryMarkets(Mapping[str, BinaryMarket]):
