@@ -401,7 +401,9 @@ class FakeBinanceSpot:
         if params.get("symbol") not in self.ledger.prices:
             raise BinanceError(400, -1121, "Invalid symbol.")
         start = int(params.get("startTime", 0))
-        end = int(params.get("endTime", 2**62))
+        # No bar opens after the fake's "now": an exchange knows no future (the bar still
+        # forming is served whole, as Binance serves it partly formed).
+        end = min(int(params.get("endTime", 2**62)), self.now_ms())
         limit = min(int(params.get("limit", 500)), 1000)
         chosen = self.bars[(self.open_ms >= start) & (self.open_ms <= end)].iloc[:limit]
         return FakeBinance.rows(chosen)
@@ -441,6 +443,9 @@ class FakeBinanceSpot:
 
 def _handler_for(fake: FakeBinanceSpot) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in separate writes: with Nagle on, each answer waits for
+        # the client's delayed ACK (about 40 ms a request on Linux).
+        disable_nagle_algorithm = True
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: object) -> None:
