@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +23,13 @@ from marketbot.bot.notify import AppriseNotifier, notify_categories, notify_url_
 from marketbot.core.clock import ManualClock
 from marketbot.core.errors import ConfigError
 from marketbot.store import Database
-from marketbot.store.alerts import AlertRepository, AlertSpec
+from marketbot.store.alerts import (
+    AlertEvaluation,
+    AlertFiringRecord,
+    AlertInfo,
+    AlertRepository,
+    AlertSpec,
+)
 from marketbot.store.bot import BotRecordRepository, BotRunRepository, BotRunSpec, TradeRecord
 from marketbot.store.events import EventRepository
 from marketbot.store.prices import PriceRepository
@@ -303,3 +309,39 @@ def test_snapshot_from_database_when_a_bot_run_is_current_reads_its_trades_and_r
         8800, -200, 800,
     )  # fmt: skip
     assert portfolio.drawdown_pct == pytest.approx(12.0)
+
+
+class StaleBook:
+    """The alerts as another process read them before the first one fired (a race)."""
+
+    def __init__(self, repository: AlertRepository) -> None:
+        self.repository = repository
+        self.seen = repository.enabled()
+
+    def enabled(self) -> list[AlertInfo]:
+        return self.seen
+
+    def save_evaluations(
+        self, evaluations: Sequence[AlertEvaluation], firings: Sequence[AlertFiringRecord]
+    ) -> Mapping[int, int | None]:
+        return self.repository.save_evaluations(evaluations, firings)
+
+
+def test_two_processes_when_both_see_the_alert_armed_fire_it_once(
+    sqlite_database: Database,
+) -> None:
+    alert_id = add_alert(sqlite_database)
+    repository = AlertRepository(sqlite_database)
+    bot_side, watch_side = StaleBook(repository), StaleBook(repository)
+
+    assert closes(AlertManager(bot_side), [21000]) == [T0]
+    assert closes(AlertManager(watch_side), [21000]) == []
+    # A stale false evaluation does not re-arm what the other process fired meanwhile.
+    assert closes(AlertManager(StaleBook(repository)), [21000]) == []
+    stale = StaleBook(repository)
+    closes(AlertManager(repository), [19000])
+    assert repository.get(alert_id).armed is True
+    assert closes(AlertManager(stale), [21000]) == []
+
+    assert repository.get(alert_id).trigger_count == 1
+    assert [e.kind for e in EventRepository(sqlite_database).newest()] == ["alert_fired"]

@@ -16,7 +16,7 @@ sent.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -88,8 +88,12 @@ class AlertBook(Protocol):
 
     def save_evaluations(
         self, evaluations: Sequence[AlertEvaluation], firings: Sequence[AlertFiringRecord]
-    ) -> dict[int, int]:
-        """Keep one evaluation's outcome (all of it or nothing); the firings' event ids."""
+    ) -> Mapping[int, int | None]:
+        """Keep one evaluation's outcome (all or nothing); the firings kept.
+
+        Returns:
+            ``{alert id: event id}`` of the firings stored (None where no event is kept).
+        """
         ...
 
 
@@ -105,8 +109,8 @@ class MemoryAlertBook:
 
     def save_evaluations(
         self, evaluations: Sequence[AlertEvaluation], firings: Sequence[AlertFiringRecord]
-    ) -> dict[int, int]:
-        """Update the copies; no events exist, so no ids."""
+    ) -> Mapping[int, int | None]:
+        """Update the copies; every firing is kept, with no event."""
         for evaluation in evaluations:
             alert = self.alerts[evaluation.alert_id]
             self.alerts[alert.id] = dataclasses.replace(
@@ -118,7 +122,7 @@ class MemoryAlertBook:
                 alert, armed=False, last_value=firing.value, last_triggered=firing.at,
                 trigger_count=alert.trigger_count + 1,
             )  # fmt: skip
-        return {}
+        return {firing.alert_id: None for firing in firings}
 
 
 class AlertManager:
@@ -155,11 +159,18 @@ class AlertManager:
                 firings.append(firing)
                 records.append(_firing_record(alert, firing))
             elif step.armed != alert.armed or reading.value != alert.last_value:
-                evaluations.append(AlertEvaluation(alert.id, step.armed, reading.value))
+                evaluations.append(
+                    AlertEvaluation(alert.id, step.armed, reading.value, alert.last_triggered)
+                )
         if not evaluations and not records:
             return []
-        event_ids = self.book.save_evaluations(evaluations, records)
-        firings = [dataclasses.replace(f, event_id=event_ids.get(f.alert_id)) for f in firings]
+        stored = self.book.save_evaluations(evaluations, records)
+        # A firing another process got to first (the bot and alerts watch) is not repeated.
+        firings = [
+            dataclasses.replace(f, event_id=stored[f.alert_id])
+            for f in firings
+            if f.alert_id in stored
+        ]
         if self.notifier is not None:
             for firing in firings:
                 self.notifier.notify(
@@ -184,4 +195,4 @@ def _firing_record(alert: AlertInfo, firing: AlertFiring) -> AlertFiringRecord:
         },
         alert_id=alert.id,
     )
-    return AlertFiringRecord(alert.id, firing.at, firing.value, event)
+    return AlertFiringRecord(alert.id, firing.at, firing.value, event, alert.last_triggered)

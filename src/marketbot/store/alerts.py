@@ -79,21 +79,33 @@ class AlertInfo:
 
 @dataclass(frozen=True, slots=True)
 class AlertEvaluation:
-    """An alert's state after one evaluation that did not fire it."""
+    """An alert's state after one evaluation that did not fire it.
+
+    ``seen_last_triggered`` is the last firing the evaluation started from: when another
+    process (the bot, ``alerts watch``) fired the alert since, this evaluation is stale and
+    is not stored.
+    """
 
     alert_id: int
     armed: bool
     last_value: float | None
+    seen_last_triggered: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AlertFiringRecord:
-    """One firing: the alert, its time (its bar's open time), the value, and its event."""
+    """One firing: the alert, its time (its bar's open time), the value, and its event.
+
+    ``seen_last_triggered`` is the last firing the evaluation started from; the firing is
+    stored only if the alert is still armed with that last firing (so two processes
+    evaluating the same alert fire it once).
+    """
 
     alert_id: int
     at: datetime
     value: float
     event: EventRecord
+    seen_last_triggered: datetime | None = None
 
 
 class AlertRepository:
@@ -188,7 +200,8 @@ class AlertRepository:
 
         A firing adds one to ``trigger_count``, sets ``last_triggered`` to its time, disarms
         the alert and stores its event; the other alerts keep their new armed state and value.
-        An alert deleted meanwhile is skipped (its firing stores no event).
+        Each change is a conditional update: an alert deleted, or fired by another process,
+        since it was read is left alone (its firing stores no event and is not returned).
 
         Raises:
             DataError: an event the store cannot keep; nothing is stored then.
@@ -196,19 +209,28 @@ class AlertRepository:
         try:
             with self._database.session() as session, session.begin():
                 for evaluation in evaluations:
-                    row = session.get(Alert, evaluation.alert_id)
-                    if row is not None:
-                        row.armed = evaluation.armed
-                        row.last_value = evaluation.last_value
+                    session.execute(
+                        sa.update(Alert)
+                        .where(_unchanged(evaluation.alert_id, evaluation.seen_last_triggered))
+                        .values(armed=evaluation.armed, last_value=evaluation.last_value)
+                    )
                 events = {}
                 for firing in firings:
-                    row = session.get(Alert, firing.alert_id)
-                    if row is None:
+                    fired = session.execute(
+                        sa.update(Alert)
+                        .where(
+                            _unchanged(firing.alert_id, firing.seen_last_triggered),
+                            Alert.armed.is_(True),
+                        )
+                        .values(
+                            trigger_count=Alert.trigger_count + 1,
+                            last_triggered=as_utc(firing.at),
+                            armed=False,
+                            last_value=firing.value,
+                        )
+                    )
+                    if fired.rowcount != 1:  # type: ignore[attr-defined]  # a CursorResult
                         continue
-                    row.trigger_count = row.trigger_count + 1
-                    row.last_triggered = as_utc(firing.at)
-                    row.armed = False
-                    row.last_value = firing.value
                     event = event_row(firing.event)
                     session.add(event)
                     events[firing.alert_id] = event
@@ -225,3 +247,13 @@ class AlertRepository:
             listed = ", ".join(str(i) for i in ids) if ids else "none (add one with alerts add)"
             raise ConfigError(f"no alert with id {alert_id}; stored alert ids: {listed}")
         return row
+
+
+def _unchanged(alert_id: int, seen_last_triggered: datetime | None) -> sa.ColumnElement[bool]:
+    """The alert, if its last firing is still the one the evaluation saw."""
+    last = (
+        Alert.last_triggered.is_(None)
+        if seen_last_triggered is None
+        else Alert.last_triggered == as_utc(seen_last_triggered)
+    )
+    return sa.and_(Alert.id == alert_id, last)

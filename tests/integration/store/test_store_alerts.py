@@ -51,14 +51,30 @@ def test_save_evaluations_when_firing_counts_stamps_disarms_and_stores_its_event
 
 def test_save_evaluations_when_an_event_is_refused_stores_nothing(database: Database) -> None:
     alerts = AlertRepository(database)
-    alert = alerts.add(SPEC)
+    alert, other = alerts.add(SPEC), alerts.add(SPEC)
     bad = AlertFiringRecord(alert.id, AT, 1.0, EventRecord(AT, "alert_fired", "loud", "x"))
 
     with pytest.raises(DataError, match="event severity 'loud'"):
-        alerts.save_evaluations([AlertEvaluation(alert.id, False, 5.0)], [bad])
+        alerts.save_evaluations([AlertEvaluation(other.id, False, 5.0)], [bad])
 
-    assert alerts.get(alert.id) == alert
+    assert alerts.all() == [alert, other]
     assert EventRepository(database).newest() == []
+
+
+def test_save_evaluations_when_alert_fired_since_it_was_read_keeps_the_firing(
+    database: Database,
+) -> None:
+    alerts = AlertRepository(database)
+    alert = alerts.add(SPEC)
+    alerts.save_evaluations([], [firing(alert.id)])
+
+    # Another process read the alert before that firing: its firing and its re-arming lose.
+    assert alerts.save_evaluations([], [firing(alert.id, 22000.0)]) == {}
+    alerts.save_evaluations([AlertEvaluation(alert.id, True, 19000.0, None)], [])
+
+    stored = alerts.get(alert.id)
+    assert (stored.trigger_count, stored.armed, stored.last_value) == (1, False, 21365.7)
+    assert len(EventRepository(database).newest()) == 1
 
 
 def test_save_evaluations_when_alert_deleted_meanwhile_skips_it(database: Database) -> None:
