@@ -108,7 +108,12 @@ class FillRecorder:
         self.orders.mark_sent(order.client_order_id, exchange_order_id=order.id or None, at=at)
         if order.status is OrderStatus.REJECTED:
             self._apply(order, at)
-            self.notifier.notify("order rejected", f"{order.client_order_id}: {order.reason}")
+            # A live order refused by the exchange is an emergency; on paper it is the
+            # paper exchange's own refusal (insufficient funds...), a lifecycle notice.
+            self.notifier.notify(
+                "order rejected", f"{order.client_order_id}: {order.reason}",
+                emergency=self.run.mode == "live",
+            )  # fmt: skip
 
     def remember_tag(self, entry_client_order_id: str, tag: str | None) -> None:
         """The entry signal's tag, for the round trip it opens."""
