@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -250,9 +251,12 @@ class FakeBinanceSpot:
         self.slow_seconds = 0.5
         self._faults: list[tuple[str, str, Fault]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll, so that close() (shutdown) returns at once rather than in 0.5 s.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -439,6 +443,15 @@ class FakeBinanceSpot:
             if (symbol is None or order.symbol == symbol)
             and (not open_only or order.status == "NEW")
         ]
+
+
+class _Server(ThreadingHTTPServer):
+    """The fake's server: a client that hung up (a timeout test) is not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler_for(fake: FakeBinanceSpot) -> type[BaseHTTPRequestHandler]:
