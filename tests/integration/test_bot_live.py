@@ -151,3 +151,22 @@ def test_live_when_restarted_resolves_its_orders_by_client_id_and_trades_on(
     assert market.fake is not None
     ids = [o.client_order_id for o in market.fake.orders()]
     assert len(ids) == len(set(ids))
+
+
+def test_live_when_stop_on_exchange_rests_a_stop_per_position_and_leaves_it_at_shutdown(
+    market: MovingMarket, tmp_path: Path
+) -> None:
+    resting = CONFIG + "stop_on_exchange = true\n"
+    status = run_live(market, tmp_path, resting, hours=100)
+
+    assert market.fake is not None
+    stops = [o for o in market.fake.orders() if o.type == "STOP_LOSS"]
+    assert stops, "no stop rested on the exchange"
+    # Each rested stop was for the position then held, at or above its stop-loss level.
+    for stop in stops:
+        assert stop.side == "SELL" and stop.stop_price > 0
+    # A position open at the end still has its stop resting (protection while the bot is down).
+    open_stops = [o for o in stops if o.status == "NEW"]
+    assert len(open_stops) == len(status["open_positions"])
+    ids = [o.client_order_id for o in market.fake.orders()]
+    assert len(ids) == len(set(ids))

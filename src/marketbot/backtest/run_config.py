@@ -65,6 +65,7 @@ DEFAULT_REBALANCE: Final[RebalanceSchedule] = "weekly"
 _BOT_EXITS: Final = ExitRuleSet()
 _STRATEGY_KEYS: Final = ("name", "symbol", "timeframe", "params")
 _RISK_TABLES: Final = ("limits", "strategies")
+DEFAULT_EXIT_POLL_SECONDS: Final = 15
 _RISK_LIMIT_KEYS: Final = tuple(RiskLimits.model_fields)
 
 
@@ -97,6 +98,9 @@ class RunConfig:
         max_slippage: Fraction a fill may be worse than expected before an alert (None: off).
         strategies: The ``[[strategies]]`` tables, in file order.
         rebalance: How often the bot rebalances several strategies (None: never).
+        exit_poll_seconds: Forward and live: seconds between tickers while a bar forms
+            (0: none).
+        stop_on_exchange: Live: also rest a stop order on the exchange after each entry.
         path: The file read, if any.
     """
 
@@ -106,6 +110,8 @@ class RunConfig:
     max_slippage: float | None = DEFAULT_MAX_SLIPPAGE
     strategies: tuple[StrategyEntry, ...] = ()
     rebalance: RebalanceSchedule | None = DEFAULT_REBALANCE
+    exit_poll_seconds: int = DEFAULT_EXIT_POLL_SECONDS
+    stop_on_exchange: bool = False
     path: Path | None = None
 
     def risk_limits(self, strategy: str | None = None) -> RiskLimits | None:
@@ -182,6 +188,8 @@ def load_run_config(
         max_slippage=values.get("max_slippage", DEFAULT_MAX_SLIPPAGE),
         strategies=strategies,
         rebalance=values.get("rebalance", DEFAULT_REBALANCE),
+        exit_poll_seconds=values.get("exit_poll", DEFAULT_EXIT_POLL_SECONDS),
+        stop_on_exchange=values.get("stop_on_exchange", False),
         path=path,
     )
 

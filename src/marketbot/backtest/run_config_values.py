@@ -88,6 +88,12 @@ def _duration(value: object) -> int:
         ) from None
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise BadValueError("use true or false")
+    return value
+
+
 def _rebalance(value: object) -> str | None:
     schedules = get_args(RebalanceSchedule)
     if value is False:
@@ -112,5 +118,7 @@ PARSERS: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
         "order_timeout": _duration,
         "max_slippage": _exit_fraction,
         "rebalance": _rebalance,
+        "exit_poll": _duration,
+        "stop_on_exchange": _flag,
     }
 )

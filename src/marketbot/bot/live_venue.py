@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -81,9 +82,16 @@ class LiveVenue:
     """One pair on one exchange, as the bot's loop sees a venue (see the module doc)."""
 
     def __init__(
-        self, exchange: CcxtExchange, symbol: str, settings: KernelSettings, clock: Clock
+        self,
+        exchange: CcxtExchange,
+        symbol: str,
+        settings: KernelSettings,
+        clock: Clock,
+        *,
+        stop_on_exchange: bool = False,
     ) -> None:
         self.exchange = exchange
+        self.stop_on_exchange = stop_on_exchange
         self.symbol = symbol
         self.settings = settings
         self.clock = clock
@@ -94,6 +102,7 @@ class LiveVenue:
         self._exit_attempts = 0
         self._pending: dict[str, _Pending] = {}
         self._balance_cache: tuple[datetime, float] | None = None
+        self._resting: Order | None = None  # the stop resting on the exchange (stop_on_exchange)
 
     # -- what the loop reads ---------------------------------------------------------------
 
@@ -184,6 +193,7 @@ class LiveVenue:
             self._track(order, protect_client_order_id=None if protect is None else str(protect))
             return order
         price = ticker.bid if ticker.bid is not None else ticker.last
+        self._cancel_resting()  # it holds the units this sell needs
         sized = size_exit(self.market, float(amount or 0.0), price)
         if sized.skipped:
             return self._refused(symbol, side, client_order_id, sized.skipped_reason)
@@ -193,6 +203,12 @@ class LiveVenue:
         )  # fmt: skip
         self._track(order)
         return order
+
+    def cancel_resting_stop(self) -> str | None:
+        """Shutdown with ``--cancel-all-on-exit``: cancel the resting stop; its id."""
+        resting = self._resting
+        self._cancel_resting()
+        return None if resting is None else resting.client_order_id
 
     def cancel_open_entries(self) -> list[str]:
         """Shutdown: cancel the bot's entry orders still open, at priority 1; their ids."""
@@ -218,6 +234,7 @@ class LiveVenue:
             # Only a bar opened after the entry may raise the anchor (live fills mid-bar).
             self._position, _ = close_step_nb(held, bar.high, bar.low, bar.close, self.settings)
         changed += self._check_exits(bar.close)
+        self._move_resting()
         return changed
 
     def process_ticker(self, symbol: str, ticker: Ticker) -> list[Order]:
@@ -228,6 +245,7 @@ class LiveVenue:
         held = self._position
         if held is not None:
             self._position, _ = close_step_nb(held, bid, bid, bid, self.settings)
+        self._move_resting()
         return changed
 
     def hold(self, trade: OpenTrade | None) -> None:
@@ -287,7 +305,7 @@ class LiveVenue:
 
     def _poll(self) -> list[Order]:
         """Each of the bot's orders not yet reported: its news, applied to the position."""
-        changed: list[Order] = []
+        changed: list[Order] = self._resting_news()
         for cid, pending in list(self._pending.items()):
             order = self.exchange.fetch_order_by_client_id(cid, self.symbol)
             if order is None:
@@ -314,10 +332,75 @@ class LiveVenue:
                 order.client_order_id, "protect"
             )
             self._exit_attempts = 0
+            self._rest_stop()
             return _booked(order, fill, self.market.quote)
         self._position = None
         self._protect_id = None
         return replace(_booked(order, fill, self.market.quote), reason=pending.reason)
+
+    # -- the stop resting on the exchange (stop_on_exchange) ---------------------------------
+
+    def _protective_level(self) -> float | None:
+        """The highest protective level of the position (stop-loss or trailing), or None."""
+        held = self._position
+        if held is None:
+            return None
+        levels = [
+            lvl for lvl in (held.stop_level, held.trail_level) if math.isfinite(lvl) and lvl > 0
+        ]
+        return max(levels) if levels else None
+
+    def _rest_stop(self) -> None:
+        """After an entry fill: rest a stop-market sell of the position at its level."""
+        level = self._protective_level()
+        held = self._position
+        if not self.stop_on_exchange or held is None or level is None:
+            return
+        amount = self.market.amount_to_precision(held.units)
+        cid = _derived_id(self._protect_id or "", "resting")
+        self._resting = self.exchange.create_order(
+            self.symbol, OrderType.STOP, OrderSide.SELL, amount,
+            client_order_id=cid, stop_price=self.market.price_to_precision(level),
+            priority=PRIORITY_EMERGENCY,
+        )  # fmt: skip
+        if self._resting.status is OrderStatus.REJECTED:
+            _log.warning("%s: resting stop refused: %s", self.symbol, self._resting.reason)
+            self._resting = None
+
+    def _move_resting(self) -> None:
+        """Raise the resting stop with the trailing level (cancel and replace, priority 1)."""
+        resting, level = self._resting, self._protective_level()
+        if resting is None or level is None or resting.stop_price is None:
+            return
+        level = self.market.price_to_precision(level)
+        if level <= resting.stop_price:
+            return
+        self._resting = self.exchange.edit_order(
+            resting.id, self.symbol, stop_price=level, priority=PRIORITY_EMERGENCY
+        )
+
+    def _cancel_resting(self) -> None:
+        resting, self._resting = self._resting, None
+        if resting is not None:
+            self.exchange.cancel_order(resting.id, self.symbol, priority=PRIORITY_EMERGENCY)
+
+    def _resting_news(self) -> list[Order]:
+        """The resting stop filled (the market fell through it): the position is closed."""
+        resting = self._resting
+        if resting is None:
+            return []
+        order = self.exchange.fetch_order_by_client_id(resting.client_order_id, self.symbol)
+        if order is None or not order.status.is_terminal:
+            return []
+        self._resting = None
+        held = self._position
+        label = "stop_loss"
+        if held is not None and math.isfinite(held.trail_level):
+            stop = held.stop_level if math.isfinite(held.stop_level) else -math.inf
+            label = "trailing_stop" if held.trail_level >= stop else "stop_loss"
+        if order.status is not OrderStatus.CLOSED:
+            return []
+        return [self._applied(order, _Pending(order, reason=label))]
 
     def _refused(self, symbol: str, side: OrderSide, cid: str, reason: str) -> Order:
         _log.warning("%s %s %s not sent: %s", symbol, side, cid, reason)

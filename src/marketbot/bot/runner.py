@@ -249,7 +249,10 @@ class BotRunner:
     ) -> tuple[Venue, Exchange]:
         """The paper exchange (its own ledger), or the live venue; and who times orders out."""
         if self.live is not None:
-            venue = LiveVenue(self.live.exchange, plan.symbol, settings, clock)
+            venue = LiveVenue(
+                self.live.exchange, plan.symbol, settings, clock,
+                stop_on_exchange=plan.run_config.stop_on_exchange,
+            )  # fmt: skip
             return venue, self.live.exchange
         self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
         paper = PaperExchange(self.ledger_path, PaperSettings(plan.config), clock=clock)
@@ -305,7 +308,9 @@ class BotRunner:
         for cid in venue.cancel_open_entries():
             _log.warning("shutdown: canceled open entry %s", cid)
         if self.live.cancel_all_on_exit:
-            _log.warning("shutdown: no protective orders rest on the exchange to cancel")
+            canceled = venue.cancel_resting_stop()
+            if canceled is not None:
+                _log.warning("shutdown: canceled the resting stop %s", canceled)
 
     def _state(
         self,

@@ -31,18 +31,20 @@ from marketbot.store.bot import TradeRecord
 def sleeve_stats(key: str, trades: Sequence[TradeRecord]) -> StrategyStats:
     """What the rebalancer scores a sleeve by, from its closed trades.
 
-    Sharpe is the mean over the sample standard deviation of the trades' returns (``pnl_pct``;
-    NaN, scored as the worst, with fewer than two trades or no spread); the win rate is in
-    percent (NaN without trades); the P&L is the trades' total in the quote currency.
+    Sharpe is the mean over the sample standard deviation of the trades' returns (``pnl_pct``),
+    0 with fewer than two trades or no spread (no evidence either way); the win rate is in
+    percent, 0 without trades (as ``compute_metrics`` counts it); the P&L is the trades' total
+    in the quote currency. A sleeve that has traded nothing yet scores as neutral, so a
+    losing sleeve ranks below it and a winning one above.
     """
     returns = [trade.pnl_pct for trade in trades]
-    sharpe = math.nan
+    sharpe = 0.0
     if len(returns) >= 2:
         spread = statistics.stdev(returns)
         if spread > 0.0:
             sharpe = statistics.fmean(returns) / spread
     wins = sum(1 for trade in trades if trade.pnl > 0.0)
-    win_rate = 100.0 * wins / len(trades) if trades else math.nan
+    win_rate = 100.0 * wins / len(trades) if trades else 0.0
     return StrategyStats(
         name=key,
         sharpe=sharpe,

@@ -88,6 +88,8 @@ def bot_status(database: Database, data_dir: Path) -> dict[str, Any]:
             for c in BotCommandRepository(database).pending()
         ],
         "entry_denials": progress.get("denials", {}),
+        # Several strategies (bot/multi_runner.py): each sleeve's weight of the equity.
+        "allocations": (progress.get("capital") or {}).get("weights", {}),
     }
 
 

@@ -161,7 +161,9 @@ def _run_forward(
         feed = ExchangeFeed(client, request.pair, request.timeframe, clock)
         plan = plan_forward(settings, request, feed, clock.now(), feed.bar_seconds)
         check_long_only(plan)
-        bars = ForwardBars(feed, clock, time.sleep, ForwardOptions())
+        bars = ForwardBars(
+            feed, clock, time.sleep, ForwardOptions(float(plan.run_config.exit_poll_seconds))
+        )
         summary = start_bot(database, plan, options, forward=bars)
     typer.echo(
         f"stopped: run {summary.run.id} ({plan.strategy.name} on {exchange} {plan.symbol}, "

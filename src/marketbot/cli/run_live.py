@@ -92,7 +92,9 @@ def run_live(
         )  # fmt: skip
         plan = plan_forward(settings, forward, feed, clock.now(), feed.bar_seconds)
         check_long_only(plan)
-        bars = ForwardBars(feed, clock, time.sleep, ForwardOptions())
+        bars = ForwardBars(
+            feed, clock, time.sleep, ForwardOptions(float(plan.run_config.exit_poll_seconds))
+        )
         setup = LiveSetup(exchange, cancel_all_on_exit=live.cancel_all_on_exit)
         forced = None
         if clearance.forced:
