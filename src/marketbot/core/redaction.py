@@ -54,7 +54,12 @@ class SecretRedactor(logging.Filter):
         """Rewrite the record's message (and traceback text) without secrets; keep it."""
         if not self._secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A bad format string: the handler reports it (its text quotes no argument).
+            record.msg = self.redact(str(record.msg))
+            return True
         record.msg = self.redact(message)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:

@@ -89,3 +89,17 @@ def test_redactor_when_installed_on_a_bare_root_logger_catches_other_loggers(
     assert (len(added), left) == (1, [])  # the stand-in for the last-resort handler goes too
     err = capsys.readouterr().err
     assert "leaked ****" in err and SECRET not in err
+
+
+def test_redactor_when_the_format_string_is_bad_still_redacts_and_does_not_raise(
+    stream_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = stream_logger
+    SecretRedactor([SECRET]).install(logger)
+    logging.raiseExceptions = False  # as in production: a bad record is dropped quietly
+    try:
+        logger.info(f"{SECRET} %s %s", "only one argument")
+    finally:
+        logging.raiseExceptions = True
+
+    assert SECRET not in stream.getvalue()
