@@ -16,6 +16,10 @@ settlements, then exits, then entries, each in slug order):
 - Legs still held at the market's end settle at the recorded payout (``settlement``, no fee)
   or, unresolved, at the last valid mid (``end_of_data``, no costs).
 
+:class:`BinaryAccount` holds these rules (an entry group's fill, a group's sale at the bids,
+settlement) and the account they change; the backtest's scheduler below and the paper bot's
+venue (``execution/paper_books.py``) both call it, so the bot fills as the backtest does.
+
 Only the orders cost Python time, not the events between them (the equity is computed after
 the run from the fills, in backtest.binary_backtest), so a plain loop is fast enough: on the
 18 markets of the shipped sample (38,333 snapshots) the simulation takes under 10 ms and the
@@ -75,7 +79,9 @@ class MarketInput:
 
 
 @dataclass
-class _Leg:
+class HeldLeg:
+    """One outcome of an open group: shares held, their fill price and entry fee a share."""
+
     outcome: int
     held: float
     price: float
@@ -83,12 +89,14 @@ class _Leg:
 
 
 @dataclass
-class _Group:
+class OpenGroup:
+    """The legs entered at one event of one market, exited and settled together."""
+
     number: int
     market: int
     entry_event: int
     entry_ns: int
-    legs: list[_Leg]
+    legs: list[HeldLeg]
     cost: float
 
 
@@ -121,69 +129,60 @@ class BinaryRun:
     denials: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DENIALS, 0))
 
 
-class _Simulation:
+class BinaryAccount:
+    """One cash account trading binary markets by the rules of the module docstring.
+
+    The caller decides when: :meth:`enter` at the event after an entry signal,
+    :meth:`exit_signal` or :meth:`sell` for exits, :meth:`settle` at a market's end.
+
+    Args:
+        inputs: The markets' arrays (their ``signals`` are not read here).
+        config: Costs, sizing and limits.
+    """
+
     def __init__(self, inputs: list[MarketInput], config: BinaryConfig) -> None:
         self.inputs = inputs
         self.config = config
         self.cash = config.initial_cash
-        self.open: dict[int, _Group] = {}
+        self.open: dict[int, OpenGroup] = {}
         self.run = BinaryRun()
         self.groups = 0
-        self.queue: list[tuple[int, int, int, int, int, int]] = []
-
-    def schedule(self) -> None:
-        for m, data in enumerate(self.inputs):
-            times, signals = data.times, data.signals
-            for kind, flags in ((ENTRY, signals.entries), (EXIT, signals.exits)):
-                # A signal at the last event has no next event to fill at.
-                for event in np.flatnonzero(flags[:-1].any(axis=1)).tolist():
-                    self.push(int(times[event + 1]), kind, m, event + 1, event)
-            self.push(data.market.end_ns, SETTLE, m, -1, -1)
-
-    def push(self, time_ns: int, kind: int, m: int, event: int, detail: int) -> None:
-        # For an exit, ``detail`` is the signal event, or -(group number + 1) with the rule
-        # in the tuple's last slot; for an entry the signal event.
-        heapq.heappush(self.queue, (time_ns, kind, m, event, detail, 0))
-
-    def push_rule_exit(self, time_ns: int, m: int, event: int, group: int, reason: int) -> None:
-        heapq.heappush(self.queue, (time_ns, EXIT, m, event, -(group + 1), reason))
-
-    def execute(self) -> BinaryRun:
-        self.schedule()
-        while self.queue:
-            time_ns, kind, m, event, detail, reason = heapq.heappop(self.queue)
-            if kind == SETTLE:
-                self.settle(m)
-            elif kind == EXIT:
-                self.exit(m, event, detail, reason)
-            else:
-                self.enter(time_ns, m, event, detail)
-        return self.run
 
     # Entries --------------------------------------------------------------------------
 
-    def enter(self, time_ns: int, m: int, event: int, signal_event: int) -> None:
+    def enter(self, m: int, event: int, entries: np.ndarray, wanted: np.ndarray) -> OpenGroup | str:
+        """Buy the flagged outcomes of market ``m`` as one group at the asks of ``event``.
+
+        Args:
+            m: The market's index in the account's inputs.
+            event: The event it fills at (the one after the signal's).
+            entries: The signal's entry flags, one per outcome.
+            wanted: Shares per outcome (NaN: the run's sizing; 0: not this leg).
+
+        Returns:
+            The group opened, or why not: a denial (``DENIALS``) or ``""`` when the signal
+            asks for nothing (a group already open, no leg, nothing to buy).
+        """
         if m in self.open:
-            return
+            return ""
         data, config = self.inputs[m], self.config
+        time_ns = int(data.times[event])
         self.run.entries_offered += 1
-        legs = np.flatnonzero(data.signals.entries[signal_event]).tolist()
-        wanted = data.signals.shares[signal_event]
-        legs = [k for k in legs if wanted[k] != 0.0]  # NaN: the run's sizing
+        legs = [k for k in np.flatnonzero(entries).tolist() if wanted[k] != 0.0]  # NaN: sizing
         if not legs:
-            return
+            return ""
         if not all(data.valid[event, k] for k in legs):
             self.run.denials["invalid_quote"] += 1
-            return
+            return "invalid_quote"
         if not all(data.ask_size[event, k] > 0.0 for k in legs):
             self.run.denials["no_depth"] += 1
-            return
+            return "no_depth"
         prices = [data.ask[event, k] * (1.0 + config.slippage_rate) for k in legs]
         unit_costs = [p + config.fee(1.0, p) for p in prices]
         shares = self.desired_shares(time_ns, [wanted[k] for k in legs], unit_costs)
         total = sum(q * c for q, c in zip(shares, unit_costs, strict=True))
         if not total > 0.0:
-            return
+            return ""
         # Each limit as (amount, what it is compared with, its denial): the smallest ratio
         # binds, and a leg of that size gets exactly the amount (equal legs stay equal).
         limits = [(1.0, 1.0, ""), (max(self.cash, 0.0), total, "no_cash")]
@@ -193,12 +192,12 @@ class _Simulation:
         risk = self.risk_limits(total)
         if risk is None:
             self.run.denials["risk_limit"] += 1
-            return
+            return "risk_limit"
         limits += risk
         amount, base, denial = min(limits, key=lambda limit: limit[0] / limit[1])
         if amount / base * min(shares) <= _TINY:
             self.run.denials[denial] += 1
-            return
+            return denial
         filled = [q if amount >= base else q / base * amount for q in shares]
         cost = 0.0
         built = []
@@ -206,19 +205,20 @@ class _Simulation:
             fee = config.fee(q, p)
             cost += q * p + fee
             self.run.total_fees += fee
-            built.append(_Leg(k, q, p, fee / q))
+            built.append(HeldLeg(k, q, p, fee / q))
         # Only the rounding of a cash-limited fill can take cash below 0: never an overdraft.
         before = self.cash
         self.cash = max(self.cash - cost, 0.0)
         self.groups += 1
-        group = _Group(self.groups, m, event, int(data.times[event]), built, cost)
+        group = OpenGroup(self.groups, m, event, int(data.times[event]), built, cost)
         self.open[m] = group
         self.run.cash_changes.append((int(data.times[event]), self.cash - before))
-        self.schedule_rule_exits(group)
+        return group
 
     def desired_shares(
         self, time_ns: int, wanted: list[float], unit_costs: list[float]
     ) -> list[float]:
+        """Shares per leg before the limits: the strategy's, else the run's sizing."""
         config = self.config
         if config.sizing == "shares":
             return [config.group_size if math.isnan(q) else q for q in wanted]
@@ -231,6 +231,7 @@ class _Simulation:
         return [each if math.isnan(q) else q for q in wanted]
 
     def risk_limits(self, total: float) -> list[tuple[float, float, str]] | None:
+        """The risk caps on a group costing ``total`` (at cost), or None: no room at all."""
         limits = self.config.risk
         if limits is None:
             return []
@@ -246,6 +247,7 @@ class _Simulation:
         ]
 
     def equity(self, time_ns: int) -> float:
+        """Cash plus every held leg at its token's last valid mid (its fill price before one)."""
         value = self.cash
         for group in self.open.values():
             data = self.inputs[group.market]
@@ -255,56 +257,23 @@ class _Simulation:
                 value += leg.held * (leg.price if math.isnan(mark) else mark)
         return value
 
-    def schedule_rule_exits(self, group: _Group) -> None:
-        data, config = self.inputs[group.market], self.config
-        times, first = data.times, group.entry_event
-        candidates: list[tuple[int, int]] = []
-        if config.max_hold_seconds:
-            due = group.entry_ns + config.max_hold_seconds * 1_000_000_000
-            event = int(np.searchsorted(times, due, side="left"))
-            if event < len(times):
-                candidates.append((event, _MAX_HOLD))
-        if config.stop_loss is not None or config.take_profit is not None:
-            value = np.zeros(len(times) - first)
-            for leg in group.legs:
-                marks = data.last_mid[first:, leg.outcome]
-                value += leg.held * np.where(np.isnan(marks), leg.price, marks)
-            for level, reason, below in (
-                (config.stop_loss, _STOP, True),
-                (config.take_profit, _TARGET, False),
-            ):
-                if level is None:
-                    continue
-                bound = group.cost * (1.0 - level if below else 1.0 + level)
-                hit = np.flatnonzero(value <= bound if below else value >= bound)
-                if len(hit) and first + int(hit[0]) + 1 < len(times):
-                    candidates.append((first + int(hit[0]) + 1, reason))
-        if candidates:
-            event, reason = min(candidates)
-            self.push_rule_exit(int(times[event]), group.market, event, group.number, reason)
-
     # Exits ----------------------------------------------------------------------------
 
-    def exit(self, m: int, event: int, detail: int, reason: int) -> None:
-        group = self.open.get(m)
-        if group is None:
-            return
-        data = self.inputs[m]
-        if detail < 0:
-            if -detail - 1 != group.number:
-                return  # a rule exit of a group already closed
-        else:
-            flagged = data.signals.exits[detail]
-            if not any(flagged[leg.outcome] for leg in group.legs):
-                return
-            reason = _SIGNAL
-        closed = self.sell(group, event, REASONS[reason])
-        if closed:
-            del self.open[m]
-        elif detail < 0 and event + 1 < len(data.times):
-            self.push_rule_exit(int(data.times[event + 1]), m, event + 1, group.number, reason)
+    def exit_signal(self, m: int, event: int, exits: np.ndarray) -> OpenGroup | None:
+        """Sell market ``m``'s group at the bids of ``event`` when a held outcome is flagged.
 
-    def sell(self, group: _Group, event: int, reason: str) -> bool:
+        Returns:
+            The group when it was offered for sale (it may not have filled, or only in part:
+            see ``open``), None when there is nothing to sell.
+        """
+        group = self.open.get(m)
+        if group is None or not any(exits[leg.outcome] for leg in group.legs):
+            return None
+        if self.sell(group, event, REASONS[_SIGNAL]):
+            del self.open[m]
+        return group
+
+    def sell(self, group: OpenGroup, event: int, reason: str) -> bool:
         """Sell the group at the bids of ``event``; True when nothing is left."""
         data, config = self.inputs[group.market], self.config
         legs = [leg for leg in group.legs if leg.held > 0.0]
@@ -334,6 +303,7 @@ class _Simulation:
         return all(leg.held <= 0.0 for leg in group.legs)
 
     def settle(self, m: int) -> None:
+        """Close market ``m``'s legs at its end: the payout, or unresolved the last mid."""
         group = self.open.pop(m, None)
         if group is None:
             return
@@ -358,14 +328,15 @@ class _Simulation:
 
     def record(
         self,
-        group: _Group,
-        leg: _Leg,
+        group: OpenGroup,
+        leg: HeldLeg,
         sold: float,
         price: float,
         exit_fee: float,
         time_ns: int,
         reason: str,
     ) -> None:
+        """Append the closed part of a leg to the run's trades (P&L after both fees)."""
         entry_fee = leg.fee_per_share * sold
         pnl = sold * (price - leg.price) - entry_fee - exit_fee
         basis = sold * leg.price
@@ -385,6 +356,90 @@ class _Simulation:
                 fees=entry_fee + exit_fee,
             )
         )
+
+
+class _Simulation(BinaryAccount):
+    """The backtest: every signal scheduled on one time line, the account acting on each."""
+
+    def __init__(self, inputs: list[MarketInput], config: BinaryConfig) -> None:
+        super().__init__(inputs, config)
+        self.queue: list[tuple[int, int, int, int, int, int]] = []
+
+    def schedule(self) -> None:
+        for m, data in enumerate(self.inputs):
+            times, signals = data.times, data.signals
+            for kind, flags in ((ENTRY, signals.entries), (EXIT, signals.exits)):
+                # A signal at the last event has no next event to fill at.
+                for event in np.flatnonzero(flags[:-1].any(axis=1)).tolist():
+                    self.push(int(times[event + 1]), kind, m, event + 1, event)
+            self.push(data.market.end_ns, SETTLE, m, -1, -1)
+
+    def push(self, time_ns: int, kind: int, m: int, event: int, detail: int) -> None:
+        # For an exit, ``detail`` is the signal event, or -(group number + 1) with the rule
+        # in the tuple's last slot; for an entry the signal event.
+        heapq.heappush(self.queue, (time_ns, kind, m, event, detail, 0))
+
+    def push_rule_exit(self, time_ns: int, m: int, event: int, group: int, reason: int) -> None:
+        heapq.heappush(self.queue, (time_ns, EXIT, m, event, -(group + 1), reason))
+
+    def execute(self) -> BinaryRun:
+        self.schedule()
+        while self.queue:
+            _, kind, m, event, detail, reason = heapq.heappop(self.queue)
+            if kind == SETTLE:
+                self.settle(m)
+            elif kind == EXIT:
+                self.exit(m, event, detail, reason)
+            else:
+                self.enter_signal(m, event, detail)
+        return self.run
+
+    def exit(self, m: int, event: int, detail: int, reason: int) -> None:
+        data = self.inputs[m]
+        if detail >= 0:
+            self.exit_signal(m, event, data.signals.exits[detail])
+            return
+        group = self.open.get(m)
+        if group is None or -detail - 1 != group.number:
+            return  # a rule exit of a group already closed
+        if self.sell(group, event, REASONS[reason]):
+            del self.open[m]
+        elif event + 1 < len(data.times):
+            self.push_rule_exit(int(data.times[event + 1]), m, event + 1, group.number, reason)
+
+    def enter_signal(self, m: int, event: int, signal_event: int) -> None:
+        signals = self.inputs[m].signals
+        opened = self.enter(m, event, signals.entries[signal_event], signals.shares[signal_event])
+        if isinstance(opened, OpenGroup):
+            self.schedule_rule_exits(opened)
+
+    def schedule_rule_exits(self, group: OpenGroup) -> None:
+        data, config = self.inputs[group.market], self.config
+        times, first = data.times, group.entry_event
+        candidates: list[tuple[int, int]] = []
+        if config.max_hold_seconds:
+            due = group.entry_ns + config.max_hold_seconds * 1_000_000_000
+            event = int(np.searchsorted(times, due, side="left"))
+            if event < len(times):
+                candidates.append((event, _MAX_HOLD))
+        if config.stop_loss is not None or config.take_profit is not None:
+            value = np.zeros(len(times) - first)
+            for leg in group.legs:
+                marks = data.last_mid[first:, leg.outcome]
+                value += leg.held * np.where(np.isnan(marks), leg.price, marks)
+            for level, reason, below in (
+                (config.stop_loss, _STOP, True),
+                (config.take_profit, _TARGET, False),
+            ):
+                if level is None:
+                    continue
+                bound = group.cost * (1.0 - level if below else 1.0 + level)
+                hit = np.flatnonzero(value <= bound if below else value >= bound)
+                if len(hit) and first + int(hit[0]) + 1 < len(times):
+                    candidates.append((first + int(hit[0]) + 1, reason))
+        if candidates:
+            event, reason = min(candidates)
+            self.push_rule_exit(int(times[event]), group.market, event, group.number, reason)
 
 
 def simulate_binary(inputs: list[MarketInput], config: BinaryConfig) -> BinaryRun:
