@@ -22,7 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-from marketbot.core.clock import Clock, SystemClock
+from marketbot.core.clock import Clock, SystemClock, as_utc
 from marketbot.core.errors import ConfigError, DataError, ExchangeError
 from marketbot.execution.ccxt_orders import (
     OrderRequest,
@@ -142,7 +142,7 @@ class CcxtExchange:
         priority: int = PRIORITY_NORMAL,
     ) -> list[Candle]:
         """Bars of ``timeframe``, oldest first (5 for the latest bar, 10 for backfill)."""
-        since_ms = round(since.timestamp() * 1000) if since is not None else None
+        since_ms = _epoch_ms(since)
         rows = self._call(
             lambda: self._ccxt.fetch_ohlcv(symbol, timeframe, since=since_ms, limit=limit),
             f"{symbol} {timeframe} candles",
@@ -326,7 +326,7 @@ class CcxtExchange:
         priority: int = PRIORITY_NORMAL,
     ) -> list[Order]:
         """Orders still open, oldest first."""
-        since_ms = round(since.timestamp() * 1000) if since is not None else None
+        since_ms = _epoch_ms(since)
         rows = self._call(
             lambda: self._ccxt.fetch_open_orders(symbol, since_ms, limit), "open orders", priority
         )
@@ -345,7 +345,7 @@ class CcxtExchange:
         ccxt's ``fetch_closed_orders`` means filled only; where the exchange lists all
         orders (Binance's allOrders), the ended ones are taken from that list instead.
         """
-        since_ms = round(since.timestamp() * 1000) if since is not None else None
+        since_ms = _epoch_ms(since)
         ccxt = self._ccxt
         method = ccxt.fetch_orders if ccxt.has.get("fetchOrders") else ccxt.fetch_closed_orders
         rows = self._call(lambda: method(symbol, since_ms, limit), "closed orders", priority)
@@ -362,7 +362,7 @@ class CcxtExchange:
         priority: int = PRIORITY_NORMAL,
     ) -> list[Trade]:
         """The account's fills, oldest first."""
-        since_ms = round(since.timestamp() * 1000) if since is not None else None
+        since_ms = _epoch_ms(since)
         rows = self._call(
             lambda: self._ccxt.fetch_my_trades(symbol, since_ms, limit), "my trades", priority
         )
@@ -394,6 +394,11 @@ class CcxtExchange:
             return self.fetch_ticker(f"{asset}/{market.quote}", priority=priority).last
 
         return net_fill(trades, market, price_of)
+
+
+def _epoch_ms(moment: datetime | None) -> int | None:
+    """A time as ccxt's epoch milliseconds (a naive one taken as UTC), or None."""
+    return None if moment is None else round(as_utc(moment).timestamp() * 1000)
 
 
 if TYPE_CHECKING:  # mypy checks here that CcxtExchange implements the whole port

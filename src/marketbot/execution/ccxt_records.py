@@ -174,7 +174,11 @@ def read_order(raw: Mapping[str, Any], now: datetime) -> Order:
     )
     filled = _number(raw.get("filled")) or 0.0
     amount = max(_number(raw.get("amount")) or 0.0, filled)
-    status = OrderStatus(str(raw.get("status") or "open"))
+    try:
+        # No status yet (some exchanges' cancel answers): still open until fetched again.
+        status = OrderStatus(str(raw.get("status") or "open"))
+    except ValueError:
+        raise DataError(f"order {raw['id']}: unknown status {raw.get('status')!r}") from None
     remaining = 0.0 if status.is_terminal else max(amount - filled, 0.0)
     if status is OrderStatus.CLOSED and filled <= 0:
         status = OrderStatus.CANCELED  # ended with nothing filled (an expired market order)
