@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -180,6 +181,7 @@ def start_bot(
     forward: ForwardBars | None = None,
     live: LiveSetup | None = None,
     forced: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> RunSummary:
     """Log to the bot's log, warn about a max hold of a bar or less, and run the bot.
 
@@ -187,17 +189,24 @@ def start_bot(
     ``events`` table and ``MARKETBOT_NOTIFY_URLS``; the queue is drained before returning.
     """
     from marketbot.bot.alerts import AlertManager
-    from marketbot.bot.notify import AppriseNotifier
+    from marketbot.bot.notify import AppriseNotifier, notify_url_secrets, split_notify_urls
     from marketbot.bot.runner import BotRunner
     from marketbot.config import load_settings
+    from marketbot.core.redaction import SecretRedactor
     from marketbot.store.alerts import AlertRepository
     from marketbot.store.events import EventRepository
 
+    settings = load_settings()
+    # No stored credential or notify-URL password reaches the bot's logs (stderr, bot.log).
+    notify = settings.notify_urls
+    urls = split_notify_urls(notify.get_secret_value()) if notify is not None else []
+    redactor = SecretRedactor([*secrets, *notify_url_secrets(urls)])
     _log_to(options.data_dir / "logs" / "bot.log")
+    redactor.install(logging.getLogger("marketbot"))
     warning = plan.run_config.max_hold_warning(plan.bar_seconds)
     if warning:
         logging.getLogger("marketbot.bot").warning(warning)
-    notifier = AppriseNotifier.from_settings(load_settings(), EventRepository(database))
+    notifier = AppriseNotifier.from_settings(settings, EventRepository(database))
     with notifier:
         if forced is not None:
             notifier.notify("live run forced", forced, emergency=True, kind="force_used")

@@ -99,7 +99,10 @@ def run_live(
         forced = None
         if clearance.forced:
             forced = f"--force by the operator: {clearance.reason} (verdict: {clearance.verdict})"
-        summary = start_bot(database, plan, options, forward=bars, live=setup, forced=forced)
+        secrets = () if credentials is None else credentials.secrets()
+        summary = start_bot(
+            database, plan, options, forward=bars, live=setup, forced=forced, secrets=secrets
+        )
     typer.echo(
         f"stopped: run {summary.run.id} ({plan.strategy.name} on {live.exchange} {plan.symbol}, "
         f"{plan.timeframe}, live), {summary.bars} bars, {summary.trades} trades closed; "
