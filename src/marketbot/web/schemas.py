@@ -79,11 +79,22 @@ class BacktestRequest(Request):
         return self
 
 
+def _item_list(value: Any) -> Any:
+    # One checked box arrives as a string, several as a list; blank inputs mean nothing.
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, list):
+        return [item for item in items if not (isinstance(item, str) and not item.strip())]
+    return value
+
+
+CompareItem = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class CompareRequest(Request):
     """2-4 strategy names or run ids, compared on one symbol and period."""
 
     items: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=2, max_length=4)
+        list[CompareItem], BeforeValidator(_item_list), Field(min_length=2, max_length=4)
     ]
     symbol: OptionalName = None
     start: OptionalDate = None

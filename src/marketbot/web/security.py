@@ -67,15 +67,20 @@ def session_cookie(headers: Headers) -> str | None:
 
 
 def cross_site(headers: Headers, scope: Scope) -> bool:
-    """The request comes from another site's page (its Origin or Sec-Fetch-Site says so)."""
-    if headers.get("sec-fetch-site", "") == "cross-site":
-        return True
+    """The request comes from another site's page.
+
+    Browsers say so in ``Sec-Fetch-Site``; under ``Referrer-Policy: no-referrer`` a form's
+    ``Origin`` is ``null``, so the Origin decides only when that header is missing. A client
+    that sends neither (curl, scripts) is not a page of another site.
+    """
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
     origin = headers.get("origin")
     if origin is None:
         return False
     scheme = "https" if scope.get("scheme") == "https" else "http"
-    host = headers.get("host", "")
-    return origin != f"{scheme}://{host}"
+    return origin != f"{scheme}://{headers.get('host', '')}"
 
 
 class SecurityMiddleware:

@@ -225,3 +225,24 @@ def test_tls_when_on_marks_the_cookie_secure_and_sends_hsts(web_settings: WebSet
 
     assert "Secure" in response.headers["set-cookie"]
     assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_login_when_sec_fetch_site_is_cross_or_same_site_is_refused(client: TestClient) -> None:
+    for site in ("cross-site", "same-site"):
+        response = client.post(
+            "/login",
+            data={"username": USERNAME, "password": PASSWORD},
+            headers={"Sec-Fetch-Site": site, "Origin": "null"},
+        )
+        assert response.status_code == 403
+
+
+def test_login_when_same_origin_form_sends_a_null_origin_is_accepted(client: TestClient) -> None:
+    # Chromium's form POST under Referrer-Policy: no-referrer.
+    response = client.post(
+        "/login",
+        data={"username": USERNAME, "password": PASSWORD},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"},
+    )
+
+    assert response.status_code == 303

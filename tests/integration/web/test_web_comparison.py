@@ -94,3 +94,15 @@ def test_strategies_list_when_asked_names_the_builtins(client: TestClient, csrf:
     names = [item["name"] for item in client.get("/api/strategies/list").json()["items"]]
 
     assert names[:3] == ["sma_crossover", "momentum", "mean_reversion"]
+
+
+def test_compare_when_form_sends_a_blank_run_id_ignores_it(client: TestClient, csrf: str) -> None:
+    store_sample_bars(client)
+
+    response = client.post(
+        "/api/strategies/compare",
+        json={"items": ["sma_crossover", "momentum", ""], "symbol": "bitcoin",
+              "start": "2024-01-01", "end": "", "fee": "", "slippage": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 202

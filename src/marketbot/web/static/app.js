@@ -34,7 +34,9 @@
     const LC = window.LightweightCharts;
     const chart = LC.createChart(el, {
       autoSize: true,
-      layout: {background: {color: "#ffffff"}, textColor: "#334155"},
+      // The logo brings its own <style> element, which the CSP refuses: every chart page
+      // carries the attribution and the link to tradingview.com as text instead.
+      layout: {background: {color: "#ffffff"}, textColor: "#334155", attributionLogo: false},
       grid: {vertLines: {color: "#f1f5f9"}, horzLines: {color: "#f1f5f9"}},
       timeScale: {timeVisible: Boolean(intraday), secondsVisible: false},
       rightPriceScale: {borderVisible: false},
