@@ -251,7 +251,9 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
 
     Mirrors ``BacktestingEngine.run_backtest`` -> ``backtest_frame`` -> ``TradingWindow.run``
     as of this writing (a frame, no dates, not saved); it calls private helpers
-    (``_data_notes``, ``_risk_notes``), so it may need updating when the engine changes.
+    (``_data_notes``, ``_risk_notes``), so it may need updating when the engine changes. On a
+    tree from before ``TradingWindow.bar_spacing_ns`` (the median spacing measured once for
+    the metrics and the notes) it replays that tree's run, which measures it in each.
     """
     from marketbot.backtest import engine
     from marketbot.backtest.kernel import simulate
@@ -290,6 +292,9 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
     )
     clock.lap("kernel (simulate)")
     trades = output.trades
+    spacing: dict[str, Any] = {}
+    if hasattr(engine.TradingWindow, "bar_spacing_ns"):
+        spacing["bar_spacing_ns"] = window.bar_spacing_ns
     metrics = compute_metrics(
         output.equity,
         times_ns,
@@ -298,6 +303,7 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
         exposed_bars=output.exposed_bars,
         total_fees=output.total_fees,
         initial_cash=config.initial_cash,
+        **spacing,
     )
     clock.lap("compute_metrics")
     strategy.warmup_bars(params)
@@ -307,7 +313,7 @@ def replayed_run(frame: pd.DataFrame, clock: StageClock) -> Any:
     clock.lap("trades_frame")
     equity = pd.Series(output.equity, index=window.index, name="equity", copy=False)
     clock.lap("equity Series")
-    notes = engine._data_notes(window.bars)
+    notes = engine._data_notes(window.bars, *spacing.values())
     clock.lap("gap notes (_data_notes)")
     notes += engine._risk_notes(output.entry_denials, output.breaker_trips, window.index)
     clock.lap("risk notes (_risk_notes)")
