@@ -18,6 +18,7 @@ from typing import Any, Final
 from marketbot.core.errors import ConfigError, ExchangeError
 from marketbot.execution.exchange import OrderNotFoundError
 from marketbot.execution.models import Order, OrderSide, OrderStatus, OrderType
+from marketbot.sources.exchange_client import strip_query_strings
 
 __all__ = [
     "OrderRequest",
@@ -90,7 +91,7 @@ def rejected_order(request: OrderRequest, exc: ExchangeError, now: datetime) -> 
         status=OrderStatus.REJECTED,
         timestamp=now,
         quote_amount=request.cost,
-        reason=str(exc.__cause__ or exc),
+        reason=strip_query_strings(str(exc.__cause__ or exc)),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -36,12 +37,14 @@ from marketbot.net.http_client import parse_retry_after
 from marketbot.net.rate_limiter import PRIORITY_NORMAL, PriorityRateLimiter, RateLimited
 from marketbot.net.retrying import DEFAULT_RETRY_POLICY, RetryPolicy, call_with_retries
 
-__all__ = ["ExchangeClient", "ExchangeUnavailableError", "default_limiter"]
+__all__ = ["ExchangeClient", "ExchangeUnavailableError", "default_limiter", "strip_query_strings"]
 
 _LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
 # How much of an unexpected body an error message quotes.
 _BODY_EXCERPT_CHARS: Final = 200
+# A URL's query string, after its path.
+_QUERY_STRING: Final = re.compile(r"(https?://[^\s?]+)\?[^\s\"']*")
 # How many close matches a "no such exchange/market" message suggests.
 _SUGGESTIONS: Final = 5
 
@@ -50,8 +53,17 @@ class ExchangeUnavailableError(TemporaryError):
     """A timeout, a broken connection or a 5xx from the exchange; raised when retries end."""
 
 
+def strip_query_strings(text: str) -> str:
+    """``text`` with every URL's query string cut to ``?...``.
+
+    A signed request's query carries its signature, and on some exchanges (Huobi's
+    ``AccessKeyId``) the API key itself, which must not reach a message or a log.
+    """
+    return _QUERY_STRING.sub(r"\1?...", text)
+
+
 def _excerpt(text: object) -> str:
-    flat = " ".join(str(text).split())
+    flat = strip_query_strings(" ".join(str(text).split()))
     if len(flat) > _BODY_EXCERPT_CHARS:
         return flat[:_BODY_EXCERPT_CHARS] + "..."
     return flat
