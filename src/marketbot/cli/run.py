@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from marketbot.cli.common import open_database, parse_params
+from marketbot.cli.run_binary import run_binary
 from marketbot.cli.run_sleeves import run_sleeves
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ def run(
     symbol: Annotated[
         str | None,
         typer.Option(help="Stored symbol (bitcoin), or with --exchange a pair (BTC/USDT)."),
+    ] = None,
+    market: Annotated[
+        list[str] | None,
+        typer.Option(help="Binary strategies: a stored Polymarket market slug; repeatable."),
     ] = None,
     timeframe: Annotated[str | None, typer.Option(help="Stored timeframe, e.g. 1h.")] = None,
     source: Annotated[str | None, typer.Option(help="Stored source of the bars.")] = None,
@@ -75,6 +80,12 @@ def run(
 
     if fresh and reset_state:
         raise ConfigError("--fresh and --reset-state: give one (a fresh run needs no reset)")
+    if run_binary(
+        strategy=strategy, market=market, symbol=symbol, param=param, config=config,
+        replay=replay, speed=speed, live=live or not paper, exchange=exchange, fresh=fresh,
+        reset_state=reset_state,
+    ):  # fmt: skip
+        return  # binary markets on paper (cli/run_binary.py)
     if run_sleeves(
         strategy=strategy, symbol=symbol, config=config, replay=replay, exchange=exchange,
         source=source, live=live or not paper, speed=speed, fresh=fresh, reset_state=reset_state,

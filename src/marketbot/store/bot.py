@@ -367,12 +367,15 @@ class BotRecordRepository:
         """Store a closed trade; return its id.
 
         Raises:
-            DataError: an unknown direction, a size or price that is not positive, a
-                non-finite number, or an unknown run or client order id.
+            DataError: an unknown direction, a size that is not positive, a negative price
+                (0 is a binary outcome's), a non-finite number, or an unknown run or client
+                order id.
         """
         one_of(trade.direction, TRADE_DIRECTIONS, "trade direction")
-        for name in ("size", "entry_price", "exit_price"):
-            number(getattr(trade, name), name, positive=True)
+        number(trade.size, "size", positive=True)
+        for name in ("entry_price", "exit_price"):  # 0: a binary outcome that paid nothing
+            if (number(getattr(trade, name), name) or 0.0) < 0.0:
+                raise DataError(f"{name}={getattr(trade, name)!r}: must not be negative")
         for name in ("pnl", "pnl_pct", "fees"):
             number(getattr(trade, name), name)
         values = {item.name: getattr(trade, item.name) for item in fields(trade)}
