@@ -107,3 +107,30 @@ def store_sample_bars(client: TestClient) -> None:
 
     context = client.app.state.web_context  # type: ignore[attr-defined]
     PriceRepository(context.database).upsert_bars("bitstamp", "bitcoin", "1d", sample_daily_btc())
+
+
+# The dashboard's three kinds of test, timed apart so CI shows each (the browser suite
+# includes chromium's start, the fuzzing suite Schemathesis' generation).
+_DASHBOARD_SUITES = {
+    "test_web_browser.py": "dashboard: Playwright (chromium)",
+    "test_web_schemathesis.py": "dashboard: Schemathesis",
+}
+_DASHBOARD_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's time to its dashboard suite."""
+    if "integration/web/" not in report.nodeid:
+        return
+    file = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    suite = _DASHBOARD_SUITES.get(file, "dashboard: TestClient")
+    _DASHBOARD_SECONDS[suite] = _DASHBOARD_SECONDS.get(suite, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the dashboard suites' times."""
+    if not _DASHBOARD_SECONDS:
+        return
+    terminalreporter.section("dashboard suites")
+    for suite, seconds in sorted(_DASHBOARD_SECONDS.items()):
+        terminalreporter.write_line(f"{seconds:8.1f}  {suite}")
