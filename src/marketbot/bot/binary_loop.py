@@ -78,7 +78,8 @@ class BinaryLoop:
         self.plan = plan
         self.run = run
         self.venue = venue
-        self.orders = OrderRepository(database)
+        self.now = utc(0)  # the instant acted on: order rows are stamped with it
+        self.orders = OrderRepository(database, clock=lambda: self.now)
         self.records = BotRecordRepository(database)
         self.markets: list[BinaryMarket] = list(plan.markets.values())
         self.recorded = {_trade_key(t) for t in self.records.trades(run.id)}
@@ -101,6 +102,7 @@ class BinaryLoop:
     def act(self, time_ns: int, *, decide: bool = True) -> bool:
         """Settle, fill, record and decide at ``time_ns``; True when something happened."""
         changed = False
+        self.now = utc(time_ns)
         for m, market in enumerate(self.markets):
             if market.end_ns == time_ns:
                 changed |= self.record(self.venue.settle(m), time_ns)

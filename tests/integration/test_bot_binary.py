@@ -1,0 +1,305 @@
+"""Binary markets through the paper bot: a replay of stored books makes the backtest's trades.
+
+``marketbot run --strategy NAME --market SLUG ... --replay START END`` on the shipped sample
+and on hand-made markets is compared, trade for trade, with ``run_backtest`` on the same
+markets and settings: times exact, prices, sizes, P&L and fees to 1e-9. The bot's records
+(orders under ``mb-`` ids committed before they were sent, trades, the state file, status)
+and a restart after SIGKILL at each fault point (no client id twice) are checked too.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from marketbot import BacktestingEngine
+from marketbot.bot import StatePaths, load_state
+from marketbot.sources.polymarket_book_sample import read_sample
+from marketbot.store import Database
+from marketbot.store.bot import BotRecordRepository, BotRunRepository, TradeRecord
+from marketbot.store.polymarket_books import PolymarketBookRepository
+from tests.support.binary_books import Quote, market_frames, two_sided
+from tests.support.bot_process import MARKETBOT, cli_in_process, copy_database, duplicates
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "prediction_markets.md"
+SAMPLE_MARKETS = (  # Down with Up capped at 81 shares, Up, Up capped at 43.40
+    "btc-updown-15m-1790587800", "btc-updown-15m-1790588700", "btc-updown-15m-1790589600",
+)  # fmt: skip
+SAMPLE_DAY = ("2026-09-28", "2026-09-28")
+SYNTHETIC_DAY = ("2026-01-05", "2026-01-05")
+UP, DOWN = (0.39, 0.40), (0.54, 0.55)
+CHEAP = two_sided(0, UP, DOWN) + two_sided(1, UP, DOWN)
+FIRST_UP = """
+import numpy as np
+from marketbot import BinarySignals, BinaryStrategy
+
+class FirstUp(BinaryStrategy):
+    name = "first_up"
+
+    def signals(self, book, params):
+        entries = np.zeros((len(book), 2), dtype=bool)
+        entries[np.flatnonzero(book["valid_0"].to_numpy())[:1], 0] = True
+        return BinarySignals(entries, np.zeros_like(entries))
+"""
+
+
+def shifted(quotes: Sequence[Quote], seconds: float) -> list[Quote]:
+    return [Quote(q.seconds + seconds, q.outcome, q.bid, q.bid_size, q.ask, q.ask_size)
+            for q in quotes]  # fmt: skip
+
+
+def momentum_path() -> list[Quote]:
+    """Up's mid rises 0.10 at 30 s (an entry), Down's later; exit 60 s before the end."""
+    quotes: list[Quote] = []
+    for second in range(0, 600, 15):
+        up = 0.40 if second < 30 else 0.50
+        down = 0.58 if second < 300 else 0.45
+        quotes += two_sided(second, (up - 0.01, up + 0.01), (down - 0.01, down + 0.01))
+    return quotes
+
+
+SYNTHETIC: dict[str, Sequence[Quote]] = {
+    "a-cheap": CHEAP,
+    "b-later": shifted(CHEAP, 120),
+    "c-dear": two_sided(0, (0.44, 0.45), (0.55, 0.56)) + two_sided(1, (0.44, 0.45), (0.55, 0.56)),
+    "d-unresolved": shifted(CHEAP, 5),
+    "e-thin": shifted(two_sided(0, UP, DOWN) + two_sided(1, UP, DOWN, up_size=600.0), 7),
+    "m-momentum": momentum_path(),
+}
+PAYOUTS: dict[str, tuple[float, float] | None] = {"b-later": (0.0, 1.0), "d-unresolved": None}
+
+
+def stocked(folder: Path, frames: Any) -> Path:
+    data_dir = folder / "var"
+    data_dir.mkdir(parents=True)
+    with Database(f"sqlite:///{data_dir / 'marketbot.db'}") as database:
+        database.migrate()
+        PolymarketBookRepository(database).import_frames(*frames)
+    return data_dir / "marketbot.db"
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return stocked(tmp_path_factory.mktemp("sample"), read_sample())
+
+
+@pytest.fixture(scope="module")
+def synthetic_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return stocked(tmp_path_factory.mktemp("synthetic"), market_frames(SYNTHETIC, payouts=PAYOUTS))
+
+
+class Bot:
+    """One data directory with a copy of a stocked database, and the bot's view of it."""
+
+    def __init__(self, root: Path, database: Path) -> None:
+        self.root = root
+        self.data_dir = root / "var"
+        self.data_dir.mkdir(parents=True)
+        copy_database(database, self.data_dir / "marketbot.db")
+        self.strategy_file = root / "first_up.py"
+        self.strategy_file.write_text(FIRST_UP)
+
+    def config(self, text: str) -> Path:
+        path = self.root / "bot.toml"
+        path.write_text(text)
+        return path
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        return cli_in_process(self.data_dir, list(args))
+
+    def child(self, args: Sequence[str], fault: str) -> int:
+        """``marketbot ARGS`` as a child process that a fault point SIGKILLs."""
+        env = {"MARKETBOT_DATA_DIR": str(self.data_dir), "MARKETBOT_TESTING": "1",
+               "MARKETBOT_FAULT_POINT": fault, "PATH": "/usr/bin:/bin"}  # fmt: skip
+        done = subprocess.run(
+            [str(MARKETBOT), *args], check=False, env=env, capture_output=True, timeout=120
+        )
+        return done.returncode
+
+    def database(self) -> Database:
+        return Database(f"sqlite:///{self.data_dir / 'marketbot.db'}")
+
+    def trades(self) -> list[TradeRecord]:
+        with self.database() as database:
+            run = BotRunRepository(database).current_runs()[-1]
+            return BotRecordRepository(database).trades(run.id)
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        connection = sqlite3.connect(self.data_dir / "marketbot.db")
+        try:
+            return list(connection.execute(query))
+        finally:
+            connection.close()
+
+
+def run_args(
+    strategy: str, markets: Sequence[str], window: tuple[str, str], *extra: str
+) -> list[str]:
+    chosen = [item for slug in markets for item in ("--market", slug)]
+    return ["run", "--paper", "--strategy", strategy, *chosen, "--replay", *window, *extra]
+
+
+def backtest(database: Path, strategy: str, markets: Sequence[str], **options: Any) -> Any:
+    with Database(f"sqlite:///{database}") as store:
+        return BacktestingEngine(store).run_backtest(
+            strategy, markets=list(markets), save=False, **options
+        )
+
+
+def assert_same_trades(mine: list[Any], result: Any) -> None:
+    theirs = result.trades.to_dict("records")
+    key = lambda t: (t["symbol"], t["entry_time"], t["exit_time"], t["outcome"])  # noqa: E731
+    ours = sorted(
+        ({"symbol": t.symbol, "outcome": t.entry_tag, "entry_time": t.entry_time,
+          "exit_time": t.exit_time, "entry_price": t.entry_price, "exit_price": t.exit_price,
+          "size": t.size, "pnl": t.pnl, "fees": t.fees, "exit_reason": t.exit_reason}
+         for t in mine), key=key,
+    )  # fmt: skip
+    expected = sorted(theirs, key=key)
+    assert [(t["symbol"], t["outcome"], t["exit_reason"]) for t in ours] == [
+        (t["symbol"], t["outcome"], t["exit_reason"]) for t in expected
+    ]
+    for got, want in zip(ours, expected, strict=True):
+        assert got["entry_time"] == want["entry_time"].to_pydatetime()
+        assert got["exit_time"] == want["exit_time"].to_pydatetime()
+        for name in ("entry_price", "exit_price", "size", "pnl", "fees"):
+            assert math.isclose(got[name], want[name], rel_tol=1e-9, abs_tol=1e-9), name
+
+
+def test_replay_when_the_sample_is_bought_at_first_quotes_makes_the_backtests_trades(
+    tmp_path: Path, sample_db: Path
+) -> None:
+    bot = Bot(tmp_path, sample_db)
+    strategy = f"{bot.strategy_file}:FirstUp"
+    config = bot.config('sizing = "shares"\nsize = 100\n')
+    code, out, err = bot.cli(*run_args(strategy, SAMPLE_MARKETS, SAMPLE_DAY,
+                                       "--config", str(config)))  # fmt: skip
+    assert code == 0, err
+    assert "3 trades closed" in out
+    expected = backtest(sample_db, strategy, SAMPLE_MARKETS, sizing="shares", size=100)
+    assert sorted(expected.trades["size"].tolist()) == pytest.approx([43.4, 81.0, 100.0])
+    assert_same_trades(bot.trades(), expected)
+
+
+@pytest.mark.parametrize(("strategy", "params"), [
+    ("polymarket_arbitrage", {}), ("binary_momentum", {"lookback_seconds": 20}),
+])  # fmt: skip
+def test_replay_when_hand_made_markets_trade_matches_the_backtest_at_a_fee(
+    tmp_path: Path, synthetic_db: Path, strategy: str, params: dict[str, int]
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    config = bot.config('fee = 0.02\nsizing = "shares"\nsize = 1000\n')
+    slugs = list(SYNTHETIC)
+    options = [item for k, v in params.items() for item in ("--param", f"{k}={v}")]
+    code, _, err = bot.cli(*run_args(strategy, slugs, SYNTHETIC_DAY, "--config", str(config),
+                                     *options))  # fmt: skip
+    assert code == 0, err
+    expected = backtest(synthetic_db, strategy, slugs, fee=0.02, sizing="shares", size=1000.0,
+                        params=params)  # fmt: skip
+    assert len(expected.trades) >= 1
+    assert_same_trades(bot.trades(), expected)
+    if strategy == "polymarket_arbitrage":
+        pnl = {t.symbol: 0.0 for t in bot.trades()}
+        for trade in bot.trades():
+            pnl[trade.symbol] += trade.pnl
+        assert pnl["a-cheap"] == pytest.approx(40.25, abs=1e-9)  # the issue's worked example
+        assert pnl["b-later"] == pytest.approx(40.25, abs=1e-9)  # Down won: the same
+        assert pnl["d-unresolved"] == pytest.approx(-19.75, abs=1e-9)  # end_of_data at mids
+        assert pnl["e-thin"] == pytest.approx(600 * 0.04025, abs=1e-9)  # capped at 600 pairs
+        assert "c-dear" not in pnl
+    else:
+        assert "signal" in {t.exit_reason for t in bot.trades()}
+
+
+def test_replay_when_stopped_before_the_end_holds_the_group_then_settles_it_later(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    config = bot.config('fee = 0.02\nsizing = "shares"\nsize = 1000\n')
+    args = run_args("polymarket_arbitrage", ["a-cheap"], ("2026-01-05", "2026-01-05T12:05"),
+                    "--config", str(config))  # fmt: skip
+    code, _, err = bot.cli(*args)
+    assert code == 0, err
+    state = load_state(StatePaths.in_data_dir(bot.data_dir).state_dir)
+    assert state is not None
+    assert sorted(p.symbol for p in state.open_positions) == ["a-cheap:Down", "a-cheap:Up"]
+    assert [p.size for p in state.open_positions] == [1000.0, 1000.0]
+    code, out, err = bot.cli("status", "--json")
+    assert code == 0, err
+    assert '"open_positions": [{' in out.replace("\n", "")
+    code, _, err = bot.cli(*run_args("polymarket_arbitrage", ["a-cheap"], SYNTHETIC_DAY,
+                                     "--config", str(config)))  # fmt: skip
+    assert code == 0, err
+    trades = bot.trades()
+    assert [t.exit_reason for t in trades] == ["settlement", "settlement"]
+    assert sum(t.pnl for t in trades) == pytest.approx(40.25, abs=1e-9)
+    # Each order: an mb- id, its intent committed before it was sent, filled once.
+    orders = bot.rows("SELECT client_order_id, status, created_at, sent_at FROM orders")
+    assert len(orders) == 2
+    assert all(cid.startswith("mb-") and status == "closed" and created <= sent
+               for cid, status, created, sent in orders)  # fmt: skip
+    submitted = bot.rows("SELECT client_order_id FROM order_events WHERE kind='order_submitted'")
+    assert sorted(row[0] for row in submitted) == sorted(row[0] for row in orders)
+    assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(1,)]
+
+
+@pytest.mark.parametrize("fault", ["after_intent_commit:1", "after_send:2", "after_rename:2"])
+def test_restart_when_killed_mid_replay_sends_no_client_id_twice_and_ends_as_the_backtest(
+    tmp_path: Path, synthetic_db: Path, fault: str
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    config = bot.config('fee = 0.02\nsizing = "shares"\nsize = 1000\n')
+    slugs = ["a-cheap", "b-later", "d-unresolved"]
+    args = run_args("polymarket_arbitrage", slugs, SYNTHETIC_DAY, "--config", str(config))
+    assert bot.child(args, fault) == -9
+    assert bot.trades() == []
+    code, _, err = bot.cli(*args)
+    assert code == 0, err
+    expected = backtest(synthetic_db, "polymarket_arbitrage", slugs, fee=0.02, sizing="shares",
+                        size=1000.0)  # fmt: skip
+    assert_same_trades(bot.trades(), expected)
+    ids = [row[0] for row in bot.rows("SELECT client_order_id FROM orders")]
+    assert len(ids) == 6
+    assert duplicates(ids) == []
+    submitted = [row[0] for row in bot.rows(
+        "SELECT client_order_id FROM order_events WHERE kind='order_submitted'")]  # fmt: skip
+    assert sorted(submitted) == sorted(ids)  # each sent once
+    filled = [row[0] for row in bot.rows(
+        "SELECT client_order_id FROM order_events WHERE kind='order_filled'")]  # fmt: skip
+    assert duplicates(filled) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--strategy", "polymarket_arbitrage", "--symbol", "bitcoin", "--replay", *SYNTHETIC_DAY],
+     "error: polymarket_arbitrage is a binary-market strategy: use --market SLUG"),
+    (["--strategy", "sma_crossover", "--market", "a-cheap", "--replay", *SYNTHETIC_DAY],
+     "error: sma_crossover trades OHLCV bars, not binary markets: use --symbol, not --market"),
+    (["--strategy", "polymarket_arbitrage", "--market", "nope", "--replay", *SYNTHETIC_DAY],
+     "error: no order books stored for market(s) nope"),
+])  # fmt: skip
+def test_run_when_the_instrument_is_misnamed_is_one_line_and_stores_no_run(
+    tmp_path: Path, synthetic_db: Path, args: list[str], message: str
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    code, _, err = bot.cli("run", *args)
+    assert code == 1
+    assert err.startswith(message), err
+    assert len(err.strip().splitlines()) == 1
+    assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(0,)]
+
+
+def test_run_when_the_config_asks_for_a_stop_is_one_line_naming_file_and_key(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    config = bot.config("stop_loss = 0.05\n")
+    code, _, err = bot.cli(*run_args("polymarket_arbitrage", ["a-cheap"], SYNTHETIC_DAY,
+                                     "--config", str(config)))  # fmt: skip
+    assert code == 1
+    assert err.startswith(f"error: {config}: stop_loss: binary paper runs hold groups"), err
