@@ -258,6 +258,34 @@ def test_sleeves_when_a_sleeve_wins_the_weekly_rebalance_gives_it_the_most(
     assert weights["2019-03-04"] == weights["2019-02-25"]
 
 
+def test_sleeves_when_another_run_is_current_or_the_file_changed_refuse_naming_fresh(
+    stored: Path, tmp_path: Path
+) -> None:
+    bot = SleeveBot.with_database(tmp_path, stored, end="2019-01-10")
+    single = tmp_path / "single.toml"
+    single.write_text(f"{FIXED_CASH}{EXITS}")
+    code, _, err = bot.cli(
+        "run", "--strategy", "sma_crossover", "--symbol", "bitcoin", "--config", str(single),
+        "--replay", START, "2019-01-10",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = bot.cli(*bot.run_args())
+    assert code == 1
+    assert "another bot run is current (sma_crossover on bitcoin (run 1))" in err
+    assert "--fresh" in err
+    code, _, err = bot.cli(*bot.run_args("--fresh"))
+    assert code == 0, err
+    assert bot.rows("SELECT id, strategy, symbol, archived_at IS NULL FROM bot_runs") == [
+        (1, "sma_crossover", "bitcoin", 0),
+        (2, "sma_crossover", "bitcoin,ethereum", 1),
+    ]
+    bot.config_file.write_text(bot.config.replace("fast = 5", "fast = 6", 1))
+    code, _, err = bot.cli(*bot.run_args())
+    assert code == 1
+    assert "the stored run 2 (sma_crossover on bitcoin,ethereum) was started with other" in err
+    assert bot.run_count() == 2
+
+
 @pytest.mark.parametrize(
     ("config", "options", "message"),
     [
@@ -274,9 +302,11 @@ def test_sleeves_when_a_sleeve_wins_the_weekly_rebalance_gives_it_the_most(
         (PARITY_CONFIG.replace("fast = 5, slow = 20 }\n\n", "fast = 5, slow = 20, x = 1 }\n\n"),
          [], "{file}: strategies[1] (sma_crossover on bitcoin): "),
         (f"{EXITS}", [], "give --strategy NAME and --symbol S, or --config FILE"),
+        (PARITY_CONFIG, ["--exchange", "binance"],
+         "{file}: several strategies run on paper over stored bars only"),
     ],
     ids=["options-and-tables", "unknown-symbol", "timeframe-not-stored", "one-symbol-twice",
-         "no-symbol", "unknown-parameter", "no-strategy"],
+         "no-symbol", "unknown-parameter", "no-strategy", "forward"],
 )  # fmt: skip
 def test_sleeves_when_input_is_bad_print_one_line_and_store_nothing(
     stored: Path, tmp_path: Path, config: str, options: list[str], message: str

@@ -272,9 +272,9 @@ class MultiRunner:
         equity = account.exchange.equity(dict(account.marks))
         risk.mark(equity, time)
         account.recorder.record_risk_events(risk.drain_events())
-        event = account.capital.rebalance(time, account.records.trades(run.id), equity)
-        if event is not None:
-            account.recorder.record_risk_events([event])
+        if account.capital.due(time):
+            event = account.capital.rebalance(time, account.records.trades(run.id), equity)
+            account.recorder.record_risk_events([] if event is None else [event])
         for loop, row, bar in shown:
             loop.close_bar(row, bar)
         account.recorder.record_risk_events(risk.drain_events())

@@ -76,6 +76,10 @@ class SleeveCapital:
         """What the sleeve may still spend: its weight of ``equity``, less what it holds."""
         return max(self.weights[key] * equity - held_value, 0.0)
 
+    def due(self, now: datetime) -> bool:
+        """Whether the schedule has a rebalance due at ``now`` (never without a schedule)."""
+        return self.schedule is not None and self.rebalancer.is_due(self.last_rebalance, now)
+
     def rebalance(
         self, now: datetime, trades: Sequence[TradeRecord], equity: float
     ) -> RiskEvent | None:
@@ -84,7 +88,7 @@ class SleeveCapital:
         ``trades`` are the run's; a sleeve's are those of its strategy and symbol. Returns
         the ``rebalance`` event to record (None when nothing is due).
         """
-        if self.schedule is None or not self.rebalancer.is_due(self.last_rebalance, now):
+        if not self.due(now):
             return None
         stats = [
             sleeve_stats(key, [t for t in trades if f"{t.strategy}@{t.symbol}" == key])
