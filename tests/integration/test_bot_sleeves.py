@@ -154,7 +154,14 @@ def test_sleeves_when_caps_never_bind_give_each_strategys_backtest(
     )
     assert status["strategy"] == "sma_crossover"
     assert status["symbol"] == "bitcoin,ethereum"
-    assert set(status["allocations"]) == {"sma_crossover@bitcoin", "sma_crossover@ethereum"}
+    assert status["allocations"] == {
+        "sma_crossover@bitcoin": pytest.approx(0.4),
+        "sma_crossover@ethereum": pytest.approx(0.4),
+    }
+    code, out, err = bot.cli("status")
+    assert code == 0, err
+    assert "run 1: sma_crossover on bitcoin,ethereum (1d)" in out
+    assert "allocations: sma_crossover@bitcoin 40.0 %, sma_crossover@ethereum 40.0 %" in out
     assert not bot.risk_events_of("sleeve_cap")
     state = json.loads((bot.data_dir / "state" / "bot_state.json").read_text())
     assert state["active_strategies"] == ["sma_crossover"]

@@ -112,6 +112,9 @@ def status_lines(payload: dict[str, Any]) -> list[str]:
             f"  {position['side']} {position['size']:.8g} {position['symbol']} from "
             f"{position['entry_time']} at {position['entry_price']:,.2f}"
         )
+    if payload.get("allocations"):
+        shares = ", ".join(f"{k} {100.0 * w:.1f} %" for k, w in payload["allocations"].items())
+        lines.append(f"allocations: {shares}")
     return lines
 
 
