@@ -38,7 +38,8 @@
       // carries the attribution and the link to tradingview.com as text instead.
       layout: {background: {color: "#ffffff"}, textColor: "#334155", attributionLogo: false},
       grid: {vertLines: {color: "#f1f5f9"}, horzLines: {color: "#f1f5f9"}},
-      timeScale: {timeVisible: Boolean(intraday), secondsVisible: false},
+      // Small charts of long runs need bars narrower than the default half pixel to fit.
+      timeScale: {timeVisible: Boolean(intraday), secondsVisible: false, minBarSpacing: 0.001},
       rightPriceScale: {borderVisible: false},
     });
     return chart;
@@ -88,6 +89,15 @@
       const chart = lwChart(el, d.intraday);
       d.series.forEach(function (s, i) { line(chart, COLORS[i % COLORS.length], 2).setData(points(s.time, s.equity)); });
       chart.timeScale().fitContent();
+      const legend = document.createElement("p");
+      legend.className = "legend";
+      d.series.forEach(function (s, i) {
+        const item = document.createElement("span");
+        item.className = "legend-item legend-" + (i % COLORS.length);
+        item.textContent = s.label;
+        legend.append(item);
+      });
+      el.after(legend);
     },
     "compare-multiples": function (el, d) {
       el.replaceChildren();
@@ -108,6 +118,10 @@
         series.setData(points(s.time, s.equity));
         chart.timeScale().fitContent();
         charts.push(chart);
+      });
+      // Fit once every chart has its width (autoSize measures after layout).
+      window.requestAnimationFrame(function () {
+        charts.forEach(function (chart) { chart.timeScale().fitContent(); });
       });
       // One shared time axis: scrolling one small multiple scrolls them all.
       charts.forEach(function (chart) {
