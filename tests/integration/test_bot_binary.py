@@ -303,3 +303,33 @@ def test_run_when_the_config_asks_for_a_stop_is_one_line_naming_file_and_key(
                                      "--config", str(config)))  # fmt: skip
     assert code == 1
     assert err.startswith(f"error: {config}: stop_loss: binary paper runs hold groups"), err
+
+
+def test_lookahead_when_given_a_binary_strategy_is_one_line_naming_market(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    code, _, err = bot.cli("lookahead", "--strategy", "binary_momentum", "--symbol", "bitcoin")
+    assert code == 1
+    assert err == (
+        "error: binary_momentum is a binary-market strategy: use --market (with backtest or "
+        "run); lookahead checks strategies on OHLCV bars\n"
+    )
+
+
+def test_runs_report_when_the_run_was_binary_writes_its_html_again(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    for fee in ("0", "0.07"):  # trades; none (0.40 + 0.55 and the fee clear no 2 % margin)
+        code, _, err = bot.cli("backtest", "--strategy", "polymarket_arbitrage", "--market",
+                               "a-cheap", "--market", "b-later", "--fee", fee)  # fmt: skip
+        assert code == 0, err
+    for run_id in ("1", "2"):
+        target = tmp_path / f"again-{run_id}.html"
+        code, out, err = bot.cli("runs", "report", run_id, "--output", str(target))
+        assert code == 0, err
+        assert out.strip() == str(target)
+    html = (tmp_path / "again-1.html").read_text(encoding="utf-8")
+    assert "<h2>Per symbol" in html
+    assert html.count("b-later") >= 2

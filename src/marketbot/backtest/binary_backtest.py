@@ -10,8 +10,8 @@ and ``max_drawdown_bars`` count minutes. The buy-and-hold benchmark is cash (0 %
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from marketbot.backtest.result import BacktestResult, result_warnings
 from marketbot.core.metrics import ClosedTrades, compute_metrics
 from marketbot.core.recommendation import RecommendationThresholds, recommend
 from marketbot.strategies.binary import BinaryStrategy
+
+if TYPE_CHECKING:
+    from marketbot.store.runs import BacktestRecord
 
 MINUTE_NS: Final = 60 * 1_000_000_000
 TRADE_ORDER: Final = (
@@ -242,4 +245,24 @@ def _no_trade_reason(run: BinaryRun, markets: BinaryMarkets) -> str:
     refused = ", ".join(f"{name}: {count}" for name, count in run.denials.items() if count)
     return f"{run.entries_offered} entry order(s) on {where}, none filled" + (
         f" ({refused})" if refused else ""
+    )
+
+
+def binary_result_from_record(record: BacktestRecord) -> BacktestResult:
+    """A saved binary run's result, as its report needs it (``runs report``).
+
+    A binary run charts no price bars (its benchmark is cash): its "bars" are the equity's
+    own times, as when it ran; ``per_symbol`` has a row per market that traded.
+    """
+    from marketbot.backtest.stored import result_from_record
+
+    index = pd.DatetimeIndex(record.equity_curve.index)
+    result = result_from_record(record, pd.DataFrame({"close": 1.0}, index=index))
+    trades = result.trades
+    slugs = tuple(sorted(set(trades["symbol"].astype(str)))) if "symbol" in trades else ()
+    if not slugs:
+        return result
+    cash = float(record.settings.get("initial_cash") or 0.0)
+    return replace(
+        result, symbols=slugs, per_symbol=per_symbol_breakdown(result.trades, slugs, cash)
     )

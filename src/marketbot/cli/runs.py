@@ -160,6 +160,10 @@ def _result_with_bars(
         raise ConfigError(
             f"run {run_id} was on stored bars of {record.symbol}, not on a file: leave out --data"
         )
+    if record.settings.get("instrument") == "binary":
+        from marketbot.backtest.binary_backtest import binary_result_from_record
+
+        return binary_result_from_record(record)
     frames = stored_bars(record, PriceRepository(database), run_id=run_id)
     first = next(iter(frames.values()))
     return result_from_record(record, first, prices=frames)

@@ -43,11 +43,18 @@ def lookahead(
     """
     from marketbot.backtest.lookahead import check_lookahead
     from marketbot.cli.tables import make_console
+    from marketbot.core.errors import ConfigError
+    from marketbot.strategies.binary import is_binary
     from marketbot.strategies.loader import load_strategy
 
     column_map = parse_column_map(columns)
     check_bars_choice(symbol, data, column_map)
     instance = load_strategy(strategy)
+    if is_binary(instance):  # its signals read order books (ask_0...), not OHLCV bars
+        raise ConfigError(
+            f"{instance.name} is a binary-market strategy: use --market (with backtest or run); "
+            "lookahead checks strategies on OHLCV bars"
+        )
     params = instance.resolve_params(parse_params(param))
     frame = _load_bars(symbol, data, column_map, timeframe)
     report = check_lookahead(instance, frame, params, cuts=cuts)
