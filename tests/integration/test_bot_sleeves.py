@@ -54,6 +54,7 @@ WIDE_LIMITS = (
 EXITS = "stop_loss = 0.05\ntrailing_stop = 0.1\ntake_profit = false\nmax_hold = false\n"
 FIXED_CASH = 'cash = 100000\nsizing = "fixed_cash"\nsize = 1000\n'
 PARITY_CONFIG = f"{FIXED_CASH}{EXITS}\n{WIDE_LIMITS}{SLEEVES}"
+ONE_TABLE = PARITY_CONFIG.rsplit("\n[[strategies]]", maxsplit=1)[0]
 TRADE_KEYS = ("entry_time", "exit_time", "exit_reason")
 NUMBER_KEYS = ("entry_price", "exit_price", "size", "pnl", "fees")
 
@@ -311,9 +312,14 @@ def test_sleeves_when_another_run_is_current_or_the_file_changed_refuse_naming_f
         (f"{EXITS}", [], "give --strategy NAME and --symbol S, or --config FILE"),
         (PARITY_CONFIG, ["--exchange", "binance"],
          "{file}: several strategies run on paper over stored bars only"),
+        (ONE_TABLE, [],
+         "{file}: a run without --strategy needs two or more [[strategies]] tables; it has 1"),
+        (ONE_TABLE, ["--strategy", "sma_crossover"],
+         "give --strategy NAME and --symbol S"),
     ],
     ids=["options-and-tables", "unknown-symbol", "timeframe-not-stored", "one-symbol-twice",
-         "no-symbol", "unknown-parameter", "no-strategy", "forward"],
+         "no-symbol", "unknown-parameter", "no-strategy", "forward", "one-table",
+         "one-table-no-symbol"],
 )  # fmt: skip
 def test_sleeves_when_input_is_bad_print_one_line_and_store_nothing(
     stored: Path, tmp_path: Path, config: str, options: list[str], message: str

@@ -126,12 +126,9 @@ class MultiRequest:
     end: str | datetime | None = None
 
 
-def has_sleeves(config_path: Path | None, settings: Settings) -> bool:
-    """Whether the run configuration holds ``[[strategies]]`` tables (read and checked)."""
-    if config_path is None:
-        return False
-    config = load_run_config(config_path, settings=settings, bot_defaults=True)
-    return bool(config.strategies)
+def count_sleeves(config_path: Path, settings: Settings) -> int:
+    """How many ``[[strategies]]`` tables the run configuration holds (read and checked)."""
+    return len(load_run_config(config_path, settings=settings, bot_defaults=True).strategies)
 
 
 def plan_sleeves(database: Database, settings: Settings, request: MultiRequest) -> MultiPlan:

@@ -41,16 +41,16 @@ def run_sleeves(
             strategy at all; several strategies forward (``--exchange``).
     """
     from marketbot.bot.runner import RunOptions
-    from marketbot.bot.sleeves import MultiRequest, has_sleeves, plan_sleeves
+    from marketbot.bot.sleeves import MultiRequest, count_sleeves, plan_sleeves
     from marketbot.cli.common import open_database
     from marketbot.config import load_settings
     from marketbot.core.errors import ConfigError
 
     settings = load_settings()
-
-    sleeves = config is not None and has_sleeves(config, settings)
+    tables = 0 if config is None else count_sleeves(config, settings)
     given = [name for name, value in (("--strategy", strategy), ("--symbol", symbol)) if value]
-    if not sleeves:
+    # One table or none: a single run, whose strategy and symbol are the options'.
+    if tables == 0 or (tables == 1 and given):
         if len(given) < 2:
             raise ConfigError(
                 "give --strategy NAME and --symbol S, or --config FILE with [[strategies]] "
@@ -58,13 +58,8 @@ def run_sleeves(
             )
         return False
     if given:
-        from marketbot.backtest.run_config import load_run_config
-
-        count = len(load_run_config(config, settings=settings, bot_defaults=True).strategies)
-        if count == 1 and len(given) == 2:
-            return False
         raise ConfigError(
-            f"{' and '.join(given)} with {config}'s {count} [[strategies]] tables: the file "
+            f"{' and '.join(given)} with {config}'s {tables} [[strategies]] tables: the file "
             "names the strategies and their symbols; drop the options, or the tables"
         )
     if exchange is not None or replay is None or live:
