@@ -106,6 +106,8 @@ def test_migrate_when_downgraded_to_0004_drops_only_the_bot_tables(database: Dat
 
     from marketbot.store.database import alembic_config
 
+    with database.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0006")  # the last bot revision
     before = set(sa.inspect(database.engine).get_table_names())
     with database.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0004")
