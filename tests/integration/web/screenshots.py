@@ -9,7 +9,9 @@ each page in chromium with everything off 127.0.0.1 blocked.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,12 +97,25 @@ def demo_data(client: httpx.Client) -> dict[str, str]:
     }
 
 
+def paper_bot_replay(data_dir: Path) -> None:
+    """A finished paper bot run (2024 to mid-2025) for the bot page, as a user starts one."""
+    marketbot = Path(sys.executable).with_name("marketbot")
+    env = {**os.environ, "MARKETBOT_DATA_DIR": str(data_dir)}
+    env.pop("MARKETBOT_DATABASE_URL", None)
+    subprocess.run(
+        [str(marketbot), "run", "--strategy", "sma_crossover", "--symbol", "bitcoin",
+         "--replay", "2024-01-01", "2025-07-04", "--speed", "0"],
+        env=env, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+
+
 def main(target: Path) -> None:
     """Write one PNG per page into ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         with live_dashboard(root / "data") as base:
+            paper_bot_replay(root / "data")
             client = signed_in(base)
             try:
                 ids = demo_data(client)
