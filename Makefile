@@ -6,7 +6,7 @@ UV := $(BIN)/uv
 MARKETBOT_DATA_DIR ?= var
 export MARKETBOT_DATA_DIR
 
-.PHONY: run test test-deep lint types unit bench clean
+.PHONY: run test test-deep lint types unit bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test-deep: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_engine.py
+
+## screenshots: docs/screenshots/*.png of every dashboard page on demo data (by hand, not in `make test`)
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.integration.web.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
