@@ -266,6 +266,36 @@ def test_sleeves_when_a_sleeve_wins_the_weekly_rebalance_gives_it_the_most(
     assert weights["2019-03-04"] == weights["2019-02-25"]
 
 
+def test_sleeves_when_commands_name_a_symbol_route_them_to_its_sleeve(
+    stored: Path, tmp_path: Path
+) -> None:
+    bot = SleeveBot.with_database(tmp_path, stored, end="2019-02-14")
+    code, _, err = bot.cli(*bot.run_args())
+    assert code == 0, err
+    assert [p["symbol"] for p in bot.status()["open_positions"]] == ["bitcoin"]
+    for command in (["force-exit", "bitcoin"], ["force-entry", "ethereum"],
+                    ["force-exit", "dogecoin"], ["force-entry", "dogecoin"]):  # fmt: skip
+        code, _, err = bot.cli("bot", *command, "--reason", "test")
+        assert code == 0, err
+    bot.end = "2019-02-16"  # acted on at the next bar, filled at its open (2019-02-15)
+    code, _, err = bot.cli(*bot.run_args())
+    assert code == 0, err
+    assert bot.commands() == [
+        ("force_exit", "acknowledged", "exit of bitcoin sent for the next open"),
+        ("force_entry", "acknowledged", "entry of 1,000.00 in ethereum sent for the next open"),
+        ("force_exit", "rejected", "this bot holds no dogecoin (it trades bitcoin, ethereum)"),
+        ("force_entry", "rejected", "this bot trades bitcoin, ethereum, not dogecoin"),
+    ]
+    status = bot.status()
+    last = status["trades"][-1]
+    assert (last["symbol"], last["exit_reason"], last["exit_time"]) == (
+        "bitcoin", "force_exit", "2019-02-15T00:00:00Z"
+    )  # fmt: skip
+    assert [(p["symbol"], p["entry_time"][:10]) for p in status["open_positions"]] == [
+        ("ethereum", "2019-02-15")
+    ]
+
+
 def test_sleeves_when_another_run_is_current_or_the_file_changed_refuse_naming_fresh(
     stored: Path, tmp_path: Path
 ) -> None:
