@@ -2,8 +2,11 @@
 
 Gamma is served under ``/gamma`` and the CLOB under ``/clob`` of one local server, in the
 documented formats: ``/markets/{id}`` (404 when unknown), ``/markets?slug=``/``?id=`` and
-``/events?slug=`` (``[]`` when unknown), and ``/prices-history?market=&startTs=&endTs=
-&fidelity=``, which refuses a span over 15 days with HTTP 400 like the real API.
+``/events?slug=`` (``[]`` when unknown), ``/prices-history?market=&startTs=&endTs=
+&fidelity=``, which refuses a span over 15 days with HTTP 400 like the real API, and
+``/book?token_id=``: the token's order book as the CLOB gives it (prices and sizes as decimal
+strings, bids listed from the lowest price, asks from the highest; 404 for a token without a
+book).
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ class FakePolymarket:
         events: Gamma event objects.
         history: CLOB points ``{"t", "p"}`` per token id; the NO token is ``1 - p``.
         history_requests: Query arguments of every ``/prices-history`` request.
+        books: Each token's book levels: ``{"bids": [(price, size), ...], "asks": [...]}``;
+            tests change them between polls.
+        book_requests: The token id of every ``/book`` request.
     """
 
     def __init__(self, server: HTTPServer) -> None:
@@ -65,12 +71,15 @@ class FakePolymarket:
             NO_TOKEN: [{"t": p["t"], "p": round(1 - p["p"], 6)} for p in yes],
         }
         self.history_requests: list[dict[str, str]] = []
+        self.books: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        self.book_requests: list[str] = []
         server.expect_request("/gamma/markets").respond_with_handler(self._markets)
         server.expect_request(re.compile(r"^/gamma/markets/[^/]+$")).respond_with_handler(
             self._market
         )
         server.expect_request("/gamma/events").respond_with_handler(self._events)
         server.expect_request("/clob/prices-history").respond_with_handler(self._prices)
+        server.expect_request("/clob/book").respond_with_handler(self._book)
 
     @property
     def gamma_url(self) -> str:
@@ -127,3 +136,25 @@ class FakePolymarket:
             buckets = {p["t"] // (60 * fidelity_minutes): p for p in points}
             points = list(buckets.values())
         return self._json({"history": points})
+
+    def _book(self, request: Request) -> Response:
+        token = request.args.get("token_id", "")
+        self.book_requests.append(token)
+        if token not in self.books:
+            return self._json({"error": "No orderbook exists for the requested token id"}, 404)
+        levels = self.books[token]
+        bids = sorted(levels.get("bids", []))  # the CLOB's order: the best bid last
+        asks = sorted(levels.get("asks", []), reverse=True)  # the best ask last
+        return self._json(
+            {
+                "market": "0x5f65177b394277fd294cd75650044e32ba009a95022d88a0c1d565897d72f8f1",
+                "asset_id": token,
+                "timestamp": "1770480600000",
+                "hash": "0x1d2c0c4e8b0e6d2b8f0e2a6a1e6c7d8f9a0b1c2d",
+                "bids": [{"price": f"{p:g}", "size": f"{q:g}"} for p, q in bids],
+                "asks": [{"price": f"{p:g}", "size": f"{q:g}"} for p, q in asks],
+                "min_order_size": "5",
+                "tick_size": "0.01",
+                "neg_risk": False,
+            }
+        )

@@ -43,6 +43,7 @@ from marketbot.store.bot import (
     TradeRecord,
 )
 from marketbot.store.database import Database
+from marketbot.strategies.binary import BinarySignals
 
 _FINAL: Final = frozenset({"closed", "canceled", "expired", "rejected"})
 
@@ -55,6 +56,12 @@ class RiskDenial:
     at: datetime
     message: str
     details: dict[str, object]
+
+
+def no_signals(events: int) -> BinarySignals:
+    """Signals that ask for nothing: the venue's markets carry no signals of their own."""
+    flags = np.zeros((events, 2), dtype=bool)
+    return BinarySignals(flags, flags.copy())
 
 
 def utc(time_ns: int) -> datetime:

@@ -60,14 +60,16 @@ class BinaryPlan:
         return f"{self.markets.slugs[0]} +{len(self.markets) - 1} markets"[:SYMBOL_LENGTH]
 
     def identity(self) -> dict[str, Any]:
-        """What a resumed run must keep: the markets, the settings and START."""
-        return {
+        """What a resumed run must keep: the markets, the settings and (replays) START."""
+        identity = {
             "instrument": "binary",
             "markets": list(self.markets.slugs),
             "settings": self.config.to_dict(),
-            "start": self.start.isoformat(),
             "mode": "replay" if self.end is not None else "live",
         }
+        if self.end is not None:  # live paper starts when it is started, again after a stop
+            identity["start"] = self.start.isoformat()
+        return identity
 
 
 def load_binary_strategy_named(name: str) -> BinaryStrategy:

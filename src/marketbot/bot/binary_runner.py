@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from marketbot.backtest.binary_engine import MarketInput
-from marketbot.bot.binary_loop import BinaryLoop, utc
+from marketbot.bot.binary_loop import BinaryLoop, no_signals, utc
 from marketbot.bot.binary_plan import BinaryPlan
 from marketbot.bot.lock import BotLock
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
@@ -33,7 +33,6 @@ from marketbot.core.errors import ConfigError
 from marketbot.execution.paper_books import PaperBooks
 from marketbot.store.bot import BotRunInfo, BotRunRepository, BotRunSpec, config_hash
 from marketbot.store.database import Database
-from marketbot.strategies.binary import BinarySignals
 
 _log = logging.getLogger("marketbot.bot")
 
@@ -128,7 +127,7 @@ class BinaryRunner:
         )  # fmt: skip
 
     def _venue(self, run: BotRunInfo) -> PaperBooks:
-        inputs = [MarketInput.of(market, _no_signals(len(market.book)))
+        inputs = [MarketInput.of(market, no_signals(len(market.book)))
                   for market in self.plan.markets.values()]  # fmt: skip
         venue = PaperBooks(inputs, self.plan.config)
         if run.progress:
@@ -226,11 +225,6 @@ class BinaryRunner:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def _no_signals(events: int) -> BinarySignals:
-    flags = np.zeros((events, 2), dtype=bool)
-    return BinarySignals(flags, flags.copy())
 
 
 def _replay_instants(plan: BinaryPlan) -> Instants:

@@ -96,6 +96,7 @@ def _run(
     settings_config = binary_config_from_file(config)
     settings = load_settings()
     database = open_database()
+    _log_to(settings.data_dir / "logs" / "bot.log")
     if replay is None:
         from marketbot.cli.run_binary_live import run_live_paper
 
@@ -105,7 +106,6 @@ def _run(
     start, end = replay_window(*replay)
     markets = BinaryMarkets.from_store(database, market)
     plan = BinaryPlan(instance, dict(params), markets, settings_config, start, end)
-    _log_to(settings.data_dir / "logs" / "bot.log")
     runner = BinaryRunner(database, plan, settings.data_dir, fresh=fresh,
                           reset_state=reset_state, sleep=time.sleep, speed=speed)  # fmt: skip
     summary = runner.run()
