@@ -16,8 +16,8 @@ from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any, Final
 
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, MutableHeaders
+from fastapi.concurrency import run_in_threadpool
+from fastapi.datastructures import Headers
 
 from marketbot.store.web_auth import WebAuthRepository
 
@@ -147,13 +147,20 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                added = dict(SECURITY_HEADERS)
                 if not static:
-                    headers["cache-control"] = "no-store"
+                    added["cache-control"] = "no-store"
                 if tls:
-                    headers["strict-transport-security"] = HSTS
+                    added["strict-transport-security"] = HSTS
+                kept = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.decode("latin-1").lower() not in added
+                ]
+                message["headers"] = kept + [
+                    (name.encode("latin-1"), value.encode("latin-1"))
+                    for name, value in added.items()
+                ]
             await send(message)
 
         return send_with_headers

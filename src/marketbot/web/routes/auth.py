@@ -6,8 +6,8 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from marketbot.core.errors import ConfigError
 from marketbot.store.web_auth import WebUserInfo
