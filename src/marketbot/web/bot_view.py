@@ -67,13 +67,26 @@ def log_tail(data_dir: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
         return []
 
 
+def breaker_reason(breaker: dict[str, Any]) -> str | None:
+    """Why the breaker blocks entries: the trip and its reason, or the operator's override."""
+    override = breaker.get("override")
+    if isinstance(override, dict) and override.get("mode"):
+        return f"{override['mode']} by {override.get('who')}: {override.get('why')}"
+    if breaker.get("trip"):
+        reason = breaker.get("trip_reason") or ""
+        return f"{breaker['trip']} since {breaker.get('tripped_at')}" + (
+            f": {reason}" if reason else ""
+        )
+    return None
+
+
 def bot_page_data(database: Database, settings: Settings) -> dict[str, Any]:
     """Everything the bot page shows, JSON-ready."""
     status = bot_status(database, settings.data_dir)
     breaker = status["circuit_breaker"] or {}
     return {
         **status,
-        "breaker_reason": breaker.get("reason") or breaker.get("trip"),
+        "breaker_reason": breaker_reason(breaker),
         "profit": period_profit(status, datetime.now(UTC)),
         "limits": limit_usage(status, settings),
         "commands": recent_commands(database),

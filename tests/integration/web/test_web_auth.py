@@ -246,3 +246,22 @@ def test_login_when_same_origin_form_sends_a_null_origin_is_accepted(client: Tes
     )
 
     assert response.status_code == 303
+
+
+def test_login_when_hash_has_older_parameters_rehashes_it(
+    client: TestClient, web_settings: WebSettings
+) -> None:
+    from argon2 import PasswordHasher
+
+    context = client.app.state.web_context  # type: ignore[attr-defined]
+    old = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
+    context.auth.set_admin(USERNAME, old)
+
+    assert (
+        client.post("/login", data={"username": USERNAME, "password": PASSWORD}).status_code == 303
+    )
+
+    new = context.auth.user(USERNAME).password_hash
+    assert new != old
+    assert not web_settings.password_hasher.check_needs_rehash(new)
+    assert web_settings.password_hasher.verify(new, PASSWORD)

@@ -99,3 +99,37 @@ def test_backtest_when_unknown_id_is_404(client: TestClient, csrf: str) -> None:
     assert client.get("/backtests/99").status_code == 404
     assert client.post("/api/backtests/99/delete").status_code == 404
     assert client.get("/api/backtests/99999999999999999999").status_code == 422
+
+
+BREAKOUT = """
+from marketbot import Signals, Strategy
+
+
+class Breakout(Strategy):
+    def signals(self, frame, params):
+        close = frame["close"]
+        prior_high = close.shift(1).rolling(20).max()
+        prior_low = close.shift(1).rolling(20).min()
+        return Signals(entries_long=close > prior_high, exits_long=close < prior_low)
+"""
+
+
+def test_backtest_when_strategy_is_a_file_in_the_data_dir_runs_it_by_name(
+    client: TestClient, csrf: str
+) -> None:
+    data_dir = client.app.state.web_context.data_dir  # type: ignore[attr-defined]
+    (data_dir / "strategies").mkdir()
+    (data_dir / "strategies" / "breakout.py").write_text(BREAKOUT)
+    store_sample_bars(client)
+
+    listed = client.get("/api/strategies/list").json()["items"]
+    client.post(
+        "/api/backtests/run",
+        json={"strategy": "breakout.py", "symbol": "bitcoin", "start": "2024-01-01"},
+    )
+    (job,) = run_jobs(client)
+
+    assert {"name": "breakout.py", "kind": "file"} in listed
+    assert job.status == "done", job.error
+    assert client.get(f"/api/backtests/{job.result['run_id']}").json()["strategy"] == "Breakout"
+    assert "breakout.py" in client.get("/backtests").text

@@ -71,3 +71,15 @@ def test_bot_command_when_not_confirmed_or_without_reason_stores_nothing(
 def test_bot_events_when_none_is_an_empty_list(client: TestClient, csrf: str) -> None:
     assert client.get("/api/bot/events").json() == {"items": [], "total": 0}
     assert client.get("/api/bot/equity").json() == {"time": [], "equity": []}
+
+
+def test_breaker_reason_when_tripped_or_overridden_says_why() -> None:
+    from marketbot.web.bot_view import breaker_reason
+
+    tripped = {"trip": "daily_loss", "tripped_at": "2026-01-02T00:00:00+00:00",
+               "trip_reason": "loss 600 > 500", "override": None}  # fmt: skip
+    halted = {"trip": None, "override": {"mode": "halt", "who": "alice", "why": "news"}}
+
+    assert breaker_reason(tripped) == "daily_loss since 2026-01-02T00:00:00+00:00: loss 600 > 500"
+    assert breaker_reason(halted) == "halt by alice: news"
+    assert breaker_reason({}) is None
