@@ -20,7 +20,7 @@ import pytest
 
 from marketbot import BacktestingEngine
 from marketbot.bot import StatePaths, load_state
-from marketbot.sources.polymarket_book_sample import read_sample
+from marketbot.core.risk_limits import RiskLimits
 from marketbot.store import Database
 from marketbot.store.bot import BotRecordRepository, BotRunRepository, TradeRecord
 from marketbot.store.polymarket_books import PolymarketBookRepository
@@ -86,7 +86,11 @@ def stocked(folder: Path, frames: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return stocked(tmp_path_factory.mktemp("sample"), read_sample())
+    """The shipped sample, stored as an operator stores it (`polymarket import-sample`)."""
+    data_dir = tmp_path_factory.mktemp("sample") / "var"
+    code, _, err = cli_in_process(data_dir, ["polymarket", "import-sample"])
+    assert code == 0, err
+    return data_dir / "marketbot.db"
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +251,27 @@ def test_replay_when_stopped_before_the_end_holds_the_group_then_settles_it_late
     submitted = bot.rows("SELECT client_order_id FROM order_events WHERE kind='order_submitted'")
     assert sorted(row[0] for row in submitted) == sorted(row[0] for row in orders)
     assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(1,)]
+
+
+def test_replay_when_the_risk_limits_allow_one_group_refuses_the_others_as_the_backtest(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    config = bot.config('fee = 0.02\nsizing = "shares"\nsize = 1000\n\n[risk.limits]\n'
+                        "max_positions = 1\n")  # fmt: skip
+    slugs = ["a-cheap", "d-unresolved", "e-thin"]  # entries at 1 s, 6 s and 8 s
+    code, _, err = bot.cli(*run_args("polymarket_arbitrage", slugs, SYNTHETIC_DAY,
+                                     "--config", str(config)))  # fmt: skip
+    assert code == 0, err
+    expected = backtest(synthetic_db, "polymarket_arbitrage", slugs, fee=0.02, sizing="shares",
+                        size=1000.0, risk=RiskLimits(max_positions=1))  # fmt: skip
+    assert set(expected.trades["symbol"]) == {"a-cheap"}
+    assert_same_trades(bot.trades(), expected)
+    assert bot.rows("SELECT kind FROM risk_events") == [("entry_denied",), ("entry_denied",)]
+    reasons = [row[0] for row in bot.rows(
+        "SELECT details FROM order_events WHERE kind = 'order_canceled'")]  # fmt: skip
+    # Two groups refused; the signals at those markets' last events never fill (as backtested).
+    assert sorted(reasons) == ['{"reason":"risk_limit"}'] * 4 + ['{"reason":"settled"}'] * 2
 
 
 @pytest.mark.parametrize("fault", ["after_intent_commit:1", "after_send:2", "after_rename:2"])

@@ -202,6 +202,13 @@ class BinaryLoop:
         at = utc(time_ns)
         for result in outcome.orders:
             self.record_order(result, at)
+        denied = [r.client_order_id for r in outcome.orders if r.reason == "risk_limit"]
+        if denied:  # one group's legs, refused together
+            self.records.record_risk_event(
+                RiskDenial("entry_denied", at, f"entry of {len(denied)} leg(s) refused by the "
+                           "risk limits", {"client_order_ids": denied}),
+                bot_run_id=self.run.id,
+            )  # fmt: skip
         for leg, entry_id, exit_id in outcome.trades:
             self.record_trade(leg, entry_id, exit_id)
         return bool(outcome.orders or outcome.trades)
@@ -219,12 +226,6 @@ class BinaryLoop:
                         average_price=price if price is not None and price > 0.0 else None,
                         fee=result.fee, details={"reason": result.reason} if result.reason else {}),
         )  # fmt: skip
-        if result.reason == "risk_limit":
-            self.records.record_risk_event(
-                RiskDenial("entry_denied", at, f"entry {result.client_order_id} refused by the "
-                           "risk limits", {"client_order_id": result.client_order_id}),
-                bot_run_id=self.run.id,
-            )  # fmt: skip
 
     def record_trade(self, leg: LegTrade, entry_id: str | None, exit_id: str | None) -> None:
         """One closed leg as a ``trades`` row (once)."""
