@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from marketbot.strategies.indicators_nb import kahan_add_nb
+from marketbot.strategies.indicators_nb import SMA_BLOCK_BARS, block_origin_nb, kahan_add_nb
 
 
 @njit(cache=True, nogil=True)
@@ -28,22 +28,42 @@ def sma_crossover_panel_nb(
     # Per symbol: fast total and compensation, slow total and compensation, previous averages.
     state = np.zeros((6, k))
     state[4:] = np.nan
-    windows = (fast_window, slow_window)
-    full = max(fast_window, slow_window)
-    for i in range(min(full, n)):
-        # Filling the windows: which sums drop a bar and which averages exist varies by row.
-        _cross_row_nb(values, i, windows, False, state, up[i], down[i])
-    for i in range(full, n):
-        # Both windows full: the same steps without a branch, which the compiler vectorises.
-        _cross_row_nb(values, i, windows, True, state, up[i], down[i])
+    for start in range(0, n, SMA_BLOCK_BARS):
+        stop = min(n, start + SMA_BLOCK_BARS)
+        # Each block restarts the sums a window before it, as rolling_mean_nb does.
+        fast_origin = block_origin_nb(start, fast_window)
+        slow_origin = block_origin_nb(start, slow_window)
+        _restart_sums_nb(values, fast_origin, start, state[0], state[1])
+        _restart_sums_nb(values, slow_origin, start, state[2], state[3])
+        block = (fast_window, slow_window, fast_origin, slow_origin)
+        full = min(max(start, fast_origin + fast_window, slow_origin + slow_window), stop)
+        for i in range(start, full):
+            # Filling the windows: which sums drop a bar and which averages exist varies by row.
+            _cross_row_nb(values, i, block, False, state, up[i], down[i])
+        for i in range(full, stop):
+            # Both windows full: the same steps without a branch, which the compiler vectorises.
+            _cross_row_nb(values, i, block, True, state, up[i], down[i])
     return up, down
+
+
+@njit(cache=True, inline="always")
+def _restart_sums_nb(
+    values: np.ndarray, origin: int, start: int, total: np.ndarray, compensation: np.ndarray
+) -> None:
+    """Every symbol's running sum over rows ``origin..start-1`` (all filling the window)."""
+    total[:] = 0.0
+    compensation[:] = 0.0
+    for i in range(origin, start):
+        row = values[i]
+        for s in range(row.shape[0]):
+            total[s], compensation[s] = kahan_add_nb(total[s], compensation[s], row[s])
 
 
 @njit(cache=True, inline="always")
 def _cross_row_nb(
     values: np.ndarray,
     i: int,
-    windows: tuple[int, int],
+    block: tuple[int, int, int, int],
     full: bool,
     state: np.ndarray,
     up_row: np.ndarray,
@@ -51,13 +71,14 @@ def _cross_row_nb(
 ) -> None:
     """Row ``i`` of every symbol: the steps of ``sma_crossover_signals_nb`` at bar ``i``.
 
-    ``full`` (a constant where it is inlined) says both windows are full at row ``i``.
+    ``block`` holds the two windows and the rows the block's sums start from; ``full`` (a
+    constant where it is inlined) says both windows are full at row ``i``.
     """
-    fast_window, slow_window = windows
-    drop_fast = full or i >= fast_window
-    drop_slow = full or i >= slow_window
-    fast_ready = full or i >= fast_window - 1
-    slow_ready = full or i >= slow_window - 1
+    fast_window, slow_window, fast_origin, slow_origin = block
+    drop_fast = full or i - fast_origin >= fast_window
+    drop_slow = full or i - slow_origin >= slow_window
+    fast_ready = full or i - fast_origin >= fast_window - 1
+    slow_ready = full or i - slow_origin >= slow_window - 1
     row = values[i]
     leaving_fast = values[i - fast_window] if drop_fast else row
     leaving_slow = values[i - slow_window] if drop_slow else row
@@ -88,15 +109,19 @@ def rolling_mean_panel_nb(values: np.ndarray, window: int) -> np.ndarray:
     out = np.full((n, k), np.nan)
     total = np.zeros(k)
     compensation = np.zeros(k)
-    for i in range(n):
-        for s in range(k):
-            # rolling_sum_step_nb's one addition: the entering value less the leaving one.
-            change = values[i, s] - values[i - window, s] if i >= window else values[i, s]
-            t, c = kahan_add_nb(total[s], compensation[s], change)
-            total[s] = t
-            compensation[s] = c
-            if i >= window - 1:
-                out[i, s] = t / window
+    for start in range(0, n, SMA_BLOCK_BARS):
+        origin = block_origin_nb(start, window)
+        _restart_sums_nb(values, origin, start, total, compensation)
+        for i in range(start, min(n, start + SMA_BLOCK_BARS)):
+            drop = i - origin >= window
+            for s in range(k):
+                # rolling_sum_step_nb's one addition: the entering value less the leaving one.
+                change = values[i, s] - values[i - window, s] if drop else values[i, s]
+                t, c = kahan_add_nb(total[s], compensation[s], change)
+                total[s] = t
+                compensation[s] = c
+                if i - origin >= window - 1:
+                    out[i, s] = t / window
     return out
 
 
