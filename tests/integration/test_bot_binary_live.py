@@ -144,11 +144,14 @@ def test_live_paper_when_a_token_has_no_book_stops_naming_the_request(
     assert BotRunRepository(database).current_runs() == []
 
 
-def test_live_paper_when_the_market_is_not_stored_is_one_line_naming_polymarket_add(
+def test_live_paper_when_the_market_is_not_stored_is_one_line_naming_collect(
     tmp_path: Path, database: Database, polymarket: FakePolymarket
 ) -> None:
     time = PollingTime(polymarket)
     strategy = load_strategy("polymarket_arbitrage")
-    with api_for(polymarket, time) as api, pytest.raises(ConfigError, match="polymarket add"):
+    with (
+        api_for(polymarket, time) as api,
+        pytest.raises(ConfigError, match="polymarket collect --market nope"),
+    ):
         run_live_paper(database, tmp_path / "var", (strategy, {}, ["nope"], CONFIG), api.clob,
                        time.clock, time.sleep)  # fmt: skip

@@ -4,12 +4,12 @@ Every ``poll_seconds`` (5 s by default) the feed asks the CLOB for the top of bo
 books of every market still open (``GET /book``, through ``net/`` at priority 5), stamps the
 snapshots with the clock's time, and hands the loop that instant: one event per poll, the
 same rules as a replay (an order decided at a poll fills at the market's next poll). A
-market's end, once the clock passes it, is an instant of its own (settlement: at the payout
-when the stored market has one, else at the last mid). The feed ends when every market has
+market's end, once the clock passes it, is an instant of its own: an open market has no
+payout yet, so its legs close ``end_of_data`` at the last mid. The feed ends when every market has
 ended, or when the runner is stopped.
 
-The markets come from the store (``polymarket_markets``: ``marketbot polymarket add`` or
-``collect``), each with two outcome tokens and an end date.
+The markets come from the store (``polymarket_markets``: ``marketbot polymarket collect
+--market SLUG``), each with two outcome tokens and an end date.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class LiveBooks:
             tracked = repository.get_market(slug)
             if tracked is None:
                 raise ConfigError(
-                    f"market {slug!r} is not stored: add it with `marketbot polymarket add "
-                    f"{slug}` first (live paper reads its tokens and end date)"
+                    f"market {slug!r} is not stored: store it with `marketbot polymarket "
+                    f"collect --market {slug}` first (live paper reads its tokens and end date)"
                 )
             info = tracked.info
             if len(info.token_ids) != 2:  # binary markets have two outcomes
