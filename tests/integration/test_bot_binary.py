@@ -10,6 +10,7 @@ and a restart after SIGKILL at each fault point (no client id twice) are checked
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import subprocess
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from marketbot import BacktestingEngine
-from marketbot.bot import StatePaths, load_state
+from marketbot.bot import BotLock, StatePaths, load_state
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.store import Database
 from marketbot.store.bot import BotRecordRepository, BotRunRepository, TradeRecord
@@ -358,3 +359,14 @@ def test_runs_report_when_the_run_was_binary_writes_its_html_again(
     html = (tmp_path / "again-1.html").read_text(encoding="utf-8")
     assert "<h2>Per symbol" in html
     assert html.count("b-later") >= 2
+
+
+def test_run_when_another_bot_holds_the_lock_is_refused_naming_its_pid(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    with BotLock.in_state_dir(StatePaths.in_data_dir(bot.data_dir).state_dir):
+        code, _, err = bot.cli(*run_args("polymarket_arbitrage", ["a-cheap"], SYNTHETIC_DAY))
+    assert code == 1
+    assert err.startswith(f"error: another bot is running (pid {os.getpid()})"), err
+    assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(0,)]
