@@ -23,6 +23,19 @@ def _checkbox(value: Any) -> Any:
     return value
 
 
+def _param_pairs(value: Any) -> Any:
+    # The form's one text field: "fast=10, slow=30" (commas or spaces between pairs).
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in value.replace(",", " ").split():
+        key, sep, text = item.partition("=")
+        if not sep or not key or not text:
+            raise ValueError("write parameters as KEY=VALUE pairs, e.g. fast=10, slow=30")
+        pairs[key] = text
+    return pairs
+
+
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 OptionalName = Annotated[
     Annotated[str, Field(max_length=100)] | None, BeforeValidator(blank_is_none)
@@ -52,9 +65,9 @@ class BacktestRequest(Request):
     end: OptionalDate = None
     timeframe: OptionalName = None
     source: OptionalName = None
-    params: dict[Annotated[str, Field(max_length=64)], ParamValue] = Field(
-        default_factory=dict, max_length=32
-    )
+    params: Annotated[
+        dict[Annotated[str, Field(max_length=64)], ParamValue], BeforeValidator(_param_pairs)
+    ] = Field(default_factory=dict, max_length=32)
     fee: Fraction = None
     slippage: Fraction = None
     cash: Annotated[

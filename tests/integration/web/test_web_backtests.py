@@ -133,3 +133,27 @@ def test_backtest_when_strategy_is_a_file_in_the_data_dir_runs_it_by_name(
     assert job.status == "done", job.error
     assert client.get(f"/api/backtests/{job.result['run_id']}").json()["strategy"] == "Breakout"
     assert "breakout.py" in client.get("/backtests").text
+
+
+def test_backtest_when_form_gives_parameters_as_text_uses_them(
+    client: TestClient, csrf: str
+) -> None:
+    store_sample_bars(client)
+
+    client.post(
+        "/api/backtests/run",
+        json={"strategy": "sma_crossover", "symbol": "bitcoin", "params": "fast=7, slow=40",
+              "start": "2024-01-01"},
+    )  # fmt: skip
+    (job,) = run_jobs(client)
+    bad = client.post(
+        "/api/backtests/run",
+        json={"strategy": "sma_crossover", "symbol": "bitcoin", "params": "fast:7"},
+    )
+
+    assert job.status == "done", job.error
+    params = client.get(f"/api/backtests/{job.result['run_id']}").json()["params"]
+    assert (params["fast"], params["slow"]) == (7, 40)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"] == "body.params"
+    assert "fast:7" not in bad.text
