@@ -40,6 +40,10 @@ USAGE_ERRORS = {
     "missing import file": (["data", "import"], "Missing argument"),
     "unknown data command": (["data", "nosuch"], "No such command 'nosuch'"),
     "extra argument": (["strategies", "extra"], "Got unexpected extra argument"),
+    "run without a strategy": (
+        ["run", "--replay", "2020-01-01", "2020-02-01"],
+        "give --strategy NAME and --symbol S",
+    ),
 }
 
 

@@ -52,7 +52,8 @@ def run_sleeves(
     # One table or none: a single run, whose strategy and symbol are the options'.
     if tables == 0 or (tables == 1 and given):
         if len(given) < 2:
-            raise ConfigError(
+            # A missing option is a usage error (exit 2), as typer says for any other.
+            raise typer.BadParameter(
                 "give --strategy NAME and --symbol S, or --config FILE with [[strategies]] "
                 "tables (name, symbol, timeframe, params) for several strategies"
             )
