@@ -49,15 +49,21 @@ def backtest_result(run: JobRun, request: BacktestRequest) -> tuple[BacktestResu
         },
     )
     risk_name = load_strategy(spec).name if run_config.risk is not None else None
+    names = list(dict.fromkeys([request.symbol, *request.symbols]))
+    portfolio = len(names) > 1
     result = BacktestingEngine(run.database).run_backtest(
         spec,
         _day(request.start),
         _day(request.end),
-        symbol=request.symbol,
+        symbol=None if portfolio else request.symbol,
+        symbols=names if portfolio else None,
         params={key: _param_text(value) for key, value in request.params.items()},
         timeframe=timeframe,
-        source=source,
+        source=request.source if portfolio else source,
         config=run_config.backtest_config(risk_name),
+        max_open_positions=request.max_positions,
+        max_exposure=request.max_exposure,
+        portfolio_stop=request.portfolio_stop,
         save=False,
     )
     return result, source, timeframe

@@ -36,6 +36,13 @@ def _param_pairs(value: Any) -> Any:
     return pairs
 
 
+def _name_list(value: Any) -> Any:
+    # The form's text field: "ethereum, solana"; a JSON list is taken as it is.
+    if isinstance(value, str):
+        return [name for name in value.replace(",", " ").split() if name]
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 OptionalName = Annotated[
     Annotated[str, Field(max_length=100)] | None, BeforeValidator(blank_is_none)
@@ -84,6 +91,19 @@ class BacktestRequest(Request):
     ] = None
     risk: Checkbox = False
     bot_defaults: Checkbox = False
+    # A portfolio run: more stored symbols traded with ``symbol`` from one account.
+    symbols: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]],
+        BeforeValidator(_name_list),
+        Field(max_length=50),
+    ] = Field(default_factory=list)
+    max_positions: Annotated[
+        Annotated[int, Field(ge=1, le=1000)] | None, BeforeValidator(blank_is_none)
+    ] = None
+    max_exposure: Annotated[
+        Annotated[float, Field(gt=0, le=100)] | None, BeforeValidator(blank_is_none)
+    ] = None
+    portfolio_stop: PositiveFraction = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> BacktestRequest:

@@ -157,3 +157,30 @@ def test_backtest_when_form_gives_parameters_as_text_uses_them(
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["field"] == "body.params"
     assert "fast:7" not in bad.text
+
+
+def test_backtest_when_more_symbols_given_is_a_portfolio_run(client: TestClient, csrf: str) -> None:
+    from marketbot.store.prices import PriceRepository
+    from tests.support.frames import sample_daily_btc
+
+    store_sample_bars(client)
+    ether = sample_daily_btc()
+    ether[["open", "high", "low", "close"]] /= 20
+    PriceRepository(client.app.state.web_context.database).upsert_bars(  # type: ignore[attr-defined]
+        "bitstamp", "ethereum", "1d", ether
+    )
+
+    client.post(
+        "/api/backtests/run",
+        json={"strategy": "momentum", "symbol": "bitcoin", "symbols": "ethereum",
+              "max_positions": "1", "start": "2024-01-01"},
+    )  # fmt: skip
+    (job,) = run_jobs(client)
+
+    assert job.status == "done", job.error
+    run_id = job.result["run_id"]
+    chart = client.get(f"/api/backtests/{run_id}/chart").json()
+    assert chart["symbols"][0]["name"] == "bitcoin"
+    assert "ethereum" in client.get(f"/api/backtests/{run_id}").json()["symbol"]
+    assert client.get(f"/backtests/{run_id}").status_code == 200
+    assert client.get(f"/backtests/{run_id}/report").status_code == 200

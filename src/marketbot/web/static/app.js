@@ -77,12 +77,28 @@
           }
         }
         series.setData(bars);
+      } else if (d.symbols) {
+        // A portfolio: the first charted symbol's closes with its own trades.
+        const first = d.symbols[0];
+        series = line(chart, "#334155", 1);
+        series.setData(points(d.time, first ? first.close : []));
+        if (first) {
+          const marks = first.marker_time.map(function (time, i) {
+            const style = d.marker_styles[first.marker_style[i]];
+            return {time: time, position: style.position, color: style.color, shape: style.shape};
+          });
+          LC.createSeriesMarkers(series, marks);
+          const note = document.createElement("p");
+          note.className = "muted";
+          note.textContent = "Price of " + first.name + " with its trades (the first of " + d.symbols.length + " charted symbols; the HTML report shows each).";
+          el.after(note);
+        }
       } else {
         series = line(chart, "#334155", 1);
         series.setData(points(d.time, (d.price || {close: []}).close));
       }
       if (d.markers && d.markers.length) { LC.createSeriesMarkers(series, d.markers); }
-      el.dataset.candles = d.price ? d.price.kind : "none";
+      el.dataset.candles = d.price ? d.price.kind : (d.symbols ? "portfolio" : "none");
       chart.timeScale().fitContent();
     },
     "compare-overlay": function (el, d) {
