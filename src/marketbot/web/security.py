@@ -129,7 +129,10 @@ class SecurityMiddleware:
                 auth.live_session, cookie, idle=self._idle, touch_after=TOUCH_AFTER
             )
         if info is None:
-            if path.startswith("/api/") or path == "/openapi.json" or method not in SAFE_METHODS:
+            if headers.get("hx-request") == "true":
+                # htmx (a poll or a form after the session expired): send the page to /login.
+                await _json(send, 401, {"detail": "sign in first"}, redirect="/login")
+            elif path.startswith("/api/") or path == "/openapi.json" or method not in SAFE_METHODS:
                 await _json(send, 401, {"detail": "sign in first"})
             else:
                 await _redirect(send, "/login")
@@ -166,18 +169,17 @@ class SecurityMiddleware:
         return send_with_headers
 
 
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _json(
+    send: Send, status: int, body: dict[str, Any], *, redirect: str | None = None
+) -> None:
     payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if redirect is not None:
+        headers.append((b"hx-redirect", redirect.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -265,3 +265,10 @@ def test_login_when_hash_has_older_parameters_rehashes_it(
     assert new != old
     assert not web_settings.password_hasher.check_needs_rehash(new)
     assert web_settings.password_hasher.verify(new, PASSWORD)
+
+
+def test_htmx_request_when_signed_out_is_401_with_a_redirect_to_login(client: TestClient) -> None:
+    for path in ("/api/bot/status", "/bot"):
+        response = client.get(path, headers={"HX-Request": "true"})
+        assert response.status_code == 401
+        assert response.headers["hx-redirect"] == "/login"
