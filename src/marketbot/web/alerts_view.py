@@ -58,46 +58,71 @@ def alert_json(alert: AlertInfo) -> dict[str, Any]:
     }
 
 
+def _latest_snapshot_value(
+    alert: AlertInfo, database: Database, settings: Settings, symbol: str
+) -> tuple[float, datetime]:
+    """The metric on the latest stored bar of ``symbol``, read as the alerts module reads it."""
+    from marketbot.backtest.run_config import load_run_config
+    from marketbot.bot.alert_snapshot import reading_for
+    from marketbot.bot.alert_trial import bar_snapshots
+
+    prices = PriceRepository(database)
+    try:
+        source, timeframe = prices.resolve_series(symbol, timeframe=alert.timeframe)
+        frame = prices.load_bars(symbol, timeframe=timeframe, source=source)
+    except DataError as exc:
+        raise FieldError("body.value", f"no latest data: {exc}") from None
+    if frame.empty:
+        raise FieldError("body.value", f"no latest data: no stored bars of {symbol}")
+    # A strategy's reading is taken as `marketbot run` runs it without --config.
+    config = (
+        load_run_config(None, settings=settings, bot_defaults=True).backtest_config(
+            alert.subject or ""
+        )
+        if alert.kind == "strategy"
+        else None
+    )
+    last = frame.index[-1]
+    snapshots = list(bar_snapshots(alert, frame, last, config))
+    reading = (
+        reading_for(snapshots[-1], condition_of(alert), alert.timeframe) if snapshots else None
+    )
+    if reading is None:
+        raise FieldError("body.value", f"the latest bar of {symbol} gives no {alert.metric}")
+    return reading.value, reading.at
+
+
 def latest_value(
     alert: AlertInfo, database: Database, settings: Settings
 ) -> tuple[float, datetime]:
-    """The alert metric's latest value: the subject's last stored bars, or the bot's status.
+    """The alert metric's latest value: the last stored bar, or the bot's status.
+
+    A price alert reads its symbol's last bar; a strategy alert its strategy on the last bar
+    of the symbol the bot's current run trades; a portfolio alert the bot's account.
 
     Raises:
-        FieldError: a strategy alert (its signal needs a replay: type a value), or no data.
+        FieldError: no data to read it from (type a value instead).
     """
     if alert.kind == "price":
-        prices = PriceRepository(database)
-        try:
-            source, timeframe = prices.resolve_series(
-                alert.subject or "", timeframe=alert.timeframe
-            )
-            frame = prices.load_bars(alert.subject or "", timeframe=timeframe, source=source)
-        except DataError as exc:
-            raise FieldError("body.value", f"no latest data: {exc}") from None
-        closes = frame["close"].to_numpy()
-        moment = frame.index[-1].to_pydatetime()
-        if alert.metric == "change_pct":
-            if len(closes) < 2:
-                raise FieldError("body.value", "one bar stored: no change yet; type a value")
-            return float(100.0 * (closes[-1] / closes[-2] - 1.0)), moment
-        return float(closes[-1]), moment
-    if alert.kind == "portfolio":
-        status = bot_status(database, settings.data_dir)
-        positions = status["open_positions"]
-        values = {
-            "total_value": status["equity"],
-            "daily_pnl": status["daily_pnl"],
-            "exposure_usd": sum(abs(p["size"] * p["entry_price"]) for p in positions),
-            "drawdown_pct": None
-            if not status["peak_equity"] or status["equity"] is None
-            else 100.0 * (status["peak_equity"] - status["equity"]) / status["peak_equity"],
-        }
-        value = values.get(alert.metric)
-        if value is None:
-            raise FieldError("body.value", "no bot run to read the portfolio from: type a value")
-        return float(value), datetime.now(UTC)
-    raise FieldError("body.value", "a strategy alert is tested on a typed value here")
+        return _latest_snapshot_value(alert, database, settings, alert.subject or "")
+    status = bot_status(database, settings.data_dir)
+    if alert.kind == "strategy":
+        if status["symbol"] is None:
+            raise FieldError("body.value", "no bot run to take the symbol from: type a value")
+        return _latest_snapshot_value(alert, database, settings, status["symbol"])
+    positions = status["open_positions"]
+    values = {
+        "total_value": status["equity"],
+        "daily_pnl": status["daily_pnl"],
+        "exposure_usd": sum(abs(p["size"] * p["entry_price"]) for p in positions),
+        "drawdown_pct": None
+        if not status["peak_equity"] or status["equity"] is None
+        else 100.0 * (status["peak_equity"] - status["equity"]) / status["peak_equity"],
+    }
+    value = values.get(alert.metric)
+    if value is None:
+        raise FieldError("body.value", "no bot run to read the portfolio from: type a value")
+    return float(value), datetime.now(UTC)
 
 
 def test_alert(

@@ -116,3 +116,54 @@ def test_alert_test_when_send_posts_one_test_notice(
     (post,) = notices.wait_for(1)
     assert "TEST" in str(post)
     assert "PWTEST" not in str(result)
+
+
+def test_alert_test_when_latest_data_reads_it_as_the_alerts_module_does(
+    client: TestClient, csrf: str
+) -> None:
+    from tests.support.frames import sample_daily_btc
+
+    store_sample_bars(client)
+    closes = sample_daily_btc()["close"].to_numpy()
+    change = create(client, name="jump", metric="change_pct", op=">=", threshold="-100")
+    strategy = create(client, name="signal", kind="strategy", subject="momentum",
+                      metric="entry_signal", op=">=", threshold="1")  # fmt: skip
+
+    changed = client.post(f"/api/alerts/{change['id']}/test", json={}).json()
+    no_run = client.post(f"/api/alerts/{strategy['id']}/test", json={})
+    typed = client.post(f"/api/alerts/{strategy['id']}/test", json={"value": 1}).json()
+
+    assert abs(changed["value"] - 100 * (closes[-1] / closes[-2] - 1)) < 1e-9
+    assert changed["would_fire"] is True
+    assert no_run.status_code == 400
+    assert no_run.json()["detail"][0]["field"] == "body.value"
+    assert typed["would_fire"] is True
+
+
+def test_alert_test_when_a_bot_run_exists_reads_the_strategy_on_its_symbol(
+    client: TestClient,
+    csrf: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.support.cli import run_cli
+
+    store_sample_bars(client)
+    data_dir = client.app.state.web_context.data_dir  # type: ignore[attr-defined]
+    monkeypatch.setenv("MARKETBOT_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("MARKETBOT_DATABASE_URL", raising=False)
+    code, _out, err = run_cli(
+        ["run", "--strategy", "momentum", "--symbol", "bitcoin", "--replay", "2025-06-01",
+         "2025-07-04"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    alert = create(client, name="open", kind="strategy", subject="momentum",
+                   metric="open_positions", op=">=", threshold="0")  # fmt: skip
+
+    result = client.post(f"/api/alerts/{alert['id']}/test", json={}).json()
+
+    assert result["on"] == "latest data"
+    assert result["value"] in (0.0, 1.0)
+    assert result["would_fire"] is True
+    assert result["at"].startswith("2025-07-04")
