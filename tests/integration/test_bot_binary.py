@@ -65,6 +65,17 @@ def momentum_path() -> list[Quote]:
     return quotes
 
 
+def drop_path() -> list[Quote]:
+    """Up bought at 0.51 (10 s); its mid 0.40 from 100 s (a thin bid at 110 s), 0.60 from 200 s."""
+    quotes: list[Quote] = []
+    for second in range(0, 600, 10):
+        up = 0.50 if second < 100 else (0.40 if second < 200 else 0.60)
+        bid_size = 300.0 if second == 110 else 5000.0
+        quotes += [Quote(second, 0, up - 0.01, bid_size, up + 0.01, 5000.0),
+                   Quote(second, 1, 0.49, 5000.0, 0.51, 5000.0)]  # fmt: skip
+    return quotes
+
+
 SYNTHETIC: dict[str, Sequence[Quote]] = {
     "a-cheap": CHEAP,
     "b-later": shifted(CHEAP, 120),
@@ -72,6 +83,7 @@ SYNTHETIC: dict[str, Sequence[Quote]] = {
     "d-unresolved": shifted(CHEAP, 5),
     "e-thin": shifted(two_sided(0, UP, DOWN) + two_sided(1, UP, DOWN, up_size=600.0), 7),
     "m-momentum": momentum_path(),
+    "s-drop": drop_path(),
 }
 PAYOUTS: dict[str, tuple[float, float] | None] = {"b-later": (0.0, 1.0), "d-unresolved": None}
 
@@ -320,15 +332,36 @@ def test_run_when_the_instrument_is_misnamed_is_one_line_and_stores_no_run(
     assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(0,)]
 
 
-def test_run_when_the_config_asks_for_a_stop_is_one_line_naming_file_and_key(
+@pytest.mark.parametrize(("line", "options", "reasons"), [
+    ("stop_loss = 0.1", {"stop_loss": 0.1}, ["stop_loss", "stop_loss"]),  # 300 at 110 s, 700 next
+    ('max_hold = "60s"', {"max_hold": "60s"}, ["max_hold"]),
+    ("take_profit = 0.1", {"take_profit": 0.1}, ["take_profit"]),
+])  # fmt: skip
+def test_replay_when_a_rule_exit_is_configured_sells_as_the_backtest(
+    tmp_path: Path, synthetic_db: Path, line: str, options: dict[str, Any], reasons: list[str]
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    strategy = f"{bot.strategy_file}:FirstUp"
+    config = bot.config(f'fee = 0.02\nsizing = "shares"\nsize = 1000\n{line}\n')
+    code, _, err = bot.cli(*run_args(strategy, ["s-drop"], SYNTHETIC_DAY, "--config", str(config)))
+    assert code == 0, err
+    expected = backtest(synthetic_db, strategy, ["s-drop"], fee=0.02, sizing="shares",
+                        size=1000.0, **options)  # fmt: skip
+    assert expected.trades["exit_reason"].tolist() == reasons
+    assert_same_trades(bot.trades(), expected)
+    intents = bot.rows("SELECT intent, status FROM orders ORDER BY id")
+    assert intents == [("entry", "closed")] + [("protect", "closed")] * len(reasons)
+
+
+def test_run_when_the_config_names_an_ohlcv_setting_is_one_line_naming_file_and_key(
     tmp_path: Path, synthetic_db: Path
 ) -> None:
     bot = Bot(tmp_path, synthetic_db)
-    config = bot.config("stop_loss = 0.05\n")
+    config = bot.config("trailing_stop = 0.05\n")
     code, _, err = bot.cli(*run_args("polymarket_arbitrage", ["a-cheap"], SYNTHETIC_DAY,
                                      "--config", str(config)))  # fmt: skip
     assert code == 1
-    assert err.startswith(f"error: {config}: stop_loss: binary paper runs hold groups"), err
+    assert err.startswith(f"error: {config}: trailing_stop: not a setting of binary paper"), err
 
 
 def test_lookahead_when_given_a_binary_strategy_is_one_line_naming_market(

@@ -417,29 +417,71 @@ class _Simulation(BinaryAccount):
         data, config = self.inputs[group.market], self.config
         times, first = data.times, group.entry_event
         candidates: list[tuple[int, int]] = []
-        if config.max_hold_seconds:
-            due = group.entry_ns + config.max_hold_seconds * 1_000_000_000
+        due = hold_due_ns(group, config)
+        if due is not None:
             event = int(np.searchsorted(times, due, side="left"))
             if event < len(times):
                 candidates.append((event, _MAX_HOLD))
-        if config.stop_loss is not None or config.take_profit is not None:
-            value = np.zeros(len(times) - first)
-            for leg in group.legs:
-                marks = data.last_mid[first:, leg.outcome]
-                value += leg.held * np.where(np.isnan(marks), leg.price, marks)
-            for level, reason, below in (
-                (config.stop_loss, _STOP, True),
-                (config.take_profit, _TARGET, False),
-            ):
-                if level is None:
-                    continue
-                bound = group.cost * (1.0 - level if below else 1.0 + level)
+        bounds = rule_bounds(group, config)
+        if bounds:
+            value = group_value_at_marks(group, data, first, len(times))
+            for bound, reason, below in bounds:
                 hit = np.flatnonzero(value <= bound if below else value >= bound)
                 if len(hit) and first + int(hit[0]) + 1 < len(times):
                     candidates.append((first + int(hit[0]) + 1, reason))
         if candidates:
             event, reason = min(candidates)
             self.push_rule_exit(int(times[event]), group.market, event, group.number, reason)
+
+
+# The rule exits' pieces, shared by the backtest's schedule (above, over the whole book at
+# once) and the paper bot's venue (event by event, execution/paper_books.py).
+
+
+def hold_due_ns(group: OpenGroup, config: BinaryConfig) -> int | None:
+    """When max hold makes ``group`` due (UTC ns), or None without a max hold."""
+    if not config.max_hold_seconds:
+        return None
+    return group.entry_ns + config.max_hold_seconds * 1_000_000_000
+
+
+def rule_bounds(group: OpenGroup, config: BinaryConfig) -> list[tuple[float, int, bool]]:
+    """(bound, rule, below) of the stop-loss and take-profit on the group's value at mids."""
+    bounds = []
+    for level, reason, below in ((config.stop_loss, _STOP, True),
+                                 (config.take_profit, _TARGET, False)):  # fmt: skip
+        if level is not None:
+            bounds.append((group.cost * (1.0 - level if below else 1.0 + level), reason, below))
+    return bounds
+
+
+def group_value_at_marks(group: OpenGroup, data: MarketInput, first: int, stop: int) -> np.ndarray:
+    """The group's value at events first..stop-1: shares at the last valid mid (else the fill)."""
+    value = np.zeros(max(stop - first, 0))
+    for leg in group.legs:
+        marks = data.last_mid[first:stop, leg.outcome]
+        value += leg.held * np.where(np.isnan(marks), leg.price, marks)
+    return value
+
+
+def rule_exit_due(group: OpenGroup, data: MarketInput, config: BinaryConfig, event: int) -> int:
+    """The rule (``REASONS`` index) that sells ``group`` at ``event``, or -1: none.
+
+    As the backtest schedules it: max hold at the first event at or after the due time; a
+    stop-loss or take-profit at the event after the one whose marks crossed the bound; the
+    earliest wins, a tie going to the stop, then the target. Only what is known at ``event``
+    is read, so a bot can ask at each event as it comes.
+    """
+    reasons = []
+    due = hold_due_ns(group, config)
+    if due is not None and int(data.times[event]) >= due:
+        reasons.append(_MAX_HOLD)
+    bounds = rule_bounds(group, config)
+    if bounds and event - 1 >= group.entry_event:
+        value = float(group_value_at_marks(group, data, event - 1, event)[0])
+        reasons += [reason for bound, reason, below in bounds
+                    if (value <= bound if below else value >= bound)]  # fmt: skip
+    return min(reasons) if reasons else -1
 
 
 def simulate_binary(inputs: list[MarketInput], config: BinaryConfig) -> BinaryRun:

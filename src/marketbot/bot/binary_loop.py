@@ -116,6 +116,8 @@ class BinaryLoop:
         events = self.events_at(time_ns)
         for kind in ("exit", "entry"):
             for m, event in events.items():
+                if kind == "exit":  # a rule's exit first, as the backtest orders them
+                    changed |= self.rule_exit(m, event, time_ns)
                 if any(o.kind == kind for o in self.venue.pending.get(m, [])):
                     outcome = self.venue.fill(m, event, kind)
                     changed |= self.record(outcome, time_ns)
@@ -155,6 +157,19 @@ class BinaryLoop:
         self.send(order, {k: self.entry_size(float(shares[k]), len(legs), time_ns) for k in legs})
         return True
 
+    def rule_exit(self, m: int, event: int, time_ns: int) -> bool:
+        """Sell the market's group now when a stop, target or max hold says so (or retries)."""
+        reason = self.venue.rule_exit(m, event)
+        if reason is None:
+            return False
+        group = self.venue.account.open[m]
+        held = {leg.outcome: leg.held for leg in group.legs if leg.held > 0.0}
+        ids = {k: self.client_id(m, k, time_ns, "protect") for k in held}
+        order = BookOrder(m, "exit", (True, True), (math.nan, math.nan), ids, time_ns)
+        self.send(order, {k: (held[k], None) for k in held}, intent="protect", place=False)
+        self.record(self.venue.sell_rule(order, event, reason), time_ns)
+        return True
+
     def entry_size(self, wanted: float, legs: int, time_ns: int) -> tuple[float | None, float]:
         """(shares, None) or (None, USD) a leg asks for, as its intent row records it."""
         config = self.plan.config
@@ -174,8 +189,18 @@ class BinaryLoop:
             self.run.run_id, self.plan.strategy.name, symbol, utc(time_ns), intent, 0
         )
 
-    def send(self, order: BookOrder, sizes: dict[int, tuple[float | None, float | None]]) -> None:
-        """Commit each leg's intent (once), send the order, mark each leg sent (once)."""
+    def send(
+        self,
+        order: BookOrder,
+        sizes: dict[int, tuple[float | None, float | None]],
+        *,
+        intent: str | None = None,
+        place: bool = True,
+    ) -> None:
+        """Commit each leg's intent (once), send the order, mark each leg sent (once).
+
+        ``place=False``: the caller fills it at once (a rule's exit at this event).
+        """
         slug = self.markets[order.market].slug
         at = utc(order.decided_ns)
         side = "buy" if order.kind == "entry" else "sell"
@@ -185,11 +210,12 @@ class BinaryLoop:
                 self.orders.insert_intent(
                     OrderIntent(client_order_id=cid, bot_run_id=self.run.id,
                                 strategy=self.plan.strategy.name, symbol=slug,
-                                intent=order.kind, side=side, order_type="market",
+                                intent=intent or order.kind, side=side, order_type="market",
                                 amount=amount, cost=cost, bar_time=at)
                 )  # fmt: skip
                 fault_point("after_intent_commit")
-        self.venue.place(order)
+        if place:
+            self.venue.place(order)
         for cid in order.client_order_ids.values():
             if self.orders.get(cid).sent_at is None:
                 self.orders.mark_sent(cid, exchange_order_id=cid, at=at)

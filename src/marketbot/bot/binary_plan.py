@@ -4,7 +4,8 @@
 replays stored books (``BinaryMarkets.from_store``); without ``--replay`` the bot polls the
 CLOB books of the stored markets (bot/binary_feed.py). The settings are the binary backtest's
 (``BinaryConfig``): its defaults, or the keys of ``--config FILE`` that a binary backtest
-takes as options (fee, slippage, cash, sizing, size, ``[risk.limits]``).
+takes as options (fee, slippage, cash, sizing, size, stop_loss, take_profit, max_hold,
+``[risk.limits]``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from marketbot.core.risk_limits import RiskLimits
 from marketbot.strategies.binary import BinaryStrategy
 from marketbot.strategies.loader import load_strategy
 
-_FILE_KEYS: Final = ("fee", "slippage", "cash", "sizing", "size", "risk")
-_LATER: Final = ("stop_loss", "take_profit", "max_hold", "trailing_stop")
+_FILE_KEYS: Final = (
+    "fee", "slippage", "cash", "sizing", "size", "stop_loss", "take_profit", "max_hold", "risk",
+)  # fmt: skip
 SYMBOL_LENGTH: Final = 100  # bot_runs.symbol
 
 
@@ -101,11 +103,6 @@ def binary_config_from_file(path: Path | None) -> BinaryConfig:
         raise ConfigError(f"{path}: cannot read the run configuration: {exc}") from exc
     options: dict[str, Any] = {}
     for key, value in data.items():
-        if key in _LATER:
-            raise ConfigError(
-                f"{path}: {key}: binary paper runs hold groups to their exit signal or "
-                "settlement (rule exits are not built for them)"
-            )
         if key not in _FILE_KEYS:
             raise ConfigError(
                 f"{path}: {key}: not a setting of binary paper runs "

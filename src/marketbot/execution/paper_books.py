@@ -23,11 +23,13 @@ import numpy as np
 from marketbot.backtest.binary_config import BinaryConfig
 from marketbot.backtest.binary_engine import (
     DENIALS,
+    REASONS,
     BinaryAccount,
     HeldLeg,
     MarketInput,
     OpenGroup,
     TradeRecord,
+    rule_exit_due,
 )
 
 OrderKind = Literal["entry", "exit"]
@@ -99,6 +101,7 @@ class PaperBooks:
         self.pending: dict[int, list[BookOrder]] = {}
         self.entry_ids: dict[int, dict[int, str]] = {}  # group number -> outcome -> entry id
         self.settled: set[int] = set()
+        self.rule_pending: dict[int, tuple[int, str]] = {}  # market -> (group, rule) retried
 
     @property
     def inputs(self) -> list[MarketInput]:
@@ -151,6 +154,38 @@ class PaperBooks:
             self.pending.pop(m, None)
         return outcome
 
+    def rule_exit(self, m: int, event: int) -> str | None:
+        """The rule (stop_loss, take_profit, max_hold) that sells market ``m``'s group now.
+
+        A rule exit that could not fill (or only in part) is tried again at each next event,
+        under the same rule, as the backtest does.
+        """
+        group = self.account.open.get(m)
+        if group is None:
+            return None
+        pending = self.rule_pending.get(m)
+        if pending is not None and pending[0] == group.number:
+            return pending[1]
+        reason = rule_exit_due(group, self.inputs[m], self.account.config, event)
+        return None if reason < 0 else REASONS[reason]
+
+    def sell_rule(self, order: BookOrder, event: int, reason: str) -> EventOutcome:
+        """Sell market ``order.market``'s group at ``event``'s bids under the rule ``reason``."""
+        outcome = EventOutcome()
+        account, m = self.account, order.market
+        group = account.open.get(m)
+        if group is None:
+            outcome.orders += _nothing(order, "no_group")
+            return outcome
+        before = len(account.run.trades)
+        if account.sell(group, event, reason):
+            del account.open[m]
+            self.rule_pending.pop(m, None)
+        else:
+            self.rule_pending[m] = (group.number, reason)
+        self._sold(order, group, account.run.trades[before:], outcome)
+        return outcome
+
     def _enter(self, order: BookOrder, event: int, outcome: EventOutcome) -> None:
         opened = self.account.enter(
             order.market, event, np.array(order.flags), np.array(order.shares)
@@ -173,7 +208,13 @@ class PaperBooks:
             return
         before = len(account.run.trades)
         account.exit_signal(order.market, event, np.array(order.flags))
-        sold = account.run.trades[before:]
+        self._sold(order, group, account.run.trades[before:], outcome)
+
+    def _sold(
+        self, order: BookOrder, group: OpenGroup, sold: list[TradeRecord], outcome: EventOutcome
+    ) -> None:
+        """Each leg's order result and closed part after a sale of ``group``."""
+        account = self.account
         ids = self.entry_ids.get(group.number, {})
         by_leg = {t.outcome: t for t in sold}
         for k, cid in order.client_order_ids.items():
@@ -232,6 +273,7 @@ class PaperBooks:
                 str(n): {str(k): v for k, v in ids.items()} for n, ids in self.entry_ids.items()
             },
             "settled": sorted(self.settled),
+            "rule_pending": {str(m): [n, r] for m, (n, r) in self.rule_pending.items()},
         }
 
     def restore(self, saved: dict[str, Any]) -> None:
@@ -258,6 +300,8 @@ class PaperBooks:
         self.entry_ids = {int(n): {int(k): str(v) for k, v in ids.items()}
                           for n, ids in saved["entry_ids"].items()}  # fmt: skip
         self.settled = {int(m) for m in saved["settled"]}
+        self.rule_pending = {int(m): (int(n), str(r))
+                             for m, (n, r) in saved.get("rule_pending", {}).items()}  # fmt: skip
 
 
 def _nothing(order: BookOrder, reason: str, only: int | None = None) -> list[OrderResult]:
