@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +101,9 @@ def run_worker(settings: Settings, should_stop: Callable[[float], bool]) -> None
 
 
 def _worker_main(settings: Settings, stop: Any) -> None:
+    # Ctrl-C reaches the whole process group: the server stops the worker through ``stop``
+    # after its lifespan ends, so the worker itself ignores the interrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     run_worker(settings, stop.wait)
 
 
@@ -131,5 +136,13 @@ def start_worker_process(settings: Settings) -> WorkerProcess:
     process = context.Process(
         target=_worker_main, args=(settings, stop), name="marketbot-web-worker", daemon=True
     )
-    process.start()
+    # An ignored SIGINT survives exec, so a Ctrl-C during the child's imports cannot reach
+    # it either (only the main thread may change signal handlers).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        process.start()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return WorkerProcess(process, stop)
