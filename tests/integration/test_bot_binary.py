@@ -21,6 +21,9 @@ import pytest
 
 from marketbot import BacktestingEngine
 from marketbot.bot import BotLock, StatePaths, load_state
+from marketbot.bot.plan import ReplayRequest, plan_replay
+from marketbot.config import Settings
+from marketbot.core.errors import ConfigError
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.store import Database
 from marketbot.store.bot import BotRecordRepository, BotRunRepository, TradeRecord
@@ -403,3 +406,16 @@ def test_run_when_another_bot_holds_the_lock_is_refused_naming_its_pid(
     assert code == 1
     assert err.startswith(f"error: another bot is running (pid {os.getpid()})"), err
     assert bot.rows("SELECT COUNT(*) FROM bot_runs") == [(0,)]
+
+
+def test_ohlcv_plan_when_a_sleeve_names_a_binary_strategy_refuses_it_before_any_bar(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    """What `run --config` with [[strategies]] meets first: not a KeyError on 'ask_0'."""
+    bot = Bot(tmp_path, synthetic_db)
+    request = ReplayRequest(strategy="polymarket_arbitrage", symbol="bitcoin")
+    with (
+        bot.database() as database,
+        pytest.raises(ConfigError, match=r"^polymarket_arbitrage is a binary-market strategy: "),
+    ):
+        plan_replay(database, Settings(data_dir=bot.data_dir), request)

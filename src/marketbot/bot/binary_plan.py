@@ -24,6 +24,7 @@ from marketbot.backtest.binary_config import BinaryConfig, build_binary_config
 from marketbot.backtest.binary_markets import BinaryMarkets
 from marketbot.core.errors import ConfigError
 from marketbot.core.risk_limits import RiskLimits
+from marketbot.strategies.base import Strategy
 from marketbot.strategies.binary import BinaryStrategy
 from marketbot.strategies.loader import load_strategy
 
@@ -86,6 +87,16 @@ def load_binary_strategy_named(name: str) -> BinaryStrategy:
             f"{strategy.name} trades OHLCV bars, not binary markets: use --symbol, not --market"
         )
     return strategy
+
+
+def refuse_binary(strategy: Strategy) -> None:
+    """A one-line error for a binary strategy on OHLCV bars (its signals read order books).
+
+    Raises:
+        ConfigError: ``NAME is a binary-market strategy: use --market SLUG``.
+    """
+    if isinstance(strategy, BinaryStrategy):
+        raise ConfigError(f"{strategy.name} is a binary-market strategy: use --market SLUG")
 
 
 def binary_config_from_file(path: Path | None) -> BinaryConfig:

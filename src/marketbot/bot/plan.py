@@ -18,6 +18,7 @@ import pandas as pd
 from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.engine import BacktestingEngine, parse_date_range
 from marketbot.backtest.run_config import RunConfig, load_run_config
+from marketbot.bot.binary_plan import refuse_binary
 from marketbot.config import Settings
 from marketbot.core.errors import ConfigError, DataError
 from marketbot.core.timeframes import infer_bar_seconds
@@ -119,6 +120,7 @@ def plan_replay(database: Database, settings: Settings, request: ReplayRequest) 
         StrategyError: the strategy cannot be loaded.
     """
     instance = load_strategy(request.strategy)
+    refuse_binary(instance)  # binary strategies run on markets (bot/binary_runner.py)
     resolved = instance.resolve_params(request.params)
     run_config = load_run_config(
         request.config_path, settings=settings, bot_defaults=True, overrides=request.overrides
