@@ -145,3 +145,77 @@ def test_serve_when_started_prints_a_setup_token_and_keeps_files_private(tmp_pat
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.slow
+def test_serve_when_given_tls_answers_https_with_a_secure_cookie_and_hsts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = isolated_data_dir(tmp_path, monkeypatch)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long password\n"))
+    assert run_cli(["web", "set-password", "--username", "ops", "--password-stdin"], capsys)[0] == 0
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    env = {**os.environ, "MARKETBOT_DATA_DIR": str(data_dir)}
+    marketbot = Path(sys.executable).with_name("marketbot")
+    server = subprocess.Popen(
+        [str(marketbot), "web", "serve", "--port", str(port), "--tls-cert", str(cert),
+         "--tls-key", str(key)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=base, verify=str(cert)) as browser:
+            while True:
+                try:
+                    health = browser.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the TLS server did not start"
+                    time.sleep(0.2)
+            signed = browser.post("/login", data={"username": "ops", "password": "a long password"})
+        assert health.headers["strict-transport-security"] == "max-age=31536000"
+        assert signed.status_code == 303
+        assert "Secure" in signed.headers["set-cookie"]
+        assert "HttpOnly" in signed.headers["set-cookie"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
