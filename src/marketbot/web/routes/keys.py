@@ -50,8 +50,11 @@ def credential_fields(exchange: str) -> list[dict[str, Any]]:
         required = {name: True for name, on in needed.items() if on and name in CREDENTIAL_NAMES}
     if exchange == "polymarket":
         required["walletAddress"] = False  # the funder address, shown masked
+    labels = {name: label for name, (_, _, label) in CREDENTIAL_NAMES.items()}
+    if exchange == "polymarket":
+        labels.update(privateKey="wallet private key", walletAddress="funder address")
     return [
-        {"name": CREDENTIAL_NAMES[name][0], "label": CREDENTIAL_NAMES[name][2], "required": on,
+        {"name": CREDENTIAL_NAMES[name][0], "label": labels[name], "required": on,
          "secret": name not in ("apiKey", "walletAddress", "uid")}
         for name, on in required.items()
     ]  # fmt: skip
