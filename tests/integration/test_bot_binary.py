@@ -9,6 +9,7 @@ and a restart after SIGKILL at each fault point (no client id twice) are checked
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -205,6 +206,10 @@ def test_replay_when_the_sample_is_bought_at_first_quotes_makes_the_backtests_tr
     expected = backtest(sample_db, strategy, SAMPLE_MARKETS, sizing="shares", size=100)
     assert sorted(expected.trades["size"].tolist()) == pytest.approx([43.4, 81.0, 100.0])
     assert_same_trades(bot.trades(), expected)
+    code, out, err = bot.cli("status", "--json")
+    assert code == 0, err
+    shown = sorted(t["entry_time"] for t in json.loads(out)["trades"])
+    assert shown == sorted(t["entry_time"] for t in expected.to_dict()["trades"])  # with ms
 
 
 @pytest.mark.parametrize(("strategy", "params"), [

@@ -180,7 +180,10 @@ def _orders(database: Database, bot_run_id: int) -> list[dict[str, Any]]:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    if utc.microsecond:  # a binary market's snapshot times carry milliseconds
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _money(value: float | None) -> str:
