@@ -4,8 +4,10 @@ An order placed after a market's event fills at that market's next event, by the
 backtest's own functions (:class:`~marketbot.backtest.binary_engine.BinaryAccount`): buys at
 the best ask, sells at the best bid, capped by the top level's size, a group's legs filled
 together or not at all, the ``polymarket_taker`` fee, settlement at the market's end at the
-payout. At one instant: settlements, then exits, then entries, each in market order, as in
-the backtest. So a replay through the bot gives the backtest's trades.
+payout. A configured stop-loss, take-profit or max hold is judged at each event with the
+backtest's ``rule_exit_due`` and sells at once, retried until the group is sold. At one
+instant: settlements, then exits (a rule's before a signal's), then entries, each in market
+order, as in the backtest. So a replay through the bot gives the backtest's trades.
 
 The venue's whole state (the account, its open groups and the orders waiting for their
 event) is plain JSON (:meth:`PaperBooks.snapshot`, :meth:`PaperBooks.restore`): the bot saves
