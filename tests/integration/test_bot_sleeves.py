@@ -339,17 +339,13 @@ def test_sleeves_when_another_run_is_current_or_the_file_changed_refuse_naming_f
          "{file}: strategies[2].symbol: each strategy of the bot needs a symbol"),
         (PARITY_CONFIG.replace("fast = 5, slow = 20 }\n\n", "fast = 5, slow = 20, x = 1 }\n\n"),
          [], "{file}: strategies[1] (sma_crossover on bitcoin): "),
-        (f"{EXITS}", [], "give --strategy NAME and --symbol S, or --config FILE"),
         (PARITY_CONFIG, ["--exchange", "binance"],
          "{file}: several strategies run on paper over stored bars only"),
         (ONE_TABLE, [],
          "{file}: a run without --strategy needs two or more [[strategies]] tables; it has 1"),
-        (ONE_TABLE, ["--strategy", "sma_crossover"],
-         "give --strategy NAME and --symbol S"),
     ],
     ids=["options-and-tables", "unknown-symbol", "timeframe-not-stored", "one-symbol-twice",
-         "no-symbol", "unknown-parameter", "no-strategy", "forward", "one-table",
-         "one-table-no-symbol"],
+         "no-symbol", "unknown-parameter", "forward", "one-table"],
 )  # fmt: skip
 def test_sleeves_when_input_is_bad_print_one_line_and_store_nothing(
     stored: Path, tmp_path: Path, config: str, options: list[str], message: str
@@ -360,6 +356,22 @@ def test_sleeves_when_input_is_bad_print_one_line_and_store_nothing(
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert message.format(file=bot.config_file) in lines[0]
+    assert bot.run_count() == 0
+    assert not bot.ledger.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "options"),
+    [(EXITS, []), (ONE_TABLE, ["--strategy", "sma_crossover"])],
+    ids=["no-strategy", "one-table-no-symbol"],
+)
+def test_sleeves_when_strategy_or_symbol_is_missing_is_a_usage_error_storing_nothing(
+    stored: Path, tmp_path: Path, config: str, options: list[str]
+) -> None:
+    bot = SleeveBot.with_database(tmp_path, stored, config=config)
+    code, _, err = bot.cli(*bot.run_args(*options))
+    assert code == 2
+    assert "give --strategy NAME and --symbol S" in err
     assert bot.run_count() == 0
     assert not bot.ledger.exists()
 

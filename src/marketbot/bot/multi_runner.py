@@ -244,9 +244,10 @@ class MultiRunner:
         bars = 0
         stopped = False
         for number, (time, members) in enumerate(steps):
-            self._step(account, run, time, members)
-            bars += len(members)
-            run = runs.save_progress(run.id, time, self._progress(account))
+            with self.database.batch():  # one commit of the iteration's records
+                self._step(account, run, time, members)
+                bars += len(members)
+                run = runs.save_progress(run.id, time, self._progress(account))
             account.commands.settle()  # only now: a command a kill undid stays pending
             save_state(self.state_dir, self._state(account, time, save_count))
             save_count += 1

@@ -270,23 +270,23 @@ class BotRunner:
         bar_time = run.last_bar_time
         last_row = -1
         for event in self._events(run, loop):
-            if isinstance(event, NewBar):
-                if event.plan is not loop.parts.plan:
-                    loop.extend(event.plan)
-                    self.plan = event.plan
-                loop.run_bar(event.row, decide=event.latest)
-                if self.forward is not None and _market_orders_open(exchange, plan.symbol):
-                    loop.on_ticker(self.forward.feed.ticker())  # forward: fill at the ticker
-                bars += 1
-                bar_time = self.plan.bar_times[event.row].to_pydatetime()
-                last_row = event.row
-            else:
-                loop.on_ticker(event)
-            if bar_time is None:  # a ticker before any bar: nothing to save against yet
-                continue
-            cash = exchange.quote_cash()
-            progress = _progress(risk, loop_state, cash)
-            run = runs.save_progress(run.id, bar_time, progress)
+            with self.database.batch():  # one commit of the iteration's records
+                if isinstance(event, NewBar):
+                    if event.plan is not loop.parts.plan:
+                        loop.extend(event.plan)
+                        self.plan = event.plan
+                    loop.run_bar(event.row, decide=event.latest)
+                    if self.forward is not None and _market_orders_open(exchange, plan.symbol):
+                        loop.on_ticker(self.forward.feed.ticker())  # forward: at the ticker
+                    bars += 1
+                    bar_time = self.plan.bar_times[event.row].to_pydatetime()
+                    last_row = event.row
+                else:
+                    loop.on_ticker(event)
+                if bar_time is None:  # a ticker before any bar: nothing to save against yet
+                    continue
+                progress = _progress(risk, loop_state, exchange.quote_cash())
+                run = runs.save_progress(run.id, bar_time, progress)
             parts.commands.settle()  # only now: a command a kill undid stays pending
             state_now = self._state(exchange, loop_state, risk, bar_time, save_count)
             save_state(self.state_dir, state_now)

@@ -235,9 +235,12 @@ class AlertRepository:
                     session.add(event)
                     events[firing.alert_id] = event
                 session.flush()
-                return {alert_id: int(event.id) for alert_id, event in events.items()}
+                ids = {alert_id: int(event.id) for alert_id, event in events.items()}
         except IntegrityError as exc:
             raise refused("alert evaluation", exc) from exc
+        # A firing is durable before its notice goes, inside the bot's batch too.
+        self._database.commit_batch()
+        return ids
 
     @staticmethod
     def _row(session: Session, alert_id: int) -> Alert:

@@ -185,9 +185,12 @@ class OrderRepository:
                 row = _intent_row(intent, now)
                 session.add(row)
                 session.flush()
-                return info_from_row(OrderInfo, row)
+                info = info_from_row(OrderInfo, row)
         except IntegrityError as exc:
             raise refused(f"order {cid}", exc) from exc
+        # Pinned choice 2: the intent is durable before the order is sent, batch or not.
+        self._database.commit_batch()
+        return info
 
     def mark_sent(
         self,

@@ -6,6 +6,9 @@ passes it to the repositories that need it.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -65,6 +68,30 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+class _BatchSession(Session):
+    """The session every repository shares inside :meth:`Database.batch`.
+
+    The repositories' ``with db.session() as s, s.begin():`` blocks run unchanged: ``begin``
+    only flushes at the block's end (so a constraint fails where it did), and leaving the
+    block does not close the session; the batch commits once.
+    """
+
+    def begin(self, nested: bool = False) -> Any:
+        return _flush_on_exit(self)
+
+    def close(self) -> None:
+        """Kept open until the batch ends."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Kept open until the batch ends."""
+
+
+@contextmanager
+def _flush_on_exit(session: Session) -> Iterator[Session]:
+    yield session
+    session.flush()
+
+
 class Database:
     """One database: owns the SQLAlchemy engine and a session factory.
 
@@ -98,6 +125,7 @@ class Database:
         if self._engine.dialect.name == "sqlite":
             event.listen(self._engine, "connect", _configure_sqlite)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._batch = threading.local()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -135,8 +163,43 @@ class Database:
         return self._engine.dialect.name
 
     def session(self) -> Session:
-        """A new ORM session; use it as a context manager (``with db.session() as s:``)."""
-        return self._sessions()
+        """A new ORM session; use it as a context manager (``with db.session() as s:``).
+
+        Inside :meth:`batch` (in the same thread) it is the batch's session instead, whose
+        ``begin()`` and close are no-ops: the batch commits once, at its end.
+        """
+        shared = getattr(self._batch, "session", None)
+        return shared if shared is not None else self._sessions()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group every write of this thread into one transaction, committed at the end.
+
+        The bot's iteration runs in one, so a bar's records (fills, trades, verifications,
+        risk events, the run's progress) are committed together, before its state file.
+        A writer that must be durable at once (an order intent before it is sent, an
+        alert's firing before its notice) calls :meth:`commit_batch`. An exception rolls
+        the uncommitted part back. Batches do not nest.
+        """
+        if getattr(self._batch, "session", None) is not None:
+            raise RuntimeError("Database.batch() does not nest")
+        shared = _BatchSession(bind=self._engine, expire_on_commit=False)
+        self._batch.session = shared
+        try:
+            yield
+            shared.commit()
+        except BaseException:
+            shared.rollback()
+            raise
+        finally:
+            self._batch.session = None
+            Session.close(shared)
+
+    def commit_batch(self) -> None:
+        """Commit what the current batch holds so far (nothing to do outside a batch)."""
+        shared = getattr(self._batch, "session", None)
+        if shared is not None:
+            shared.commit()
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision`` (``alembic upgrade``); a no-op when it is there.

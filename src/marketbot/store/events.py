@@ -101,9 +101,12 @@ class EventRepository:
             with self._database.session() as session, session.begin():
                 session.add(row)
                 session.flush()
-                return int(row.id)
+                event_id = int(row.id)
         except IntegrityError as exc:
             raise refused(f"event {record.kind}", exc) from exc
+        # Durable before its notice is queued: the sender marks its delivery on this row.
+        self._database.commit_batch()
+        return event_id
 
     def mark_delivery(self, event_id: int, *, delivered: bool, error: str | None) -> None:
         """Record whether the event's notice reached every notify URL (and what failed).
