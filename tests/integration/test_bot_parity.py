@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,14 @@ def test_replay_when_acceptance_config_gives_the_backtests_14_trades(
     assert reasons.count("signal") == 1
     assert_same_trades(backtest, status)
     assert status["last_bar_time"].startswith("2021-01-01")
+    # Each closed trade got one journal draft, linked to it, for the dashboard's journal.
+    with sqlite3.connect(daily_btc / "var" / "marketbot.db") as connection:
+        drafts = connection.execute(
+            "SELECT trade_ref, strategy, symbol FROM trade_journal ORDER BY id"
+        ).fetchall()
+    assert len(drafts) == 14
+    assert len({ref for ref, _, _ in drafts}) == 14
+    assert {(strategy, symbol) for _, strategy, symbol in drafts} == {("sma_crossover", "bitcoin")}
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from marketbot.store.bot import (
     TradeRecord,
     VerificationRecord,
 )
+from marketbot.store.web_journal import draft_journal_entry
 
 _log = logging.getLogger("marketbot.bot")
 
@@ -206,16 +207,20 @@ class FillRecorder:
         stored = self.orders.find(exit_order.client_order_id)
         if stored is not None and stored.intent == "force_exit":
             reason = "force_exit"
-        self.records.record_trade(
-            TradeRecord(
-                bot_run_id=self.run.id, strategy=self.run.strategy, symbol=self.run.symbol,
-                direction="long", size=entry.size, entry_time=entry.entry_time,
-                entry_price=entry.entry_price, exit_time=bar.time, exit_price=exit_price,
-                pnl=pnl, pnl_pct=100.0 * pnl / (entry.size * entry.entry_price),
-                fees=entry.entry_fee + exit_fee, exit_reason=reason,
-                entry_tag=entry.tag, entry_client_order_id=entry.entry_client_order_id,
-                exit_client_order_id=exit_order.client_order_id,
-            )
+        trade = TradeRecord(
+            bot_run_id=self.run.id, strategy=self.run.strategy, symbol=self.run.symbol,
+            direction="long", size=entry.size, entry_time=entry.entry_time,
+            entry_price=entry.entry_price, exit_time=bar.time, exit_price=exit_price,
+            pnl=pnl, pnl_pct=100.0 * pnl / (entry.size * entry.entry_price),
+            fees=entry.entry_fee + exit_fee, exit_reason=reason,
+            entry_tag=entry.tag, entry_client_order_id=entry.entry_client_order_id,
+            exit_client_order_id=exit_order.client_order_id,
+        )  # fmt: skip
+        trade_id = self.records.record_trade(trade)
+        # Each closed trade gets a journal draft (its entry tag as the reason), made once.
+        draft_journal_entry(
+            self.records.database, trade_id=trade_id, symbol=trade.symbol,
+            strategy=trade.strategy, entry_tag=trade.entry_tag,
         )  # fmt: skip
 
 

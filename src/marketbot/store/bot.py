@@ -363,6 +363,11 @@ class BotRecordRepository:
     def __init__(self, database: Database) -> None:
         self._database = database
 
+    @property
+    def database(self) -> Database:
+        """The database the records go to."""
+        return self._database
+
     def record_trade(self, trade: TradeRecord) -> int:
         """Store a closed trade; return its id.
 
