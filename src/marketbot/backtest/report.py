@@ -13,7 +13,7 @@ per-symbol table, a symbol column in the trade list, and a price chart with a sy
 That chart needs each symbol's bars, which the result does not hold (``result.bars`` is the
 first symbol's): pass them as ``prices``, else only the first symbol is charted.
 
-The charts are drawn in the browser by TradingView Lightweight Charts 4, vendored under
+The charts are drawn in the browser by TradingView Lightweight Charts 5, vendored under
 ``marketbot/assets/vendor/lightweight-charts`` and inlined into the page together with the
 chart data (see :mod:`marketbot.backtest.report_charts` for the decimation that keeps a
 1,000,000-bar report at a few hundred kilobytes). The page makes no network request.
