@@ -396,7 +396,9 @@ def test_file_keys_when_listed_match_the_documentation() -> None:
 def test_documented_example_when_loaded_gives_what_its_comments_say(
     tmp_path: Path, settings: Settings
 ) -> None:
-    blocks = DOCS.read_text(encoding="utf-8").split("```toml\n")[1:3]
+    text = DOCS.read_text(encoding="utf-8")
+    # The configuration section's example: the `# bot.toml` block and the one after it.
+    blocks = text[text.index("```toml\n# bot.toml") :].split("```toml\n")[1:3]
     config = load(tmp_path, settings, "".join(block.split("```")[0] for block in blocks))
     backtest = config.backtest
     assert (backtest.sizing, backtest.size) == ("fixed_cash", 1000.0)
