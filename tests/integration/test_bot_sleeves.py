@@ -155,6 +155,9 @@ def test_sleeves_when_caps_never_bind_give_each_strategys_backtest(
     )
     assert status["strategy"] == "sma_crossover"
     assert status["symbol"] == "bitcoin,ethereum"
+    code, _, err = bot.cli("drift")
+    assert code == 1
+    assert "trades several strategies (sma_crossover on bitcoin,ethereum)" in err
     assert status["allocations"] == {
         "sma_crossover@bitcoin": pytest.approx(0.4),
         "sma_crossover@ethereum": pytest.approx(0.4),

@@ -21,6 +21,7 @@ from marketbot.core.errors import ConfigError
 from marketbot.core.risk_limits import RiskLimits
 from marketbot.store.bot import BotRecordRepository, BotRunInfo, BotRunRepository, TradeRecord
 from marketbot.store.database import Database
+from marketbot.strategies.loader import load_strategy
 
 _COMPARED = ("entry_price", "exit_price", "size", "pnl", "fees")
 
@@ -80,6 +81,16 @@ def drift_report(database: Database) -> DriftReport:
     run = runs[-1]
     if run.last_bar_time is None:
         raise ConfigError(f"bot run {run.id} has not acted on a bar yet: nothing to compare")
+    if "," in run.strategy or "," in run.symbol:
+        raise ConfigError(
+            f"bot run {run.id} trades several strategies ({run.strategy} on {run.symbol}): "
+            "drift compares a one-strategy run; backtest each sleeve with `marketbot backtest`"
+        )
+    if getattr(load_strategy(run.strategy), "instrument", "ohlcv") == "binary":
+        raise ConfigError(
+            f"bot run {run.id} trades binary markets ({run.strategy}): drift compares OHLCV "
+            "runs; `marketbot backtest --strategy NAME --market SLUG` gives the backtest"
+        )
     config = run.config
     result = BacktestingEngine(database).run_backtest(
         run.strategy, run.start, run.last_bar_time, symbol=run.symbol,
