@@ -1,1 +1,1 @@
-"""Where price history comes from: CSV files, and (later) CoinGecko, Polymarket and ccxt."""
+"""Where price history comes from: CSV files, CoinGecko, Polymarket (prices, books), ccxt."""

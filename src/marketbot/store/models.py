@@ -1,4 +1,6 @@
-"""SQLAlchemy models: the seed's six tables plus backtest runs.
+"""SQLAlchemy models: the seed's six tables, runs, the bot's records, books, alerts, web.
+
+Each later migration (0002-0010) has its section; docs/store.md lists every table.
 
 Timestamps are stored in one of two ways, chosen per table for what the rows are used for:
 
