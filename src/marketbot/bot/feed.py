@@ -37,7 +37,7 @@ class MarketFeed(Protocol):
         """The bars opened at or after ``since`` that are closed at ``now`` (OHLCV, UTC)."""
         ...
 
-    def ticker(self) -> Ticker:
+    def ticker(self, *, priority: int = PRIORITY_NORMAL) -> Ticker:
         """The pair's latest prices, stamped with the clock's time."""
         ...
 
@@ -78,9 +78,12 @@ class ExchangeFeed:
             return candles_to_frame([], where=f"{self.source} {self.pair}")
         return pd.concat(pages)
 
-    def ticker(self) -> Ticker:
-        """The latest prices; the bid and ask when the exchange gives them."""
-        raw = self.client.fetch_ticker(self.pair, priority=PRIORITY_NORMAL)
+    def ticker(self, *, priority: int = PRIORITY_NORMAL) -> Ticker:
+        """The latest prices; the bid and ask when the exchange gives them.
+
+        ``priority``: 5 for an entry's price, 1 for the exit polls between bars.
+        """
+        raw = self.client.fetch_ticker(self.pair, priority=priority)
         last = _price(raw, "last") or _price(raw, "close")
         if last is None:
             raise DataError(f"{self.source} {self.pair} ticker: no last price in the answer")

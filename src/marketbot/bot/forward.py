@@ -25,6 +25,7 @@ from marketbot.config import Settings
 from marketbot.core.clock import Clock
 from marketbot.core.errors import DataError
 from marketbot.execution.models import Ticker
+from marketbot.net.rate_limiter import PRIORITY_EMERGENCY
 from marketbot.strategies.loader import load_strategy
 
 # Bars of history beyond the strategy's warm-up, so its first forward signal is settled.
@@ -153,7 +154,8 @@ class ForwardBars:
             poll = self.options.exit_poll
             self.sleep(min(poll, wait) if poll > 0 else wait)
             if poll > 0 and self.clock.now() < next_close:
-                yield self.feed.ticker()
+                # The exit poll: it may close a position, so it goes first (priority 1).
+                yield self.feed.ticker(priority=PRIORITY_EMERGENCY)
 
     def _append(self, plan: BotPlan, new: pd.DataFrame) -> Iterator[NewBar]:
         last = pd.DatetimeIndex(plan.frame.index)[-1]

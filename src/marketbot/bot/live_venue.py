@@ -179,7 +179,8 @@ class LiveVenue:
         An entry that rounds below the exchange's minimum is not sent: it comes back as a
         rejected order with the reason, which the loop records.
         """
-        ticker = self.exchange.fetch_ticker(symbol, priority=PRIORITY_NORMAL)
+        ticker_priority = PRIORITY_NORMAL if side is OrderSide.BUY else PRIORITY_EMERGENCY
+        ticker = self.exchange.fetch_ticker(symbol, priority=ticker_priority)
         if side is OrderSide.BUY:
             price = ticker.ask if ticker.ask is not None else ticker.last
             sized = size_entry(self.market, float(cost or 0.0), price)
