@@ -170,3 +170,48 @@ def test_live_when_stop_on_exchange_rests_a_stop_per_position_and_leaves_it_at_s
     assert len(open_stops) == len(status["open_positions"])
     ids = [o.client_order_id for o in market.fake.orders()]
     assert len(ids) == len(set(ids))
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after the fault point runs, nothing is cleaned."""
+
+
+@pytest.mark.parametrize("point", ["after_send", "after_intent_commit"])
+def test_live_when_killed_at_a_send_restart_resolves_by_client_id_and_places_nothing_twice(
+    market: MovingMarket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    from marketbot.bot import loop as loop_module
+
+    reached = {"count": 0}
+
+    def die_at_the_second(name: str) -> None:
+        if name == point:
+            reached["count"] += 1
+            if reached["count"] == 2:  # the second order: the first exit or next entry
+                raise Killed
+
+    monkeypatch.setattr(loop_module, "fault_point", die_at_the_second)
+    with pytest.raises(Killed):
+        run_live(market, tmp_path, CONFIG, hours=100)
+    monkeypatch.setattr(loop_module, "fault_point", lambda name: None)
+    (lock := tmp_path / "var" / "state" / "bot.lock").unlink(missing_ok=True)
+    del lock
+
+    status = run_live(market, tmp_path, CONFIG, hours=60)
+
+    assert market.fake is not None
+    ids = [o.client_order_id for o in market.fake.orders()]
+    assert len(ids) == len(set(ids)), "an order was placed twice"
+    stored = {o["client_order_id"]: o for o in status["orders"]}
+    # Every order the exchange has is in the database, in the exchange's final state.
+    for order in market.fake.orders():
+        assert order.client_order_id in stored
+        assert stored[order.client_order_id]["status"] in {"closed", "canceled", "open"}
+    # Every fill the exchange made is the bot's: each filled sell closed one recorded trade,
+    # and a buy not yet sold is the open position.
+    filled = [o for o in market.fake.orders() if o.status == "FILLED" and o.type == "MARKET"]
+    sells = sum(1 for o in filled if o.side == "SELL")
+    buys = len(filled) - sells
+    assert sells >= 1
+    assert len(status["trades"]) == sells
+    assert len(status["open_positions"]) == buys - sells

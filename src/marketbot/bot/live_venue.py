@@ -249,6 +249,38 @@ class LiveVenue:
         self._move_resting()
         return changed
 
+    def recover_position(self) -> None:
+        """At start: hold what the bot's own filled orders left, as the exchange reports them.
+
+        The last filled ``mb-`` order decides: a buy whose units the account still holds is
+        the position (its fill's price and time), anything else is flat. Recovery then
+        records what the database lacks against this.
+        """
+        filled = sorted(
+            (
+                order
+                for order in self.fetch_closed_orders(self.symbol)
+                if order.client_order_id.startswith(CLIENT_ORDER_ID_PREFIX)
+                and order.status is OrderStatus.CLOSED
+                and order.filled > 0.0
+            ),
+            key=lambda order: order.last_trade_timestamp or order.timestamp,
+        )
+        self._position = None
+        if not filled or filled[-1].side is not OrderSide.BUY:
+            return
+        last = filled[-1]
+        held = self.exchange.fetch_balance(priority=PRIORITY_NORMAL).total(self.market.base)
+        if held < last.filled * (1.0 - 1e-9):
+            _log.warning("%s: the last entry's units are no longer held: flat", self.symbol)
+            return
+        at = last.last_trade_timestamp or last.timestamp
+        _, self._position = enter_position_nb(
+            Account(0.0, 0.0, 0), LONG, float(last.average or 0.0), last.filled, -1,
+            epoch_ns(at), -1, self.settings,
+        )  # fmt: skip
+        self._protect_id = _derived_id(last.client_order_id, "protect")
+
     def hold(self, trade: OpenTrade | None) -> None:
         """Recovery: hold the position the database says the bot holds (None: flat).
 

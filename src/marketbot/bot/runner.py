@@ -232,7 +232,7 @@ class BotRunner:
         )  # fmt: skip
         loop = BotLoop(parts, loop_state)
         if isinstance(exchange, LiveVenue):
-            exchange.hold(loop_state.open_trade)
+            exchange.recover_position()  # the exchange's truth first, then the database's
         loop_state.open_trade = resolve_exchange_orders(
             exchange, orders, records, recorder, plan, run, loop_state.open_trade
         )
