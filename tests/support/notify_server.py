@@ -79,6 +79,7 @@ def _handler(server: NotifyServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # Without it each answer waits for the client's delayed ACK (about 40 ms).
         disable_nagle_algorithm = True
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)

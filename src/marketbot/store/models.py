@@ -709,7 +709,6 @@ class Event(Base):
     delivery_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
-
 # --- Web dashboard (issue 15; migration 0010) ---
 # The web dashboard's records (migration 0010): one admin, server-side sessions, the login
 # attempts the rate limit counts, and the long actions the job worker runs in order.
