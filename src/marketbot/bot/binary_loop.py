@@ -149,8 +149,13 @@ class BinaryLoop:
             self.send(order, {k: (held[k], None) for k in held})
             exiting = True
         legs = [k for k in np.flatnonzero(entries).tolist() if shares[k] != 0.0]
-        if not legs or (group is not None and not exiting):
-            return exiting  # a second group is never opened while one is held
+        # A second group is never opened while one is held: an entry goes out only when the
+        # group may be gone by the next event (an exit now, or a rule that could sell it
+        # first); the venue drops it (group_open) when the group is still there.
+        config = plan.config
+        may_close = exiting or bool(config.max_hold_seconds) or config.stop_loss is not None
+        if not legs or (group is not None and not (may_close or config.take_profit is not None)):
+            return exiting
         ids = {k: self.client_id(m, k, time_ns, "entry") for k in legs}
         order = BookOrder(m, "entry", (bool(entries[0]), bool(entries[1])),
                           (float(shares[0]), float(shares[1])), ids, time_ns)  # fmt: skip

@@ -334,10 +334,10 @@ def _position_dict(position: PositionState) -> dict[str, Any]:
 def _check_position(position: PositionState) -> None:
     if position.direction not in DIRECTIONS:
         raise ValueError(f"direction={position.direction!r}: must be long or short")
-    for name in ("size", "entry_price"):
-        value = getattr(position, name)
-        if not _finite(value) or value <= 0:
-            raise ValueError(f"{name}={value!r}: must be a finite number above 0")
+    if not _finite(position.size) or position.size <= 0:
+        raise ValueError(f"size={position.size!r}: must be a finite number above 0")
+    if not _finite(position.entry_price) or position.entry_price < 0:  # 0: a binary outcome
+        raise ValueError(f"entry_price={position.entry_price!r}: must be a finite number >= 0")
     extreme = position.extreme_price
     if extreme is not None and (not _finite(extreme) or extreme <= 0):
         raise ValueError(f"extreme_price={extreme!r}: must be a finite number above 0")
