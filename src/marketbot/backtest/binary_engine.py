@@ -477,7 +477,7 @@ def rule_exit_due(group: OpenGroup, data: MarketInput, config: BinaryConfig, eve
     if due is not None and int(data.times[event]) >= due:
         reasons.append(_MAX_HOLD)
     bounds = rule_bounds(group, config)
-    if bounds and event - 1 >= group.entry_event:
+    if bounds and event >= 1 and int(data.times[event - 1]) >= group.entry_ns:
         value = float(group_value_at_marks(group, data, event - 1, event)[0])
         reasons += [reason for bound, reason, below in bounds
                     if (value <= bound if below else value >= bound)]  # fmt: skip

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import time as wall
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -35,6 +36,8 @@ from marketbot.store.bot import BotRunInfo, BotRunRepository, BotRunSpec, config
 from marketbot.store.database import Database
 
 _log = logging.getLogger("marketbot.bot")
+HEARTBEAT_SECONDS: Final = 30.0
+"""At most this long (wall time) between two saves, even when nothing happened."""
 
 
 @dataclass(frozen=True)
@@ -142,15 +145,18 @@ class BinaryRunner:
         source = self.instants or _replay_instants(self.plan)
         instants = stopped = 0
         last: int | None = None
+        saved_at = wall.monotonic()
         for time_ns in source(loop, lambda: self._stop_signal):
             if after is not None and time_ns <= after:
                 continue
             changed = loop.act(time_ns)
             instants += 1
             last = time_ns
-            if changed or self._stop_signal:
+            # Quiet instants are saved now and then too: the heartbeat `status` shows.
+            if changed or self._stop_signal or wall.monotonic() - saved_at >= HEARTBEAT_SECONDS:
                 run = self._save(runs, run, loop, marks, time_ns, save_count)
                 save_count += 1
+                saved_at = wall.monotonic()
             if self._stop_signal:
                 stopped = 1
                 break
