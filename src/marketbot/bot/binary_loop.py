@@ -153,8 +153,9 @@ class BinaryLoop:
         # group may be gone by the next event (an exit now, or a rule that could sell it
         # first); the venue drops it (group_open) when the group is still there.
         config = plan.config
-        may_close = exiting or bool(config.max_hold_seconds) or config.stop_loss is not None
-        if not legs or (group is not None and not (may_close or config.take_profit is not None)):
+        rules = bool(config.max_hold_seconds) or config.stop_loss is not None
+        rules = rules or config.take_profit is not None
+        if not legs or (group is not None and not (exiting or rules)):
             return exiting
         ids = {k: self.client_id(m, k, time_ns, "entry") for k in legs}
         order = BookOrder(m, "entry", (bool(entries[0]), bool(entries[1])),
@@ -175,13 +176,15 @@ class BinaryLoop:
         self.record(self.venue.sell_rule(order, event, reason), time_ns)
         return True
 
-    def entry_size(self, wanted: float, legs: int, time_ns: int) -> tuple[float | None, float]:
+    def entry_size(
+        self, wanted: float, legs: int, time_ns: int
+    ) -> tuple[float | None, float | None]:
         """(shares, None) or (None, USD) a leg asks for, as its intent row records it."""
         config = self.plan.config
         if not math.isnan(wanted):
-            return wanted, None  # type: ignore[return-value]
+            return wanted, None
         if config.sizing == "shares":
-            return config.group_size, None  # type: ignore[return-value]
+            return config.group_size, None
         budget = config.group_size
         if config.sizing == "fraction":
             budget *= self.venue.account.equity(time_ns)
