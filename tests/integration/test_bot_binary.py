@@ -424,3 +424,19 @@ def test_ohlcv_plan_when_a_sleeve_names_a_binary_strategy_refuses_it_before_any_
         pytest.raises(ConfigError, match=r"^polymarket_arbitrage is a binary-market strategy: "),
     ):
         plan_replay(database, Settings(data_dir=bot.data_dir), request)
+
+
+def test_run_again_when_the_settings_changed_is_refused_until_fresh_archives_the_run(
+    tmp_path: Path, synthetic_db: Path
+) -> None:
+    bot = Bot(tmp_path, synthetic_db)
+    args = run_args("polymarket_arbitrage", ["a-cheap"], SYNTHETIC_DAY)
+    assert bot.cli(*args)[0] == 0
+    config = bot.config("fee = 0.0\n")
+    code, _, err = bot.cli(*args, "--config", str(config))
+    assert code == 1
+    assert "--fresh" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = bot.cli(*args, "--config", str(config), "--fresh")
+    assert code == 0, err
+    runs = bot.rows("SELECT archived_at IS NOT NULL FROM bot_runs ORDER BY id")
+    assert runs == [(1,), (0,)]
