@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
+from marketbot.backtest.binary_account import BinaryRun, MarketInput
 from marketbot.backtest.binary_config import BinaryConfig
-from marketbot.backtest.binary_engine import BinaryRun, MarketInput, simulate_binary
+from marketbot.backtest.binary_engine import simulate_binary
 from marketbot.backtest.binary_markets import BinaryMarkets
 from marketbot.backtest.portfolio import per_symbol_breakdown
 from marketbot.backtest.result import BacktestResult, result_warnings

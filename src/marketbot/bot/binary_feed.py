@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.binary_engine import MarketInput
+from marketbot.backtest.binary_account import MarketInput
 from marketbot.backtest.binary_markets import BinaryMarket, BinaryMarkets
 from marketbot.bot.binary_loop import BinaryLoop, no_signals
 from marketbot.core.clock import Clock, epoch_ns

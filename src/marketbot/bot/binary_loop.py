@@ -28,7 +28,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from marketbot.backtest.binary_engine import TradeRecord as LegTrade
+from marketbot.backtest.binary_account import TradeRecord as LegTrade
 from marketbot.backtest.binary_markets import BinaryMarket
 from marketbot.bot.binary_plan import BinaryPlan
 from marketbot.bot.faults import fault_point

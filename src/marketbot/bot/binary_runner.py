@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from marketbot.backtest.binary_engine import MarketInput
+from marketbot.backtest.binary_account import MarketInput
 from marketbot.bot.binary_loop import BinaryLoop, no_signals, utc
 from marketbot.bot.binary_plan import BinaryPlan
 from marketbot.bot.lock import BotLock

@@ -1,7 +1,7 @@
 """The paper venue of binary markets: orders on recorded (or polled) order books.
 
 An order placed after a market's event fills at that market's next event, by the binary
-backtest's own functions (:class:`~marketbot.backtest.binary_engine.BinaryAccount`): buys at
+backtest's own functions (:class:`~marketbot.backtest.binary_account.BinaryAccount`): buys at
 the best ask, sells at the best bid, capped by the top level's size, a group's legs filled
 together or not at all, the ``polymarket_taker`` fee, settlement at the market's end at the
 payout. A configured stop-loss, take-profit or max hold is judged at each event with the
@@ -22,8 +22,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from marketbot.backtest.binary_config import BinaryConfig
-from marketbot.backtest.binary_engine import (
+from marketbot.backtest.binary_account import (
     DENIALS,
     REASONS,
     BinaryAccount,
@@ -33,6 +32,7 @@ from marketbot.backtest.binary_engine import (
     TradeRecord,
     rule_exit_due,
 )
+from marketbot.backtest.binary_config import BinaryConfig
 
 OrderKind = Literal["entry", "exit"]
 OUTCOMES: Final = 2

@@ -8,7 +8,8 @@ holding ``slug``, ``labels`` (the two outcome names), ``start``, ``end`` and the
 ``fee_model`` and ``fee_rate`` (so a strategy can price its own costs). It returns
 :class:`BinarySignals`: which outcomes to buy and to sell at each event, as (events x 2)
 arrays. Signals at event t become market orders at the market's next event (the backtest
-engine's business, backtest/binary_engine.py); the strategy never fills anything.
+engine's business, backtest/binary_engine.py and binary_account.py); the strategy never
+fills anything.
 """
 
 from __future__ import annotations
