@@ -1,6 +1,6 @@
 """The PBO's splits in one compiled, parallel pass, for the per-period Sharpe ratio and the mean.
 
-:func:`evaluate_splits_nb` does what ``pbo._evaluate_splits`` does with numpy, with the same
+:func:`evaluate_splits_nb` does what ``pbo_splits.evaluate_splits`` does with numpy, with the same
 operations in the same order (so the same numbers), for the two built-in metrics: a
 split's in-sample performance is its complement's out-of-sample performance, so each
 complementary pair of splits costs one evaluation of each half, and nothing of size
@@ -17,7 +17,7 @@ from numba import njit, prange
 
 METRIC_SHARPE: Final = 0  # pbo.sharpe: mean / sqrt(variance), 0 where the variance is 0
 METRIC_MEAN_RETURN: Final = 1  # pbo.mean_return: the mean
-GROUP_BITS: Final = 8  # blocks per subset-sum table, as pbo._GROUP_BITS
+GROUP_BITS: Final = 8  # blocks per subset-sum table, as pbo_splits._GROUP_BITS
 
 
 @njit(cache=True, inline="always")
@@ -32,7 +32,7 @@ def _performance_nb(
 ) -> bool:
     """Each column's metric on the blocks ``bits`` selects, into ``out``; False if not finite.
 
-    The steps of ``pbo._metric_on``, in its order: the groups' subset sums added left to
+    The steps of ``pbo_splits._metric_on``, in its order: the groups' subset sums added left to
     right, then mean (times the reciprocal of the count), centred sum of squares, variance
     (times the reciprocal of count - 1; 0 when numerically constant), the shift added back
     and the metric. ``scratch`` holds three rows of the column count (the
@@ -90,7 +90,7 @@ def _pick_nb(in_sample: np.ndarray, out_of_sample: np.ndarray) -> tuple[int, flo
 
     Returns:
         (the column, its out-of-sample value, omega = (columns below + (tied + 1) / 2) /
-        (N + 1)), as ``pbo._evaluate_splits`` computes them.
+        (N + 1)), as ``pbo_splits.evaluate_splits`` computes them.
     """
     columns = in_sample.shape[0]
     best = in_sample[0]
