@@ -91,4 +91,5 @@ def main(argv: list[str] | None = None) -> Any:
         )
         raise SystemExit(1) from None
     finally:
+        run_commands.close_bot_log()  # a command in-process (tests) leaves no handler behind
         sys.stdout.flush()

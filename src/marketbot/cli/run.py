@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -244,14 +244,33 @@ def status(
         typer.echo(line)
 
 
-def _log_to(path: Path) -> None:
-    """Log the bot to stderr and to ``logs/bot.log``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test swaps it per test)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class _BotLogFile(logging.FileHandler):
+    """``logs/bot.log`` of the data directory of the run."""
+
+
+def close_bot_log() -> None:
+    """Detach the bot's log handlers (the CLI calls it when a command ends)."""
     logger = logging.getLogger("marketbot")
-    if any(isinstance(h, logging.FileHandler) for h in logger.handlers):
-        return
+    for old in [h for h in logger.handlers if isinstance(h, _StderrHandler | _BotLogFile)]:
+        logger.removeHandler(old)
+        old.close()
+
+
+def _log_to(path: Path) -> None:
+    """Log the bot to stderr and to ``logs/bot.log`` (this run's: an earlier one is replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    close_bot_log()
+    logger = logging.getLogger("marketbot")
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(path)):
+    for handler in (_StderrHandler(), _BotLogFile(path)):
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
