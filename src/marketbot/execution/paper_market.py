@@ -21,8 +21,9 @@ A ticker (forward paper trading) is an open without a bar: the bracket and marke
 judged at the ticker (sells at the bid, buys at the ask, either falling back to the last
 price), limit orders fill when the ticker reaches them, and the extreme follows the bid.
 
-The records the venue is built from (settings, knobs, bars, the position it reports) live
-here too; :mod:`marketbot.execution.paper` holds the API and the ledger writes.
+The records the venue is built from (knobs, bars, the position it reports) are in
+:mod:`marketbot.execution.paper_records`; :mod:`marketbot.execution.paper` holds the API
+and the ledger writes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
@@ -60,8 +61,24 @@ from marketbot.core.codes import (
     SIZING_FIXED_CASH,
 )
 from marketbot.core.costs_nb import fee_nb
-from marketbot.core.errors import ConfigError, DataError
 from marketbot.execution.paper_ledger import FillRow, OrderRow, PositionRow
+from marketbot.execution.paper_order_terms import (
+    amount_left,
+    limit_crossed,
+    limit_price,
+    ordered_amount,
+    position_at_signal,
+)
+from marketbot.execution.paper_records import (
+    EPOCH,
+    IdSource,
+    PaperBar,
+    PaperKnobs,
+    PaperPosition,
+    base_asset,
+    check_bar,
+    paper_position,
+)
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY
 
 __all__ = [
@@ -78,105 +95,6 @@ __all__ = [
 # A fill within this relative distance of what is left completes the order (float sums).
 _COMPLETE = 1e-12
 _NO_RISK = RiskState(0.0, 0.0, 0.0, 0, False, False)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class PaperBar:
-    """One bar handed to the venue in a replay.
-
-    Attributes:
-        index: The bar's index in the replay (the step core's bar number, in trade records).
-        time: Its open time (UTC); the time of every fill it causes.
-    """
-
-    index: int
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
-@dataclass(frozen=True, slots=True)
-class PaperKnobs:
-    """Frictions a test or a rehearsal turns on; none by default.
-
-    Attributes:
-        partial_fill_fraction: A market order fills at most this fraction of what it
-            ordered per step (bar or ticker); the rest stays open for the next step.
-        reject_client_order_ids: Orders with these client ids are rejected when placed.
-        reject_every_nth: Every n-th ``create_order`` call of this venue object is rejected.
-        latency_bars: Orders may fill only this many steps after the next one.
-    """
-
-    partial_fill_fraction: float | None = None
-    reject_client_order_ids: frozenset[str] = field(default_factory=frozenset)
-    reject_every_nth: int | None = None
-    latency_bars: int = 0
-
-    def __post_init__(self) -> None:
-        fraction = self.partial_fill_fraction
-        if fraction is not None and not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
-            raise ConfigError(f"partial_fill_fraction={fraction!r}: must be in (0, 1]")
-        if self.reject_every_nth is not None and self.reject_every_nth < 1:
-            raise ConfigError(f"reject_every_nth={self.reject_every_nth!r}: must be >= 1")
-        if self.latency_bars < 0:
-            raise ConfigError(f"latency_bars={self.latency_bars!r}: must be >= 0")
-        object.__setattr__(self, "reject_client_order_ids", frozenset(self.reject_client_order_ids))
-
-
-@dataclass(frozen=True, slots=True)
-class PaperPosition:
-    """A position the venue holds, as the loop reads it (levels None when off).
-
-    Attributes:
-        units: Units held.
-        entry_price: The entry fill; the levels are relative to it.
-        entry_fee: The entry's fee (quote).
-        entry_time: Open time of the bar (or the ticker's time) that filled the entry.
-        entry_bar: That bar's index (-1 for a ticker's fill).
-        extreme: The trailing stop's anchor: the highest high at earlier closes.
-        stop_level: The stop-loss price.
-        target_level: The take-profit price.
-        trail_level: The trailing stop's price (None before it arms).
-        protect_client_order_id: The bracket carrier's client id.
-        bracket_on: False once the carrier was canceled: no leg fires any more.
-        tag: The entry's tag (the step core's tag number; -1 for none).
-    """
-
-    symbol: str
-    units: float
-    entry_price: float
-    entry_fee: float
-    entry_time: datetime
-    entry_bar: int
-    extreme: float
-    stop_level: float | None
-    target_level: float | None
-    trail_level: float | None
-    protect_client_order_id: str
-    bracket_on: bool
-    tag: int
-
-
-@dataclass(slots=True)
-class IdSource:
-    """The next order and fill ids (the ledger's rows are numbered by the venue)."""
-
-    last_order_id: int = 0
-    last_fill_id: int = 0
-
-    def next_order(self) -> int:
-        """A new order id."""
-        self.last_order_id += 1
-        return self.last_order_id
-
-    def next_fill(self) -> int:
-        """A new fill id."""
-        self.last_fill_id += 1
-        return self.last_fill_id
 
 
 @dataclass(slots=True)
@@ -215,7 +133,7 @@ class SymbolBook:
     @property
     def now_ns(self) -> int:
         """``time`` in nanoseconds since the epoch (the step core's times)."""
-        delta = self.time - _EPOCH
+        delta = self.time - EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
     def run_bar(self, bar: PaperBar) -> None:
@@ -227,13 +145,13 @@ class SymbolBook:
             self._enter_at(order, bar.open)
         limits = [order for order in due if order.type == "limit"]
         for order in limits:
-            if order.is_open and _crosses(order, bar.open, bar.open, gap=True):
+            if order.is_open and limit_crossed(order, bar.open, bar.open, gap=True):
                 self._limit_fill(order, bar.open, intrabar=False)
         # (2) intrabar
         self._intrabar(bar)
         for order in limits:
-            if order.is_open and _crosses(order, bar.low, bar.high, gap=False):
-                self._limit_fill(order, _limit_price(order), intrabar=True)
+            if order.is_open and limit_crossed(order, bar.low, bar.high, gap=False):
+                self._limit_fill(order, limit_price(order), intrabar=True)
         # (3) at the close
         self._close(bar.high, bar.low, bar.close)
 
@@ -246,7 +164,7 @@ class SymbolBook:
         for order in due:
             if order.type == "limit" and order.is_open:
                 price = buy_price if order.side == "buy" else sell_price
-                if _crosses(order, price, price, gap=True):
+                if limit_crossed(order, price, price, gap=True):
                     self._limit_fill(order, price, intrabar=False)
         self._close(sell_price, sell_price, sell_price)
 
@@ -307,7 +225,7 @@ class SymbolBook:
             if order.is_open and units <= 0.0:
                 self._cancel(order, "insufficient funds for the rest of the order")
             return
-        if entry_direction_nb(Orders(LONG, False, False), _position_at_signal(order)) == FLAT:
+        if entry_direction_nb(Orders(LONG, False, False), position_at_signal(order)) == FLAT:
             self._cancel(order, "long when the signal was computed: no pyramiding")
             return
         if held is not None:
@@ -338,9 +256,9 @@ class SymbolBook:
                 LONG, price, math.nan, book, _NO_RISK, math.nan, False, sizing
             )
             return float(fill), float(units)
-        wanted = _left(order)
+        wanted = amount_left(order)
         if fraction is not None:
-            wanted = min(wanted, fraction * _ordered(order))
+            wanted = min(wanted, fraction * ordered_amount(order))
         sizing = settings._replace(sizing_mode=SIZING_ALL_IN, sizing_value=1.0)
         fill, most, _ = size_entry_nb(
             LONG, price, math.nan, book, _NO_RISK, math.nan, False, sizing
@@ -386,7 +304,7 @@ class SymbolBook:
             # It spends what the balance allows in one fill, or its quote amount in several.
             if one_fill or order.quote_amount - order.spent <= order.quote_amount * 1e-9:
                 self._complete(order)
-        elif _left(order) <= _ordered(order) * _COMPLETE:
+        elif amount_left(order) <= ordered_amount(order) * _COMPLETE:
             self._complete(order)
         elif one_fill:
             self._cancel(order, "insufficient funds for the rest of the order")
@@ -421,7 +339,11 @@ class SymbolBook:
         held = self.position
         assert held is not None
         position = held.position
-        wanted = _left(order) if fraction is None else min(_left(order), fraction * _ordered(order))
+        wanted = (
+            amount_left(order)
+            if fraction is None
+            else min(amount_left(order), fraction * ordered_amount(order))
+        )
         units = min(wanted, position.units)
         whole = position.units - units <= position.units * _COMPLETE
         part = position
@@ -438,7 +360,7 @@ class SymbolBook:
         fee = float(fee_nb(part.units, exit_fill, settings.fee_rate))
         self._record_fill(order, part.units, exit_fill, fee, EXIT_REASON_NAMES[EXIT_SIGNAL])
         order.reason = EXIT_REASON_NAMES[EXIT_SIGNAL]
-        if _left(order) <= _ordered(order) * _COMPLETE:
+        if amount_left(order) <= ordered_amount(order) * _COMPLETE:
             self._complete(order)
         elif whole:
             self._cancel(order, "position already closed: nothing left to sell")
@@ -558,37 +480,6 @@ class SymbolBook:
                 self._cancel(order, reason)
 
 
-def _position_at_signal(order: OrderRow) -> int:
-    value = order.params.get("position_at_signal", FLAT)
-    return LONG if value in (LONG, "long") else FLAT
-
-
-def _ordered(order: OrderRow) -> float:
-    return order.amount if order.amount is not None else 0.0
-
-
-def _left(order: OrderRow) -> float:
-    return max(_ordered(order) - order.filled, 0.0)
-
-
-def _limit_price(order: OrderRow) -> float:
-    assert order.price is not None
-    return order.price
-
-
-def _crosses(order: OrderRow, low: float, high: float, *, gap: bool) -> bool:
-    """Whether prices from ``low`` to ``high`` fill a limit order.
-
-    At an open (``gap``) a price at or through the limit fills; inside a bar the price must
-    trade through it (a buy's low below the limit, a sell's high above it): a touch alone
-    leaves a maker order in the queue.
-    """
-    limit = _limit_price(order)
-    if order.side == "buy":
-        return low <= limit if gap else low < limit
-    return high >= limit if gap else high > limit
-
-
 def _merged(position: Position, part: Position, settings: KernelSettings) -> Position:
     """A position with a later fill added: units summed, the entry at their average.
 
@@ -604,36 +495,3 @@ def _merged(position: Position, part: Position, settings: KernelSettings) -> Pos
     fresh = fresh._replace(entry_fee=position.entry_fee + part.entry_fee)
     merged, _ = close_step_nb(fresh, position.extreme, position.extreme, average, settings)
     return Position(*merged)
-
-
-def base_asset(symbol: str) -> str:
-    """The asset a symbol trades: ``BTC`` of ``BTC/USDT``, the symbol itself otherwise."""
-    return symbol.partition("/")[0]
-
-
-def check_bar(symbol: str, bar: PaperBar) -> None:
-    """DataError unless the bar's prices are positive and its high and low hold it."""
-    prices = (bar.open, bar.high, bar.low, bar.close)
-    if not all((math.isfinite(price) and price > 0) for price in prices):
-        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: prices must be positive")
-    if bar.low > min(bar.open, bar.close) or bar.high < max(bar.open, bar.close):
-        raise DataError(f"paper exchange: {symbol} bar at {bar.time}: high/low do not hold it")
-
-
-def paper_position(held: PositionRow) -> PaperPosition:
-    """What the loop reads of a held position (levels None when off)."""
-    position = held.position
-
-    def level(value: float) -> float | None:
-        return None if math.isnan(value) else float(value)
-
-    return PaperPosition(
-        symbol=held.symbol, units=position.units, entry_price=position.entry_price,
-        entry_fee=position.entry_fee,
-        entry_time=_EPOCH + timedelta(microseconds=position.entry_time_ns // 1_000),
-        entry_bar=position.entry_bar, extreme=position.extreme,
-        stop_level=level(position.stop_level), target_level=level(position.target_level),
-        trail_level=level(position.trail_level),
-        protect_client_order_id=held.protect_client_order_id,
-        bracket_on=held.carrier_order_id is not None, tag=position.tag,
-    )  # fmt: skip
