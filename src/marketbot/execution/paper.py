@@ -11,35 +11,17 @@ paper trading hands it tickers with :meth:`PaperExchange.process_ticker`. docs/e
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from marketbot.backtest.config import BacktestConfig
 from marketbot.backtest.step_nb import KernelSettings
 from marketbot.core.clock import Clock, as_utc
-from marketbot.core.errors import ConfigError, DataError, ExchangeError
-from marketbot.execution.exchange import OrderNotFoundError
-from marketbot.execution.models import (
-    AssetBalance,
-    Balance,
-    Candle,
-    Fee,
-    Market,
-    Order,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    Ticker,
-    Trade,
-)
+from marketbot.core.errors import DataError, ExchangeError
+from marketbot.execution.models import Order, OrderSide, OrderType, Ticker
 from marketbot.execution.paper_ledger import (
     BarRow,
     FillRow,
@@ -58,8 +40,10 @@ from marketbot.execution.paper_market import (
     SymbolBook,
     base_asset,
     check_bar,
-    paper_position,
 )
+from marketbot.execution.paper_reads import PaperVenueReads
+from marketbot.execution.paper_requests import checked_params, checked_request, is_positive_number
+from marketbot.execution.paper_settings import PaperSettings
 from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
 
 __all__ = [
@@ -74,44 +58,9 @@ __all__ = [
 # Amounts within this relative distance of a balance count as that balance (float noise in
 # what the bot read back and sends).
 _TOLERANCE = 1e-9
-_POSITIONS_AT_SIGNAL = {None: 0, 0: 0, 1: 1, "flat": 0, "long": 1}
 
 
-@dataclass(frozen=True, slots=True)
-class PaperSettings:
-    """What a paper account is: its costs, starting cash and bracket rules.
-
-    Attributes:
-        config: Fee, slippage, ``initial_cash`` (the starting quote balance) and ``exits``
-            (the bracket of every position). Sizing and risk limits are the bot's: the venue
-            buys what an entry's quote amount pays for. Long only: ``allow_short`` must be
-            off or unset.
-        quote: The quote currency's code (balances, fees).
-    """
-
-    config: BacktestConfig
-    quote: str = "USD"
-
-    def __post_init__(self) -> None:
-        if self.config.allow_short:
-            raise ConfigError("paper exchange: long only, so allow_short must be off")
-        if not isinstance(self.quote, str) or not self.quote.strip():
-            raise ConfigError(f"paper exchange: quote={self.quote!r}: give a currency code")
-
-    def kernel_settings(self) -> KernelSettings:
-        """The step core's settings (long only)."""
-        return self.config.kernel_settings(allow_short=False)
-
-    def to_json(self) -> str:
-        """Canonical JSON of the settings (what the ledger stores and hashes)."""
-        return json.dumps({"config": self.config.to_dict(), "quote": self.quote}, sort_keys=True)
-
-    def digest(self) -> str:
-        """SHA-256 of :meth:`to_json`: a ledger made with another is refused."""
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
-
-
-class PaperExchange:
+class PaperExchange(PaperVenueReads):
     """A paper venue: the ``Exchange`` protocol over its own ledger, filling with the step core.
 
     Args:
@@ -167,49 +116,6 @@ class PaperExchange:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the Exchange protocol: markets and prices -----------------------------------------
-
-    def load_markets(self, *, priority: int = PRIORITY_NORMAL) -> Mapping[str, Market]:
-        """A market (no minimums) for every symbol the venue has seen."""
-        with self._lock:
-            return {s: Market(s, base_asset(s), self.quote) for s in sorted(self._symbols)}
-
-    def fetch_ticker(self, symbol: str, *, priority: int = PRIORITY_NORMAL) -> Ticker:
-        """The last price seen: the last bar's close in a replay, the last ticker forward."""
-        with self._lock:
-            info = self._symbols.get(symbol)
-            if info is None or info.last_price is None or info.last_time is None:
-                raise ExchangeError(f"paper exchange: no price for {symbol} yet")
-            at = max(as_utc(self._clock.now()), info.last_time)
-            return Ticker(symbol, at, info.last_price, info.bid, info.ask)
-
-    def fetch_ohlcv(
-        self,
-        symbol: str,
-        timeframe: str,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        priority: int = PRIORITY_NORMAL,
-    ) -> list[Candle]:
-        """The bars processed so far (whatever their timeframe), oldest first."""
-        with self._lock:
-            candles = [
-                Candle(bar.time, bar.open, bar.high, bar.low, bar.close, bar.volume)
-                for bar in self._bars.get(symbol, [])
-                if since is None or bar.time >= as_utc(since)
-            ]
-            return candles[:limit] if limit is not None else candles
-
-    def fetch_balance(self, *, priority: int = PRIORITY_NORMAL) -> Balance:
-        """The quote balance and each base asset seen (``used``: held by open orders)."""
-        with self._lock:
-            assets = {
-                asset: AssetBalance(max(free, 0.0), max(used, 0.0))
-                for asset, free, used, _ in self._balance_rows()
-            }
-            return Balance(assets, at=as_utc(self._clock.now()))
-
     # -- the Exchange protocol: orders -----------------------------------------------------
 
     def create_order(  # noqa: PLR0913 - the Exchange protocol's create_order
@@ -238,7 +144,7 @@ class PaperExchange:
         """
         with self._event():
             self._creates += 1
-            order_type, order_side = _checked_request(type, side, amount, price, stop_price, cost)
+            order_type, order_side = checked_request(type, side, amount, price, stop_price, cost)
             if not isinstance(client_order_id, str) or not client_order_id:
                 raise ExchangeError("paper exchange: client_order_id must be a non-empty string")
             row = OrderRow(
@@ -249,7 +155,7 @@ class PaperExchange:
                 price=None if price is None or order_type is not OrderType.LIMIT else float(price),
                 stop_price=None if stop_price is None else float(stop_price),
                 active_from_step=self._symbol(symbol).steps + 1 + self.knobs.latency_bars,
-                priority=priority, params=_checked_params(params),
+                priority=priority, params=checked_params(params),
             )  # fmt: skip
             duplicate = self._open_order_with(client_order_id)
             if duplicate is not None:
@@ -292,7 +198,7 @@ class PaperExchange:
             if not row.is_open:
                 raise ExchangeError(f"paper exchange: order {order_id} is {row.status}")
             for name, value in (("amount", amount), ("price", price), ("stop_price", stop_price)):
-                if value is not None and not _positive(value):
+                if value is not None and not is_positive_number(value):
                     raise ExchangeError(f"paper exchange: {name}={value!r} must be positive")
             if row.is_carrier:
                 if amount is not None or price is not None or stop_price is None:
@@ -332,69 +238,6 @@ class PaperExchange:
             self._write(LedgerChanges(orders=[row], balances=self._balance_rows(),
                                       positions=positions))  # fmt: skip
             return self._order(row)
-
-    def fetch_order(
-        self, order_id: str, symbol: str | None = None, *, priority: int = PRIORITY_NORMAL
-    ) -> Order:
-        """One order by id.
-
-        Raises:
-            OrderNotFoundError: No order has this id.
-        """
-        with self._lock:
-            return self._order(self._row(order_id))
-
-    def fetch_order_by_client_id(
-        self, client_order_id: str, symbol: str | None = None, *, priority: int = PRIORITY_NORMAL
-    ) -> Order | None:
-        """The latest order with this client id (of ``symbol``, if given), or None."""
-        with self._lock:
-            for row in reversed(self._orders.values()):
-                if row.client_order_id == client_order_id and symbol in (None, row.symbol):
-                    return self._order(row)
-            return None
-
-    def fetch_open_orders(
-        self,
-        symbol: str | None = None,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        priority: int = PRIORITY_NORMAL,
-    ) -> list[Order]:
-        """Open orders (bracket carriers included), oldest first."""
-        with self._lock:
-            return self._select(symbol, since, limit, open_orders=True)
-
-    def fetch_closed_orders(
-        self,
-        symbol: str | None = None,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        priority: int = PRIORITY_NORMAL,
-    ) -> list[Order]:
-        """Orders that ended (closed, canceled, rejected), oldest first."""
-        with self._lock:
-            return self._select(symbol, since, limit, open_orders=False)
-
-    def fetch_my_trades(
-        self,
-        symbol: str | None = None,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        priority: int = PRIORITY_NORMAL,
-    ) -> list[Trade]:
-        """Every fill, oldest first, each with its order's client id."""
-        with self._lock:
-            trades = [
-                self._trade(fill)
-                for fill in self._fills
-                if symbol in (None, fill.symbol)
-                and (since is None or fill.timestamp >= as_utc(since))
-            ]
-            return trades[:limit] if limit is not None else trades
 
     # -- driving the venue -----------------------------------------------------------------
 
@@ -449,32 +292,6 @@ class PaperExchange:
             )  # fmt: skip
             return self._settle(book, [])
 
-    def open_position(self, symbol: str) -> PaperPosition | None:
-        """The position held in ``symbol``, or None when flat."""
-        with self._lock:
-            held = self._positions.get(symbol)
-            return None if held is None else paper_position(held)
-
-    def quote_cash(self) -> float:
-        """The quote balance as the step core keeps cash (free and held by orders)."""
-        with self._lock:
-            return self._cash
-
-    def equity(self, marks: Mapping[str, float]) -> float:
-        """Cash plus every position at its mark (``marks``, else the last price seen).
-
-        Raises:
-            ExchangeError: A position with neither a mark nor a price seen.
-        """
-        with self._lock:
-            total = self._cash
-            for symbol, held in self._positions.items():
-                mark = marks.get(symbol, self._symbols[symbol].last_price)
-                if mark is None:
-                    raise ExchangeError(f"paper exchange: no mark for {symbol}")
-                total += held.position.units * mark
-            return total
-
     # -- internals -------------------------------------------------------------------------
 
     def _load(self) -> None:
@@ -515,36 +332,10 @@ class PaperExchange:
     def _symbol(self, symbol: str) -> SymbolRow:
         return self._symbols.setdefault(symbol, SymbolRow(symbol))
 
-    def _row(self, order_id: str) -> OrderRow:
-        row = self._orders.get(int(order_id)) if str(order_id).isdigit() else None
-        if row is None:
-            raise OrderNotFoundError(f"paper exchange: no order {order_id!r}")
-        return row
-
-    def _open_orders(self) -> list[OrderRow]:
-        return [self._orders[order_id] for order_id in self._open_ids]
-
     def _open_order_with(self, client_order_id: str) -> OrderRow | None:
         return next(
             (row for row in self._open_orders() if row.client_order_id == client_order_id), None
         )
-
-    def _quote_used(self) -> float:
-        return sum(row.reserved for row in self._open_orders() if row.side == "buy")
-
-    def _balance_rows(self) -> list[tuple[str, float, float, float]]:
-        used = self._quote_used()
-        rows = [(self.quote, self._cash - used, used, self._cash)]
-        for symbol in sorted(self._symbols):
-            held = self._positions.get(symbol)
-            units = held.position.units if held is not None else 0.0
-            base_used = sum(
-                row.reserved
-                for row in self._open_orders()
-                if row.symbol == symbol and row.side == "sell"
-            )
-            rows.append((base_asset(symbol), units - base_used, base_used, units))
-        return rows
 
     def _book(self, symbol: str, time: datetime, bar_index: int) -> SymbolBook:
         info = self._symbol(symbol)
@@ -662,93 +453,3 @@ class PaperExchange:
                 raise ExchangeError("paper exchange: insufficient funds for the new amount")
             row.reserved = new_amount - row.filled
         row.amount, row.price = new_amount, new_price
-
-    def _order(self, row: OrderRow) -> Order:
-        filled = row.filled
-        if row.quote_amount is not None:
-            amount, remaining = filled, 0.0  # Binance's origQty of a quoteOrderQty order
-        else:
-            amount = row.amount or 0.0
-            remaining = max(amount - filled, 0.0) if row.is_open else 0.0
-        return Order(
-            id=str(row.id) if row.id else "", client_order_id=row.client_order_id,
-            symbol=row.symbol, side=OrderSide(row.side), type=OrderType(row.type),
-            amount=amount, status=OrderStatus(row.status), timestamp=row.timestamp,
-            price=row.price, stop_price=row.stop_price, filled=filled, remaining=remaining,
-            average=row.cost / filled if filled > 0.0 else None,
-            fee=Fee(row.fee, self.quote) if filled > 0.0 else None,
-            trades=tuple(self._trade(fill) for fill in self._fills_by_order.get(row.id, ())),
-            quote_amount=row.quote_amount, last_trade_timestamp=row.last_trade_timestamp,
-            reason=row.reason,
-        )  # fmt: skip
-
-    def _trade(self, fill: FillRow) -> Trade:
-        return Trade(
-            id=str(fill.id), order_id=str(fill.order_id), symbol=fill.symbol,
-            side=OrderSide(fill.side), amount=fill.amount, price=fill.price,
-            timestamp=fill.timestamp, fee=Fee(fill.fee, self.quote),
-            client_order_id=fill.client_order_id,
-        )  # fmt: skip
-
-    def _select(
-        self, symbol: str | None, since: datetime | None, limit: int | None, *, open_orders: bool
-    ) -> list[Order]:
-        rows = [
-            row
-            for row in self._orders.values()
-            if row.is_open == open_orders
-            and symbol in (None, row.symbol)
-            and (since is None or row.timestamp >= as_utc(since))
-        ]
-        return [self._order(row) for row in (rows[:limit] if limit is not None else rows)]
-
-
-def _positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def _checked_request(
-    type: OrderType | str,
-    side: OrderSide | str,
-    amount: float | None,
-    price: float | None,
-    stop_price: float | None,
-    cost: float | None,
-) -> tuple[OrderType, OrderSide]:
-    """The order's type and side, or ExchangeError when the request is malformed."""
-    try:
-        order_type, order_side = OrderType(type), OrderSide(side)
-    except ValueError as exc:
-        raise ExchangeError(f"paper exchange: {exc}") from None
-    if (amount is None) == (cost is None):
-        raise ExchangeError("paper exchange: give exactly one of amount and cost")
-    for name, value, needed in (
-        ("amount", amount, False),
-        ("cost", cost, False),
-        ("price", price, order_type is OrderType.LIMIT),
-        ("stop_price", stop_price, order_type is OrderType.STOP),
-    ):
-        if (value is not None or needed) and not _positive(value):
-            raise ExchangeError(f"paper exchange: {name}={value!r} must be a positive number")
-    return order_type, order_side
-
-
-def _checked_params(params: Mapping[str, object] | None) -> dict[str, Any]:
-    extras: dict[str, Any] = {}
-    for key, value in (params or {}).items():
-        is_json = value is None or isinstance(value, str | int | float | bool)
-        extras[str(key)] = value if is_json else str(value)
-    protect = extras.get("protect_client_order_id")
-    if protect is not None and (not isinstance(protect, str) or not protect):
-        raise ExchangeError("paper exchange: protect_client_order_id must be a non-empty string")
-    at_signal = extras.get("position_at_signal")
-    if not isinstance(at_signal, int | str | None) or at_signal not in _POSITIONS_AT_SIGNAL:
-        raise ExchangeError(
-            f"paper exchange: position_at_signal={at_signal!r}: use 'flat' or 'long' (0 or 1)"
-        )
-    return extras
