@@ -25,18 +25,56 @@ COMPILED_MARKER: Final = b"njit"
 def compiled_sources_digest(package_root: Path = PACKAGE_ROOT) -> str:
     """The sha256 (first 16 hex digits) of every source file under the root that numba compiles.
 
-    A file counts when its text mentions ``njit``; files are taken in path order, each with its
-    relative path, so a renamed or moved file changes the digest too.
+    A file counts when its text mentions ``njit``, and so does every marketbot module such a
+    file takes constants from (``core/codes.py``'s are frozen into the compiled code as much
+    as a helper is); files are taken in path order, each with its relative path, so a renamed
+    or moved file changes the digest too.
     """
     digest = hashlib.sha256()
-    for path in sorted(package_root.rglob("*.py")):
-        content = path.read_bytes()
-        if COMPILED_MARKER in content:
-            digest.update(path.relative_to(package_root).as_posix().encode())
-            digest.update(b"\0")
-            digest.update(content)
-            digest.update(b"\0")
+    for path in sorted(_compiled_sources(package_root)):
+        digest.update(path.relative_to(package_root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _compiled_sources(package_root: Path) -> set[Path]:
+    """The files that mention ``njit``, and the modules they take constants from, transitively."""
+    found = {p for p in package_root.rglob("*.py") if COMPILED_MARKER in p.read_bytes()}
+    pending = list(found)
+    while pending:
+        for imported in _constant_sources(pending.pop(), package_root):
+            if imported not in found:
+                found.add(imported)
+                pending.append(imported)
+    return found
+
+
+def _constant_sources(path: Path, package_root: Path) -> list[Path]:
+    """The files of the ``marketbot.*`` modules ``path`` takes constants from.
+
+    Only UPPER_CASE names count (``LONG``, ``EXIT_STOP_LOSS``): numba freezes a global
+    constant's value into the compiled code, while a class or an error type used around it
+    is Python's, and a function it calls is compiled itself (so already counted).
+    """
+    import ast
+
+    package = package_root.name
+    files = []
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if not isinstance(node, ast.ImportFrom) or node.level != 0 or not node.module:
+            continue
+        parts = node.module.split(".")
+        if parts[0] != package or len(parts) < 2:
+            continue
+        if not any(alias.name.isupper() for alias in node.names):
+            continue
+        base = package_root.joinpath(*parts[1:])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                files.append(candidate)
+    return files
 
 
 def default_cache_root() -> Path:

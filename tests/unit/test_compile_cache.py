@@ -72,6 +72,20 @@ def test_compiled_sources_digest_when_a_plain_module_changes_stays(tmp_path: Pat
     assert compiled_sources_digest(copied) == before
 
 
+def test_compiled_sources_digest_when_a_module_compiled_code_imports_changes_differs(
+    tmp_path: Path,
+) -> None:
+    # core/codes.py has no njit, but its constants (LONG, the EXIT_* codes) are compiled in.
+    copied = copy_package(tmp_path)
+    before = compiled_sources_digest(copied)
+    codes = copied / "core" / "codes.py"
+    codes.write_text(
+        codes.read_text().replace("EXIT_STOP_LOSS: Final = 1", "EXIT_STOP_LOSS: Final = 11")
+    )
+    assert "EXIT_STOP_LOSS: Final = 11" in codes.read_text()
+    assert compiled_sources_digest(copied) != before
+
+
 def test_configure_numba_cache_when_called_names_a_folder_by_digest() -> None:
     folder = configure_numba_cache()
     assert folder.name == compiled_sources_digest()
