@@ -105,10 +105,10 @@ class LoopTimers:
             acquire(lock)
             timers.mark("lock")
 
-        def timed_run_bar(loop: Any, row: int) -> None:
+        def timed_run_bar(loop: Any, row: int, **kwargs: Any) -> None:
             timers._wall, timers._cpu = time.perf_counter(), time.process_time()
             timers.mark("first_iteration_start", timers._wall)
-            run_bar(loop, row)
+            run_bar(loop, row, **kwargs)
             timers.series["run_bar"].append(time.perf_counter() - timers._wall)
 
         def timed_progress(runs: Any, *args: Any, **kwargs: Any) -> Any:

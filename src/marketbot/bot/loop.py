@@ -152,7 +152,7 @@ class BotLoop:
     ) -> None:
         """The stored alerts on this mark of the account (none when the run has no alerts)."""
         parts = self.parts
-        if parts.alerts is None:
+        if parts.alerts is None or not parts.alerts.any_enabled():
             return
         position = parts.exchange.open_position(parts.plan.symbol)
         units = 0.0 if position is None else position.units

@@ -64,6 +64,10 @@ class LoopAlerts:
         self.symbol = symbol
         self.timeframe = timeframe
 
+    def any_enabled(self) -> bool:
+        """Whether any alert is enabled (else the loop need not read the account for them)."""
+        return bool(self.manager.book.enabled())
+
     def evaluate(self, reading: BarReading) -> int:
         """Evaluate every enabled alert on ``reading``; the number that fired."""
         change = None if reading.is_ticker else change_pct(reading.price, reading.previous_close)
