@@ -460,3 +460,27 @@ def test_restart_when_the_state_file_holds_a_position_nobody_knows_flags_it_and_
     assert flagged[0].startswith("flagged position ghost-1"), rows
     assert "flagged position ghost-1" in caplog.text
     assert_trades_as_backtest(bot, expected)  # never traded: the run goes on as if absent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_when_received_mid_replay_exits_0_once_the_bar_is_saved_and_resumes_later(
+    bot: BotDir, expected: dict[str, Any], signum: int
+) -> None:
+    running = bot.spawn("--speed", "10")
+    try:
+        wait_until(lambda: bot.last_bar_time() is not None, running)
+        running.send_signal(signum)
+        assert running.wait(timeout=60) == 0
+    finally:
+        stop(running)
+    assert "stopped: run 1" in bot.last_log()
+    stopped_at = bot.last_bar_time()
+    assert stopped_at is not None and stopped_at < END
+    state = load_state(StatePaths.in_data_dir(bot.data_dir).state_dir)
+    assert state is not None and state.last_bar_time is not None
+    assert state.last_bar_time.isoformat().startswith(stopped_at[:10])
+
+    replay(bot)
+
+    assert_trades_as_backtest(bot, expected)

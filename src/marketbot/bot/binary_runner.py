@@ -12,14 +12,12 @@ file. SIGINT and SIGTERM stop it once the current instant is saved.
 from __future__ import annotations
 
 import logging
-import signal
 import time as wall
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final
 
 import numpy as np
@@ -28,6 +26,7 @@ from marketbot.backtest.binary_account import MarketInput
 from marketbot.bot.binary_loop import BinaryLoop, no_signals, utc
 from marketbot.bot.binary_plan import BinaryPlan
 from marketbot.bot.lock import BotLock
+from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.core.clock import epoch_ns
 from marketbot.core.errors import ConfigError
@@ -219,18 +218,11 @@ class BinaryRunner:
             save_count=count, last_bar_time=at,
         )  # fmt: skip
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        def stop(signum: int, frame: FrameType | None) -> None:
-            _log.warning("signal %d: stopping once this instant is saved", signum)
-            self._stop_signal = True
+    def _signals(self) -> AbstractContextManager[None]:
+        return stop_on_signals(self._request_stop, "instant")
 
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def _request_stop(self) -> None:
+        self._stop_signal = True
 
 
 def _replay_instants(plan: BinaryPlan) -> Instants:

@@ -16,13 +16,10 @@ strategies") describes it.
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from marketbot.bot.alerts import AlertManager
@@ -32,6 +29,7 @@ from marketbot.bot.loop_alerts import LoopAlerts
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
 from marketbot.bot.runner import RunOptions, RunSummary
+from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.sleeve_capital import SleeveCapital
 from marketbot.bot.sleeve_commands import SleeveCommands
 from marketbot.bot.sleeve_loop import AccountRiskBook, SleeveLoop
@@ -328,18 +326,11 @@ class MultiRunner:
             save_count=count, last_bar_time=bar_time,
         )  # fmt: skip
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        def stop(signum: int, frame: FrameType | None) -> None:
-            _log.warning("signal %d: stopping once this bar is saved", signum)
-            self._stop_signal = True
+    def _signals(self) -> AbstractContextManager[None]:
+        return stop_on_signals(self._request_stop, "bar")
 
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def _request_stop(self) -> None:
+        self._stop_signal = True
 
 
 def _venue_marks(exchange: PaperExchange, sleeves: tuple[Sleeve, ...]) -> dict[str, float]:

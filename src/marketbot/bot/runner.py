@@ -12,14 +12,12 @@ current bar is saved. docs/bot.md and docs/recovery.md describe it.
 from __future__ import annotations
 
 import logging
-import signal
 import time as wall
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from marketbot.backtest.step_state_nb import KernelSettings
@@ -34,6 +32,7 @@ from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
 from marketbot.bot.risk_book import RiskBook
+from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.bot.venue import Venue
 from marketbot.core.clock import ManualClock
@@ -344,18 +343,11 @@ class BotRunner:
             save_count=count, last_bar_time=bar_time,
         )  # fmt: skip
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        def stop(signum: int, frame: FrameType | None) -> None:
-            _log.warning("signal %d: stopping once this bar is saved", signum)
-            self._stop_signal = True
+    def _signals(self) -> AbstractContextManager[None]:
+        return stop_on_signals(self._request_stop, "bar")
 
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def _request_stop(self) -> None:
+        self._stop_signal = True
 
 
 def _progress(risk: RiskBook, loop_state: LoopState, cash: float) -> dict[str, Any]:
