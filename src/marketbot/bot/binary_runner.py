@@ -26,6 +26,7 @@ from marketbot.backtest.binary_account import MarketInput
 from marketbot.bot.binary_loop import BinaryLoop, no_signals, utc
 from marketbot.bot.binary_plan import BinaryPlan
 from marketbot.bot.lock import BotLock
+from marketbot.bot.run_record import archive_runs, current_and_others
 from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.core.clock import epoch_ns
@@ -102,14 +103,9 @@ class BinaryRunner:
 
     def _current_run(self, runs: BotRunRepository) -> BotRunInfo:
         plan = self.plan
-        current = runs.current_run(plan.strategy.name, plan.symbol)
-        others = [r for r in runs.current_runs() if current is None or r.id != current.id]
-        if others and not self.fresh:
-            names = ", ".join(f"{r.strategy} on {r.symbol} (run {r.id})" for r in others)
-            raise ConfigError(
-                f"another bot run is current ({names}): finish it, or start this one with "
-                "--fresh (archives it)"
-            )
+        current, others = current_and_others(
+            runs, plan.strategy.name, plan.symbol, fresh=self.fresh, archives="it"
+        )
         if current is not None and not self.fresh:
             if current.config_hash != config_hash(plan.identity()) or current.params != (
                 plan.params
@@ -120,8 +116,7 @@ class BinaryRunner:
                     "--fresh to archive it and start a new run"
                 )
             return current
-        for stale in [*([] if current is None else [current]), *others]:
-            runs.archive(stale.id)
+        archive_runs(runs, current, others)
         return runs.start_run(
             BotRunSpec(strategy=plan.strategy.name, symbol=plan.symbol, timeframe="events",
                        source="polymarket", mode="paper", params=plan.params,

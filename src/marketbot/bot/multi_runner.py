@@ -28,6 +28,7 @@ from marketbot.bot.loop import VENUE_NAME, LoopParts, LoopState
 from marketbot.bot.loop_alerts import LoopAlerts
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
+from marketbot.bot.run_record import archive_ledger, archive_runs, current_and_others
 from marketbot.bot.runner import RunOptions, RunSummary
 from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.sleeve_capital import SleeveCapital
@@ -113,14 +114,10 @@ class MultiRunner:
     def _current_run(self, runs: BotRunRepository, state: BotState | None) -> BotRunInfo:
         plan = self.plan
         identity = plan.identity()
-        current = runs.current_run(plan.strategy_label, plan.symbol_label)
-        others = [r for r in runs.current_runs() if current is None or r.id != current.id]
-        if others and not self.options.fresh:
-            names = ", ".join(f"{r.strategy} on {r.symbol} (run {r.id})" for r in others)
-            raise ConfigError(
-                f"another bot run is current ({names}): finish it, or start this one with "
-                "--fresh (archives it and its paper account)"
-            )
+        current, others = current_and_others(
+            runs, plan.strategy_label, plan.symbol_label, fresh=self.options.fresh,
+            archives="it and its paper account",
+        )  # fmt: skip
         if current is not None and not self.options.fresh:
             if current.config_hash != config_hash(identity):
                 raise ConfigError(
@@ -135,9 +132,8 @@ class MultiRunner:
                 f"the state file in {self.state_dir} holds another run's positions: start "
                 "with --reset-state to rebuild it from the database, or --fresh"
             )
-        for stale in [*([] if current is None else [current]), *others]:
-            runs.archive(stale.id)
-        self._archive_ledger()
+        archive_runs(runs, current, others)
+        archive_ledger(self.ledger_path)
         return runs.start_run(
             BotRunSpec(
                 strategy=plan.strategy_label, symbol=plan.symbol_label,
@@ -146,15 +142,6 @@ class MultiRunner:
                 config=identity, start=plan.start_time,
             )
         )  # fmt: skip
-
-    def _archive_ledger(self) -> None:
-        ledger = self.ledger_path
-        if ledger.exists():
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            for suffix in ("", "-wal", "-shm"):
-                path = ledger.with_name(ledger.name + suffix)
-                if path.exists():
-                    path.rename(path.with_name(f"{ledger.stem}.archived-{stamp}.db{suffix}"))
 
     def _build(self, run: BotRunInfo, state: BotState | None) -> _Account:
         """The account, the sleeves' loops, and what the venue did while the bot was down."""

@@ -32,6 +32,7 @@ from marketbot.bot.plan import BotPlan
 from marketbot.bot.recorder import FillRecorder, LogNotifier, Notifier, OpenTrade
 from marketbot.bot.recovery import flag_unknown_positions, resolve_exchange_orders
 from marketbot.bot.risk_book import RiskBook
+from marketbot.bot.run_record import archive_ledger, archive_runs, current_and_others
 from marketbot.bot.signals import stop_on_signals
 from marketbot.bot.state import BotState, PositionState, load_state, reset_state, save_state
 from marketbot.bot.venue import Venue
@@ -148,14 +149,10 @@ class BotRunner:
 
     def _current_run(self, runs: BotRunRepository, state: BotState | None) -> BotRunInfo:
         plan = self.plan
-        current = runs.current_run(plan.strategy.name, plan.symbol)
-        others = [r for r in runs.current_runs() if current is None or r.id != current.id]
-        if others and not self.options.fresh:
-            names = ", ".join(f"{r.strategy} on {r.symbol} (run {r.id})" for r in others)
-            raise ConfigError(
-                f"another bot run is current ({names}): finish it, or start this one with "
-                "--fresh (archives it and its paper account)"
-            )
+        current, others = current_and_others(
+            runs, plan.strategy.name, plan.symbol, fresh=self.options.fresh,
+            archives="it and its paper account",
+        )  # fmt: skip
         if current is not None and not self.options.fresh:
             if current.config_hash != config_hash(plan.identity()):
                 raise ConfigError(
@@ -170,9 +167,8 @@ class BotRunner:
                 f"the state file in {self.state_dir} holds another run's positions: start "
                 "with --reset-state to rebuild it from the database, or --fresh"
             )
-        for stale in [*([] if current is None else [current]), *others]:
-            runs.archive(stale.id)
-        self._archive_ledger()
+        archive_runs(runs, current, others)
+        archive_ledger(self.ledger_path)
         return runs.start_run(
             BotRunSpec(
                 strategy=plan.strategy.name, symbol=plan.symbol, timeframe=plan.timeframe,
@@ -181,15 +177,6 @@ class BotRunner:
                 config=plan.identity(), start=_start_time(plan),
             )
         )  # fmt: skip
-
-    def _archive_ledger(self) -> None:
-        ledger = self.ledger_path
-        if ledger.exists():
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            for suffix in ("", "-wal", "-shm"):
-                path = ledger.with_name(ledger.name + suffix)
-                if path.exists():
-                    path.rename(path.with_name(f"{ledger.stem}.archived-{stamp}.db{suffix}"))
 
     def _events(self, run: BotRunInfo, loop: BotLoop) -> Iterator[NewBar | Ticker]:
         """A replay's stored bars; or a forward run's bars as they close, tickers between."""
