@@ -167,3 +167,28 @@ def test_forward_paper_when_restarted_after_a_gap_trades_on_and_enters_only_on_n
     assert len(second["trades"]) > len(first["trades"])
     ids = [o["client_order_id"] for o in second["orders"]]
     assert len(ids) == len(set(ids))
+
+
+def test_feed_when_no_new_candle_is_published_yet_answers_no_bars_and_waits(
+    httpserver: HTTPServer,
+) -> None:
+    # An exchange that answers only old candles (not published yet, or ignoring startTime):
+    # ccxt drops those before `since`, and the feed hands back no bars instead of failing.
+    first = BARS.iloc[:100]
+
+    def oldest_page(request: Request) -> Response:
+        return Response(json.dumps(FakeBinance.rows(first)), content_type="application/json")
+
+    httpserver.expect_request("/api/v3/klines").respond_with_handler(oldest_page)
+    FakeBinance(httpserver, BARS)
+    root = httpserver.url_for("/api/v3").rstrip("/")
+    clock = ManualClock(BARS.index[300].to_pydatetime())
+    policy = RetryPolicy(max_attempts=1, timeout_seconds=5.0)
+    with ExchangeClient(
+        "binance", api_urls={"public": root, "private": root}, options=SPOT_ONLY,
+        policy=policy, clock=clock,
+    ) as client:  # fmt: skip
+        feed = ExchangeFeed(client, PAIR, "1h", clock)
+        bars = feed.closed_bars(BARS.index[200].to_pydatetime(), clock.now())
+    assert bars.empty
+    assert list(bars.columns) == ["open", "high", "low", "close", "volume"]

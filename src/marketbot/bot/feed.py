@@ -13,6 +13,7 @@ from typing import Any, Final, Protocol
 
 import pandas as pd
 
+from marketbot.core.bars import OHLCV_COLUMNS
 from marketbot.core.clock import Clock
 from marketbot.core.errors import DataError
 from marketbot.execution.models import Ticker
@@ -67,15 +68,19 @@ class ExchangeFeed:
         while since_ms <= last_open_ms:
             where = f"{self.source} {self.pair} {self.timeframe} candles"
             candles = self.client.fetch_ohlcv(self.pair, self.timeframe, since_ms, _PAGE)
+            if not candles:  # not published yet (ccxt also drops candles before `since`)
+                break
             page = candles_to_frame(candles, where=where)
             opens_ms = pd.DatetimeIndex(page.index).asi8 // 1_000_000
-            page = page[opens_ms <= last_open_ms]
-            if page.empty:
+            kept = (opens_ms >= since_ms) & (opens_ms <= last_open_ms)
+            if not kept.any():
                 break
-            pages.append(page)
-            since_ms = int(opens_ms[len(page) - 1]) + self.bar_seconds * _MS
+            pages.append(page[kept])
+            since_ms = int(opens_ms[kept][-1]) + self.bar_seconds * _MS
         if not pages:
-            return candles_to_frame([], where=f"{self.source} {self.pair}")
+            empty = pd.DatetimeIndex([], dtype="datetime64[ns, UTC]", name="timestamp")
+            return pd.DataFrame({name: pd.Series(dtype="float64") for name in OHLCV_COLUMNS},
+                                index=empty)  # fmt: skip
         return pd.concat(pages)
 
     def ticker(self, *, priority: int = PRIORITY_NORMAL) -> Ticker:
