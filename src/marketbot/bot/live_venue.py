@@ -19,7 +19,6 @@ bot's are never touched.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -37,7 +36,7 @@ from marketbot.bot.recorder import OpenTrade
 from marketbot.core.clock import Clock, epoch_ns
 from marketbot.core.codes import EXIT_NONE, EXIT_REASON_NAMES, FLAT, LONG
 from marketbot.execution.ccxt_exchange import CcxtExchange
-from marketbot.execution.client_ids import CLIENT_ORDER_ID_PREFIX
+from marketbot.execution.client_ids import CLIENT_ORDER_ID_PREFIX, client_id_of
 from marketbot.execution.models import (
     Candle,
     Fee,
@@ -58,7 +57,6 @@ from marketbot.net.rate_limiter import PRIORITY_EMERGENCY, PRIORITY_NORMAL
 
 _log = logging.getLogger("marketbot.bot")
 _NO_ORDERS: Final = Orders(FLAT, False, False)
-_HEX_DIGITS: Final = 29
 
 
 @dataclass(frozen=True)
@@ -456,5 +454,4 @@ def _booked(order: Order, fill: FillOutcome, quote: str) -> Order:
 
 def _derived_id(base: str, salt: str) -> str:
     """Another client id of the ``mb-`` form, fixed by ``base`` and ``salt``."""
-    digest = hashlib.sha256(f"{base}|{salt}".encode()).hexdigest()[:_HEX_DIGITS]
-    return f"{CLIENT_ORDER_ID_PREFIX}{digest}"
+    return client_id_of(f"{base}|{salt}")

@@ -10,12 +10,12 @@ error (raised).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from marketbot.core.errors import ConfigError, ExchangeError
+from marketbot.execution.client_ids import client_id_of
 from marketbot.execution.exchange import OrderNotFoundError
 from marketbot.execution.models import Order, OrderSide, OrderStatus, OrderType
 from marketbot.sources.exchange_client import strip_query_strings
@@ -30,9 +30,6 @@ __all__ = [
     "rejected_order",
     "with_quote_amount",
 ]
-
-_CLIENT_ID_PREFIX: Final = "mb-"
-_CLIENT_ID_HEX: Final = 29
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,5 +133,4 @@ def edited_client_id(
     instead of placing it twice.
     """
     payload = f"{client_order_id}\x1fedit\x1f{amount!r}\x1f{price!r}\x1f{stop_price!r}"
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:_CLIENT_ID_HEX]
-    return _CLIENT_ID_PREFIX + digest
+    return client_id_of(payload)

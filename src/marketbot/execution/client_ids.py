@@ -31,7 +31,13 @@ from typing import Final
 from marketbot.core.clock import as_utc
 from marketbot.core.errors import ConfigError
 
-__all__ = ["CLIENT_ORDER_ID_LENGTH", "CLIENT_ORDER_ID_PREFIX", "Intent", "client_order_id"]
+__all__ = [
+    "CLIENT_ORDER_ID_LENGTH",
+    "CLIENT_ORDER_ID_PREFIX",
+    "Intent",
+    "client_id_of",
+    "client_order_id",
+]
 
 CLIENT_ORDER_ID_PREFIX: Final = "mb-"
 CLIENT_ORDER_ID_LENGTH: Final = 32
@@ -97,8 +103,17 @@ def client_order_id(
         intent_value,
         str(attempt),
     )
-    payload = _FIELD_SEPARATOR.join(fields).encode("utf-8")
-    return CLIENT_ORDER_ID_PREFIX + hashlib.sha256(payload).hexdigest()[:_HEX_DIGITS]
+    return client_id_of(_FIELD_SEPARATOR.join(fields))
+
+
+def client_id_of(payload: str) -> str:
+    """A client order id fixed by ``payload``: ``mb-`` and 29 hex digits of its sha256.
+
+    The one form of the bot's ids; a replacement order or a venue's own exit derives its id
+    from the order it follows, so a restart finds it instead of placing it twice.
+    """
+    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:_HEX_DIGITS]
+    return CLIENT_ORDER_ID_PREFIX + digest
 
 
 def _iso_utc(moment: datetime) -> str:
